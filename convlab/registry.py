@@ -1,0 +1,39 @@
+"""One generic `build(registry, spec)` for every registry of convlab (targets, interpolants, solvers, grids)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """' (did you mean 'x'?)' when `name` is close to one of `known`, else ''."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def lookup(registry: Mapping[str, Callable[..., Any]], name: str, *, kind: str) -> Callable[..., Any]:
+    """registry[name], or a ValueError listing the known names."""
+    if name not in registry:
+        known = sorted(registry)
+        raise ValueError(f"unknown {kind} {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}")
+    return registry[name]
+
+
+def build(registry: Mapping[str, Callable[..., Any]], spec: str | Mapping[str, Any], *, kind: str) -> Any:
+    """Instantiate `registry[spec['name']](**rest)`; a bare string is a name with default parameters.
+
+    Parameters left out take the defaults of the constructor's signature, which is the only place
+    defaults live.
+    """
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, Mapping):
+        params = dict(spec)
+        if "name" not in params:
+            raise ValueError(f"{kind} spec needs a 'name' (got {dict(spec)!r})")
+        name = params.pop("name")
+    else:
+        raise ValueError(f"{kind} spec must be a name or a mapping with 'name' (got {spec!r})")
+    return lookup(registry, name, kind=kind)(**params)
