@@ -1,0 +1,352 @@
+"""Gaussian mixtures with exact velocity, score, denoiser and posterior covariance (THEORY.md section 2).
+
+nu = sum_k pi_k N(mu_k, Sigma_k). Given X_t = x, component k has posterior weight
+w_k = softmax_k(log pi_k + log N(x; b mu_k, C_k)), C_k = a^2 I + b^2 Sigma_k, and with u_k = C_k^{-1}(x - b mu_k):
+
+    score    = - sum_k w_k u_k
+    denoiser = sum_k w_k m_k,   m_k = mu_k + b Sigma_k u_k
+    velocity = b' denoiser + a a' sum_k w_k u_k       (= sum_k w_k [b' mu_k + (a a' I + b b' Sigma_k) u_k])
+
+The weights are streamed over component chunks with an online log-sum-exp, so memory is bounded by
+`chunk_size` elements per block whatever the number of components. Isotropic components take a fast path
+whose cost is two matrix products of the points with the means.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from convlab.interpolants import Interpolant, as_interpolant
+from convlab.targets.covariance import LOG_2PI, Covariance, Isotropic, as_covariance
+
+
+@dataclass
+class _Params:
+    """Mixture parameters on one device and dtype."""
+
+    weights: Tensor  # (K,)
+    log_weights: Tensor  # (K,)
+    means: Tensor  # (K, D)
+    means_sq: Tensor  # (K,) |mu_k|^2
+    cov: Covariance
+
+
+class GaussianMixture:
+    """A Gaussian mixture target with exact fields for any interpolant.
+
+    Args:
+        weights: (K,) nonnegative, summing to 1.
+        means: (K, D).
+        covs: a Covariance (e.g. `low_rank(F)`), a scalar or (K,) isotropic variances, (K, D) diagonal
+            variances or (K, D, D) PSD matrices. Zero (degenerate) covariances are allowed: the fields
+            are then defined for t < 1.
+        intrinsic_dim: dimension of the support; by default the largest rank of the Sigma_k.
+        name, params: how the target was made (for records); named constructors fill them in.
+        chunk_size: most elements of any temporary block (points x components x width).
+
+    Tensors in and out are batch-first (n, D) on the device and dtype of the input.
+    """
+
+    def __init__(
+        self,
+        weights,
+        means,
+        covs,
+        *,
+        intrinsic_dim: int | None = None,
+        name: str = "gaussian_mixture",
+        params: dict[str, Any] | None = None,
+        chunk_size: int = 2**22,
+    ):
+        mu = _as_array("means", means)
+        if mu.ndim != 2 or mu.shape[0] < 1 or mu.shape[1] < 1:
+            raise ValueError(f"means: expected shape (K, D) with K, D >= 1 (got shape {mu.shape})")
+        K, D = mu.shape
+        w = _as_array("weights", weights)
+        if w.shape != (K,):
+            raise ValueError(f"weights: expected shape ({K},) to match means (got shape {w.shape})")
+        if np.any(w < 0):
+            raise ValueError(f"weights: must be >= 0 (got {w.min():.6g} at index {int(w.argmin())})")
+        if abs(w.sum() - 1.0) > 1e-6:
+            raise ValueError(f"weights: must sum to 1 (got sum {w.sum():.9g})")
+        if not (isinstance(chunk_size, int) and chunk_size >= 1):
+            raise ValueError(f"chunk_size: must be a positive integer (got {chunk_size!r})")
+        cov = as_covariance(covs, K, D)
+        self.name = name
+        self.params = dict(params or {})
+        self.chunk_size = chunk_size
+        self.ambient_dim = D
+        ranks = cov.ranks()
+        self.intrinsic_dim = int(ranks.max()) if intrinsic_dim is None else intrinsic_dim
+        if not (isinstance(self.intrinsic_dim, int) and 0 <= self.intrinsic_dim <= D):
+            raise ValueError(f"intrinsic_dim: must be an integer in [0, ambient_dim={D}] (got {intrinsic_dim!r})")
+        # Some Sigma_k singular: nu has no density, and the fields exist only for t < 1.
+        self.is_degenerate = bool((ranks < D).any())
+        self._shared_var = isinstance(cov, Isotropic) and bool((cov.var == cov.var[0]).all())
+        w = w / w.sum()
+        self._base = _Params(
+            weights=torch.from_numpy(w),
+            # A zero weight gets a huge negative (not -inf) logit, so a block of only such components cannot
+            # produce exp(-inf + inf) = nan in the streamed softmax; later blocks rescale it to exactly 0.
+            log_weights=torch.from_numpy(np.where(w > 0, np.log(np.where(w > 0, w, 1.0)), -1e30)),
+            means=torch.from_numpy(mu),
+            means_sq=torch.from_numpy((mu * mu).sum(1)),
+            cov=cov,
+        )
+        self._cache: dict[tuple[torch.device, torch.dtype], _Params] = {}
+
+    # -- structure -------------------------------------------------------------------------------------------
+
+    @property
+    def n_components(self) -> int:
+        return self._base.means.shape[0]
+
+    @property
+    def weights(self) -> Tensor:
+        return self._base.weights
+
+    @property
+    def means(self) -> Tensor:
+        return self._base.means
+
+    @property
+    def cov(self) -> Covariance:
+        return self._base.cov
+
+    def spec(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{self.name}({args}) [K={self.n_components}, D={self.ambient_dim}, d={self.intrinsic_dim}]"
+
+    def mean(self) -> Tensor:
+        """E[X1], (D,) float64."""
+        return self.weights @ self.means
+
+    def covariance(self) -> Tensor:
+        """Cov(X1), (D, D) float64: sum_k pi_k (Sigma_k + mu_k mu_k^T) - m m^T."""
+        dm = self.means - self.mean()
+        return torch.einsum("k,kde->de", self.weights, self.cov.dense()) + torch.einsum("k,kd,ke->de", self.weights, dm, dm)
+
+    def _on(self, like: Tensor) -> _Params:
+        key = (like.device, like.dtype)
+        if key not in self._cache:
+            b = self._base
+            self._cache[key] = _Params(
+                *(v.to(like.device, like.dtype) for v in (b.weights, b.log_weights, b.means, b.means_sq)),
+                cov=b.cov.to(like.device, like.dtype),
+            )
+        return self._cache[key]
+
+    # -- sampling ----------------------------------------------------------------------------------------------
+
+    def sample(self, n: int, *, generator: torch.Generator | int, device=None, dtype=None) -> Tensor:
+        """n draws of X1 ~ nu, (n, D). `generator` is a torch.Generator or an integer seed (CPU generator)."""
+        if isinstance(generator, int):
+            generator = torch.Generator(device or "cpu").manual_seed(generator)
+        device = torch.device(device) if device is not None else generator.device
+        dtype = dtype or torch.get_default_dtype()
+        P = self._on(torch.empty(0, device=device, dtype=dtype))
+        idx = torch.multinomial(P.weights, n, replacement=True, generator=generator)
+        z = torch.randn(n, self.ambient_dim, generator=generator, device=device, dtype=dtype)
+        step = max(1, self.chunk_size // (self.ambient_dim * max(1, getattr(P.cov, "r", 1))))
+        noise = [P.cov.sqrt_apply(idx[i : i + step], z[i : i + step]) for i in range(0, n, step)]
+        return P.means[idx] + torch.cat(noise) if n else P.means[idx]
+
+    # -- exact fields ------------------------------------------------------------------------------------------
+
+    def score(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
+        """grad_x log p_t(x), (n, D)."""
+        a, b = self._ab(as_interpolant(interpolant), t, x)[:2]
+        return -self._moments(a, b, x)[1]
+
+    def denoiser(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
+        """E[X1 | X_t = x], (n, D)."""
+        a, b = self._ab(as_interpolant(interpolant), t, x)[:2]
+        return self._moments(a, b, x)[2]
+
+    def velocity(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
+        """V(t, x) = E[a'(t) Z + b'(t) X1 | X_t = x], (n, D)."""
+        a, b, db, a_da = self._ab(as_interpolant(interpolant), t, x)
+        _, ubar, den = self._moments(a, b, x)
+        return db * den + a_da * ubar
+
+    def log_density(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
+        """log p_t(x), (n,)."""
+        a, b = self._ab(as_interpolant(interpolant), t, x)[:2]
+        return self._moments(a, b, x)[0]
+
+    def log_prob(self, x: Tensor) -> Tensor:
+        """log density of nu at x, (n,); undefined (ValueError) when some Sigma_k is singular."""
+        if self.is_degenerate:
+            raise ValueError(f"log_prob: {self.name} has singular covariances, so nu has no density")
+        one = torch.ones(1, 1, dtype=x.dtype, device=x.device)
+        return self._moments(0 * one, one, x)[0]
+
+    def posterior_cov(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
+        """Cov(X1 | X_t = x) = sum_k w_k [Cov_k + (m_k - D)(m_k - D)^T], (n, D, D); two passes for stability."""
+        a, b = self._ab(as_interpolant(interpolant), t, x)[:2]
+        lse, _, den = self._moments(a, b, x)
+        P = self._on(x)
+        n, D = x.shape
+        out = torch.zeros(n, D, D, dtype=x.dtype, device=x.device)
+        for pts, comps in self._blocks(n, width=D * D):
+            xs, a2, b_, b2 = self._rows(pts, x, a, b)
+            L, _, m = self._component_terms(P, comps, xs, a2, b_, b2)
+            w = torch.exp(L - lse[pts, None])
+            dm = m - den[pts, None, :]
+            within = P.cov.within(comps, a2, b2)
+            out[pts] = out[pts] + torch.einsum("nk,nkde->nde", w, within.expand(len(xs), *within.shape[1:]))
+            out[pts] = out[pts] + torch.einsum("nk,nkd,nke->nde", w, dm, dm)
+        return out
+
+    # -- internals ---------------------------------------------------------------------------------------------
+
+    def _ab(self, interpolant: Interpolant, t, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """a, b, b', a a' at t as (n, 1) or (1, 1) tensors on x's device and dtype."""
+        if x.ndim != 2 or x.shape[1] != self.ambient_dim:
+            raise ValueError(f"x: expected shape (n, {self.ambient_dim}) (got shape {tuple(x.shape)})")
+        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if t.ndim == 0 or t.numel() == 1:
+            t = t.reshape(1, 1)
+        elif t.shape in ((x.shape[0],), (x.shape[0], 1)):
+            t = t.reshape(-1, 1)
+        else:
+            raise ValueError(f"t: expected a scalar or shape ({x.shape[0]},) (got shape {tuple(t.shape)})")
+        return interpolant.a(t), interpolant.b(t), interpolant.db(t), interpolant.a_da(t)
+
+    def _blocks(self, n: int, width: int):
+        """(point slice, component slice) pairs with at most ~chunk_size * width-elements per block."""
+        K, budget = self.n_components, self.chunk_size
+        if K * width * 16 <= budget:
+            cn, ck = max(1, budget // (K * width)), K
+        else:
+            cn = min(n, 16) or 1
+            ck = max(1, budget // (cn * width))
+        for i in range(0, n, cn):
+            for k in range(0, K, ck):
+                yield slice(i, min(i + cn, n)), slice(k, min(k + ck, K))
+
+    @staticmethod
+    def _rows(pts: slice, x: Tensor, a: Tensor, b: Tensor):
+        """Rows of x and of the (n|1, 1) time factors for one point block."""
+        a_ = a[pts] if a.shape[0] > 1 else a
+        b_ = b[pts] if b.shape[0] > 1 else b
+        return x[pts], a_ * a_, b_, b_ * b_
+
+    def _component_terms(self, P: _Params, comps: slice, xs: Tensor, a2: Tensor, b: Tensor, b2: Tensor):
+        """Logits L (n, k), u_k = C_k^{-1}(x - b mu_k) and m_k = E[X1 | x, k] (n, k, D) for a block."""
+        mu = P.means[comps]
+        r = xs[:, None, :] - b.unsqueeze(-1) * mu
+        u, quad, logdet = P.cov.solve(comps, a2, b2, r)
+        L = P.log_weights[comps] - 0.5 * (self.ambient_dim * LOG_2PI + logdet + quad)
+        m = mu + b.unsqueeze(-1) * P.cov.apply(comps, u)
+        return L, u, m
+
+    def _moments(self, a: Tensor, b: Tensor, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """log p_t(x) (n,), sum_k w_k u_k (n, D) and the denoiser (n, D)."""
+        P = self._on(x)
+        if isinstance(P.cov, Isotropic):
+            return self._moments_isotropic(P, a, b, x)
+        n, D = x.shape
+        lse, ubar, den = x.new_empty(n), torch.empty_like(x), torch.empty_like(x)
+        acc = None
+        for pts, comps in self._blocks(n, width=D):
+            if comps.start == 0:
+                acc = _OnlineSoftmax(pts.stop - pts.start, D, x, n_sums=2)
+            xs, a2, b_, b2 = self._rows(pts, x, a, b)
+            L, u, m = self._component_terms(P, comps, xs, a2, b_, b2)
+            e = acc.update(L, first=comps.start == 0)
+            acc.sums[0] = acc.sums[0] + torch.einsum("nk,nkd->nd", e, u)
+            acc.sums[1] = acc.sums[1] + torch.einsum("nk,nkd->nd", e, m)
+            if comps.stop == self.n_components:
+                lse[pts], (ubar[pts], den[pts]) = acc.result()
+        return lse, ubar, den
+
+    def _moments_isotropic(self, P: _Params, a: Tensor, b: Tensor, x: Tensor):
+        """Isotropic fast path: with c_k = a^2 + b^2 v_k and M = sum_k (w_k / c_k) mu_k,
+        sum_k w_k u_k = x sum_k (w_k / c_k) - b M  and  denoiser = a^2 M + b x sum_k (w_k v_k / c_k).
+        """
+        n, D = x.shape
+        var, shared = P.cov.var, self._shared_var
+        lse, ubar, den = x.new_empty(n), torch.empty_like(x), torch.empty_like(x)
+        acc = row_shift = None
+        for pts, comps in self._blocks(n, width=1):
+            xs, a2, b_, b2 = self._rows(pts, x, a, b)
+            # One shared variance (manifold atoms) makes c a per-row factor: the |x|^2 / 2c term drops out of
+            # the softmax and 1/c is applied once after the reductions, leaving two matmuls and one exp pass.
+            v = var[:1] if shared else var[comps]
+            c = a2 + b2 * v
+            inv_c = 1.0 / c
+            xx = (xs * xs).sum(1, keepdim=True)
+            first = comps.start == 0
+            if first:
+                acc = _OnlineSoftmax(xs.shape[0], D, x, n_sums=1, n_scalars=2)
+                row_shift = -0.5 * xx * inv_c
+            col = P.log_weights[comps] - 0.5 * D * torch.log(2 * math.pi * c) - 0.5 * b2 * P.means_sq[comps] * inv_c
+            L = torch.addcmul(col, xs @ P.means[comps].T, b_ * inv_c)
+            if not shared:
+                L = L - 0.5 * xx * inv_c
+            e = acc.update(L, first=first)
+            ec = e if shared else e * inv_c
+            acc.sums[0] = acc.sums[0] + ec @ P.means[comps]
+            acc.scalars[0] = acc.scalars[0] + ec.sum(1, keepdim=True)
+            if not shared:
+                acc.scalars[1] = acc.scalars[1] + ec @ v[:, None]
+            if comps.stop == self.n_components:
+                lse_b, (M,) = acc.result()
+                S1, S2 = acc.scalars[0] / acc.total, acc.scalars[1] / acc.total
+                if shared:
+                    M, S1 = M * inv_c, S1 * inv_c
+                    S2 = S1 * v
+                    lse_b = lse_b + row_shift.squeeze(1)
+                lse[pts] = lse_b
+                ubar[pts] = xs * S1 - b_ * M
+                den[pts] = a2 * M + b_ * xs * S2
+        return lse, ubar, den
+
+
+class _OnlineSoftmax:
+    """Streams softmax-weighted sums over component blocks: keeps a running max m and rescales the sums."""
+
+    def __init__(self, n: int, D: int, like: Tensor, *, n_sums: int, n_scalars: int = 0):
+        kw = {"dtype": like.dtype, "device": like.device}
+        self.m = torch.full((n, 1), -math.inf, **kw)
+        self.total = torch.zeros(n, 1, **kw)
+        self.sums = [torch.zeros(n, D, **kw) for _ in range(n_sums)]
+        self.scalars = [torch.zeros(n, 1, **kw) for _ in range(n_scalars)]
+
+    def update(self, L: Tensor, *, first: bool) -> Tensor:
+        """exp(L - m_new) for a new block, after rescaling the running sums.
+
+        Overwrites L in place unless autograd records it (in-place exp would destroy what backward needs).
+        """
+        m_new = L.amax(1, keepdim=True)
+        if not first:
+            m_new = torch.maximum(self.m, m_new)
+            alpha = torch.exp(self.m - m_new)
+            self.total = self.total * alpha
+            self.sums = [s * alpha for s in self.sums]
+            self.scalars = [s * alpha for s in self.scalars]
+        self.m = m_new
+        e = torch.exp(L - m_new) if L.requires_grad else L.sub_(m_new).exp_()
+        self.total = self.total + e.sum(1, keepdim=True)
+        return e
+
+    def result(self) -> tuple[Tensor, list[Tensor]]:
+        """log-sum-exp (n,) and the normalised sums."""
+        return (self.m + torch.log(self.total)).squeeze(1), [s / self.total for s in self.sums]
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    arr = np.asarray(value.detach().cpu() if isinstance(value, Tensor) else value, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: must be finite (got {arr!r})")
+    return arr
