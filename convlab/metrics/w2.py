@@ -1,0 +1,190 @@
+"""Honest Wasserstein-2 measurements (THEORY.md section 5). Names ending in _sq are squared distances.
+
+- exact_w2 / exact_w2_sq: the W2 of two empirical measures, solved exactly (POT network simplex or, for
+  equal-size uniform samples, scipy's linear_sum_assignment; the faster is chosen automatically).
+- coupled_rms: rms |x_i - y_i| over pairs built from the same noise; an upper bound on W2 with an ordinary
+  n^{-1/2} confidence interval. The primary estimator for K-rates.
+- gaussian_w2_sq: the Bures closed form; empirical_gaussian_w2_sq: the same for moment-matched samples.
+- sliced_w2: a lower bound, a sanity check only.
+- noise_floor_w2 and sampled_w2: the two-sample floor of a target at size n and whether a sampled W2 is
+  resolved above it. Never fit a rate on unresolved points.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import ot
+import torch
+from scipy import stats
+from scipy.optimize import linear_sum_assignment
+
+# linear_sum_assignment beats the network simplex once the point clouds are spread over about this many
+# effective dimensions (measured by benchmarks/bench_w2.py; the simplex wins on low-dimensional clouds).
+LSA_MIN_EFFECTIVE_DIM = 7.0
+
+
+def _np64(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float64).numpy()
+    x = np.asarray(x, dtype=np.float64)
+    return x.reshape(-1, 1) if x.ndim == 1 else x
+
+
+def sq_cost_matrix(x, y) -> np.ndarray:
+    """Squared Euclidean costs |x_i - y_j|^2, (n, m) float64, clamped at 0 against round-off."""
+    x, y = _np64(x), _np64(y)
+    M = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
+    return np.maximum(M, 0.0, out=M)
+
+
+def effective_dim(x, y) -> float:
+    """Participation ratio (sum l)^2 / sum l^2 of the pooled sample covariance spectrum."""
+    z = np.concatenate([_np64(x), _np64(y)])
+    lam = np.clip(np.linalg.eigvalsh(np.cov(z, rowvar=False).reshape(z.shape[1], z.shape[1])), 0, None)
+    return float(lam.sum() ** 2 / max((lam**2).sum(), 1e-300))
+
+
+def exact_w2_sq(x, y, *, method: str = "auto", num_iter_max: int | None = None) -> float:
+    """Squared W2 between the uniform empirical measures of x (n, D) and y (m, D), exactly.
+
+    method: 'emd' (POT network simplex, convergence checked), 'lsa' (assignment; needs n == m) or 'auto'
+    (lsa for equal sizes spread over >= LSA_MIN_EFFECTIVE_DIM effective dimensions, emd otherwise). If the
+    simplex stops before optimality the assignment solver finishes the job (equal sizes) or it raises.
+    The two agree to round-off (tests/metrics/test_w2.py).
+    """
+    x, y = _np64(x), _np64(y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x, y: dimensions differ ({x.shape[1]} vs {y.shape[1]})")
+    if method not in ("auto", "emd", "lsa"):
+        raise ValueError(f"method: must be 'auto', 'emd' or 'lsa' (got {method!r})")
+    square = x.shape[0] == y.shape[0]
+    if method == "lsa" and not square:
+        raise ValueError(f"method: 'lsa' needs equal sample sizes (got {x.shape[0]} and {y.shape[0]})")
+    if method == "auto":
+        method = "lsa" if square and x.shape[0] > 1 and effective_dim(x, y) >= LSA_MIN_EFFECTIVE_DIM else "emd"
+    M = sq_cost_matrix(x, y)
+    # Row and column constants do not change the optimal plan, and they make both solvers much faster.
+    row = M.min(1, keepdims=True)
+    reduced = M - row
+    col = reduced.min(0, keepdims=True)
+    reduced -= col
+    if method == "emd":
+        n, m = M.shape
+        iters = num_iter_max or max(10**7, 50 * n * m)
+        with warnings.catch_warnings():  # non-convergence is handled below, not merely warned about
+            warnings.simplefilter("ignore", UserWarning)
+            cost, log = ot.emd2(np.full(n, 1 / n), np.full(m, 1 / m), reduced, numItermax=iters, log=True)
+        if log["result_code"] == 1:
+            # uniform marginals: <plan, M> = <plan, reduced> + mean(row) + mean(col)
+            return float(cost + row.mean() + col.mean())
+        if not square:
+            raise RuntimeError(f"exact_w2_sq: network simplex did not converge: {log['warning']}")
+    rows, cols = linear_sum_assignment(reduced)
+    return float(M[rows, cols].mean())
+
+
+def exact_w2(x, y, **kwargs) -> float:
+    """W2 (not squared) between the empirical measures of x and y; see exact_w2_sq."""
+    return math.sqrt(exact_w2_sq(x, y, **kwargs))
+
+
+@dataclass(frozen=True)
+class CoupledError:
+    """rms |x_i - y_i| with a confidence interval from the sampling distribution of the mean square."""
+
+    rms: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def coupled_rms(x, y, *, confidence: float = 0.95) -> CoupledError:
+    """Pathwise error sqrt(mean_i |x_i - y_i|^2) of pairs made from the same noise: an upper bound on W2."""
+    x, y = _np64(x), _np64(y)
+    if x.shape != y.shape:
+        raise ValueError(f"x, y: coupled pairs need equal shapes (got {x.shape} and {y.shape})")
+    e2 = ((x - y) ** 2).sum(1)
+    n = e2.shape[0]
+    mean = float(e2.mean())
+    half = stats.t.ppf(0.5 + confidence / 2, max(n - 1, 1)) * (e2.std(ddof=1) / math.sqrt(n) if n > 1 else math.inf)
+    return CoupledError(math.sqrt(mean), math.sqrt(max(mean - half, 0.0)), math.sqrt(mean + half), n)
+
+
+def _psd_sqrt(S: np.ndarray) -> np.ndarray:
+    lam, U = np.linalg.eigh((S + S.T) / 2)
+    return (U * np.sqrt(np.clip(lam, 0, None))) @ U.T
+
+
+def gaussian_w2_sq(m1, S1, m2, S2) -> float:
+    """Bures closed form |m1 - m2|^2 + tr(S1 + S2 - 2 (S2^{1/2} S1 S2^{1/2})^{1/2}) for N(m1, S1), N(m2, S2)."""
+    m1, m2 = _np64(m1).ravel(), _np64(m2).ravel()
+    S1, S2 = np.atleast_2d(_np64(S1)), np.atleast_2d(_np64(S2))
+    r2 = _psd_sqrt(S2)
+    cross = np.clip(np.linalg.eigvalsh(r2 @ S1 @ r2), 0, None)
+    return float(max(((m1 - m2) ** 2).sum() + np.trace(S1) + np.trace(S2) - 2 * np.sqrt(cross).sum(), 0.0))
+
+
+def empirical_gaussian_w2_sq(x, y) -> float:
+    """gaussian_w2_sq between moment-matched Gaussians of two samples: a lower bound on their W2^2 (Gelbrich)."""
+    x, y = _np64(x), _np64(y)
+    cov = lambda z: np.atleast_2d(np.cov(z, rowvar=False, bias=True))  # noqa: E731
+    return gaussian_w2_sq(x.mean(0), cov(x), y.mean(0), cov(y))
+
+
+def sliced_w2(x, y, *, n_projections: int = 256, seed: int) -> float:
+    """Sliced W2 (root of the mean over random directions of the squared 1-D W2): a lower bound on W2."""
+    return float(ot.sliced_wasserstein_distance(_np64(x), _np64(y), n_projections=n_projections, p=2, seed=seed))
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """W2 between independent samples of the same target at size n, over `repeats` pairs."""
+
+    n: int
+    mean: float
+    sd: float
+    values: tuple[float, ...]
+
+
+def noise_floor_w2(target, n: int, *, generator: torch.Generator | int, repeats: int = 3, method: str = "auto") -> NoiseFloor:
+    """The two-sample noise floor W2(nu_n, nu'_n) of `target` at sample size n (THEORY.md section 5)."""
+    g = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator
+    vals = tuple(
+        exact_w2(target.sample(n, generator=g, dtype=torch.float64), target.sample(n, generator=g, dtype=torch.float64), method=method)
+        for _ in range(repeats)
+    )
+    return NoiseFloor(n, float(np.mean(vals)), float(np.std(vals, ddof=1)) if repeats > 1 else 0.0, vals)
+
+
+@dataclass(frozen=True)
+class SampledW2:
+    """A sample-vs-target W2 with the target's floor at the same size; resolved when w2 > margin * floor."""
+
+    w2: float
+    floor: float
+    floor_sd: float
+    n: int
+    resolved: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def sampled_w2(x, target, *, generator: torch.Generator | int, repeats: int = 3, margin: float = 2.0, method: str = "auto") -> SampledW2:
+    """W2 of samples x (n, D) against n fresh target samples, beside the target's noise floor at n.
+
+    A point is resolved only when its W2 exceeds `margin` times the floor: below that the floor, not the
+    quantity under study, dominates (sample-vs-sample W2 cannot see a 1/K rate at realistic n).
+    """
+    g = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator
+    n = _np64(x).shape[0]
+    w2 = exact_w2(x, target.sample(n, generator=g, dtype=torch.float64), method=method)
+    floor = noise_floor_w2(target, n, generator=g, repeats=repeats, method=method)
+    return SampledW2(w2, floor.mean, floor.sd, n, w2 > margin * floor.mean)
