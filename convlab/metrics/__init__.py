@@ -14,11 +14,10 @@ from convlab.metrics.w2 import (
     noise_floor_w2,
     sampled_w2,
     sliced_w2,
-    sq_cost_matrix,
 )
 
 __all__ = [
     "RateFit", "fit_rate", "CoupledError", "NoiseFloor", "SampledW2", "coupled_rms", "effective_dim",
     "empirical_gaussian_w2_sq", "exact_w2", "exact_w2_sq", "gaussian_w2_sq", "noise_floor_w2", "sampled_w2",
-    "sliced_w2", "sq_cost_matrix",
+    "sliced_w2",
 ]

@@ -34,13 +34,6 @@ def _np64(x) -> np.ndarray:
     return x.reshape(-1, 1) if x.ndim == 1 else x
 
 
-def sq_cost_matrix(x, y) -> np.ndarray:
-    """Squared Euclidean costs |x_i - y_j|^2, (n, m) float64, clamped at 0 against round-off."""
-    x, y = _np64(x), _np64(y)
-    M = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)
-    return np.maximum(M, 0.0, out=M)
-
-
 def effective_dim(x, y) -> float:
     """Participation ratio (sum l)^2 / sum l^2 of the pooled sample covariance spectrum."""
     z = np.concatenate([_np64(x), _np64(y)])
@@ -66,25 +59,23 @@ def exact_w2_sq(x, y, *, method: str = "auto", num_iter_max: int | None = None) 
         raise ValueError(f"method: 'lsa' needs equal sample sizes (got {x.shape[0]} and {y.shape[0]})")
     if method == "auto":
         method = "lsa" if square and x.shape[0] > 1 and effective_dim(x, y) >= LSA_MIN_EFFECTIVE_DIM else "emd"
-    M = sq_cost_matrix(x, y)
-    # Row and column constants do not change the optimal plan, and they make both solvers much faster.
-    row = M.min(1, keepdims=True)
-    reduced = M - row
-    col = reduced.min(0, keepdims=True)
-    reduced -= col
+    M_sq = ot.dist(x, y)  # SQUARED Euclidean costs, clipped at 0 by POT
     if method == "emd":
-        n, m = M.shape
+        n, m = M_sq.shape
         iters = num_iter_max or max(10**7, 50 * n * m)
         with warnings.catch_warnings():  # non-convergence is handled below, not merely warned about
             warnings.simplefilter("ignore", UserWarning)
-            cost, log = ot.emd2(np.full(n, 1 / n), np.full(m, 1 / m), reduced, numItermax=iters, log=True)
+            cost, log = ot.emd2(np.full(n, 1 / n), np.full(m, 1 / m), M_sq, numItermax=iters, log=True)
         if log["result_code"] == 1:
-            # uniform marginals: <plan, M> = <plan, reduced> + mean(row) + mean(col)
-            return float(cost + row.mean() + col.mean())
+            return float(cost)
         if not square:
             raise RuntimeError(f"exact_w2_sq: network simplex did not converge: {log['warning']}")
+    # Subtracting row and column minima leaves the optimal assignment unchanged and makes the
+    # shortest-augmenting-path solver several times faster (benchmarks/bench_w2.py).
+    reduced = M_sq - M_sq.min(1, keepdims=True)
+    reduced -= reduced.min(0, keepdims=True)
     rows, cols = linear_sum_assignment(reduced)
-    return float(M[rows, cols].mean())
+    return float(M_sq[rows, cols].mean())
 
 
 def exact_w2(x, y, **kwargs) -> float:

@@ -35,6 +35,7 @@ class _Params:
     means: Tensor  # (K, D)
     means_sq: Tensor  # (K,) |mu_k|^2
     cov: Covariance
+    aug: Tensor | None = None  # (K, D + 2) [mu | 1 | v] for isotropic covariances (the fast path's one product)
 
 
 class GaussianMixture:
@@ -139,10 +140,13 @@ class GaussianMixture:
         key = (like.device, like.dtype)
         if key not in self._cache:
             b = self._base
-            self._cache[key] = _Params(
+            P = _Params(
                 *(v.to(like.device, like.dtype) for v in (b.weights, b.log_weights, b.means, b.means_sq)),
                 cov=b.cov.to(like.device, like.dtype),
             )
+            if isinstance(P.cov, Isotropic):
+                P.aug = torch.cat([P.means, torch.ones_like(P.cov.var)[:, None], P.cov.var[:, None]], 1)
+            self._cache[key] = P
         return self._cache[key]
 
     # -- sampling ----------------------------------------------------------------------------------------------
@@ -257,92 +261,89 @@ class GaussianMixture:
             return self._moments_isotropic(P, a, b, x)
         n, D = x.shape
         lse, ubar, den = x.new_empty(n), torch.empty_like(x), torch.empty_like(x)
-        acc = None
         for pts, comps in self._blocks(n, width=D):
             if comps.start == 0:
-                acc = _OnlineSoftmax(pts.stop - pts.start, D, x, n_sums=2)
+                acc = _OnlineSoftmax()
             xs, a2, b_, b2 = self._rows(pts, x, a, b)
             L, u, m = self._component_terms(P, comps, xs, a2, b_, b2)
-            e = acc.update(L, first=comps.start == 0)
-            acc.sums[0] = acc.sums[0] + torch.einsum("nk,nkd->nd", e, u)
-            acc.sums[1] = acc.sums[1] + torch.einsum("nk,nkd->nd", e, m)
+            e = acc.step(L)
+            acc.add(e.sum(1, keepdim=True), torch.einsum("nk,nkd->nd", e, u), torch.einsum("nk,nkd->nd", e, m))
             if comps.stop == self.n_components:
-                lse[pts], (ubar[pts], den[pts]) = acc.result()
+                total, U, M = acc.sums
+                lse[pts], ubar[pts], den[pts] = (acc.m + torch.log(total)).squeeze(1), U / total, M / total
         return lse, ubar, den
 
     def _moments_isotropic(self, P: _Params, a: Tensor, b: Tensor, x: Tensor):
         """Isotropic fast path: with c_k = a^2 + b^2 v_k and M = sum_k (w_k / c_k) mu_k,
         sum_k w_k u_k = x sum_k (w_k / c_k) - b M  and  denoiser = a^2 M + b x sum_k (w_k v_k / c_k).
+        The weighted sums come out of one product with the augmented matrix [mu | 1 | v] (K, D + 2).
         """
         n, D = x.shape
         var, shared = P.cov.var, self._shared_var
+        aug = P.aug
         lse, ubar, den = x.new_empty(n), torch.empty_like(x), torch.empty_like(x)
-        acc = row_shift = None
         for pts, comps in self._blocks(n, width=1):
             xs, a2, b_, b2 = self._rows(pts, x, a, b)
             # One shared variance (manifold atoms) makes c a per-row factor: the |x|^2 / 2c term drops out of
             # the softmax and 1/c is applied once after the reductions, leaving two matmuls and one exp pass.
-            v = var[:1] if shared else var[comps]
-            c = a2 + b2 * v
+            c = a2 + b2 * (var[:1] if shared else var[comps])
             inv_c = 1.0 / c
             xx = (xs * xs).sum(1, keepdim=True)
-            first = comps.start == 0
-            if first:
-                acc = _OnlineSoftmax(xs.shape[0], D, x, n_sums=1, n_scalars=2)
-                row_shift = -0.5 * xx * inv_c
+            if comps.start == 0:
+                acc = _OnlineSoftmax()
             col = P.log_weights[comps] - 0.5 * D * torch.log(2 * math.pi * c) - 0.5 * b2 * P.means_sq[comps] * inv_c
-            L = torch.addcmul(col, xs @ P.means[comps].T, b_ * inv_c)
-            if not shared:
-                L = L - 0.5 * xx * inv_c
-            e = acc.update(L, first=first)
-            ec = e if shared else e * inv_c
-            acc.sums[0] = acc.sums[0] + ec @ P.means[comps]
-            acc.scalars[0] = acc.scalars[0] + ec.sum(1, keepdim=True)
-            if not shared:
-                acc.scalars[1] = acc.scalars[1] + ec @ v[:, None]
+            if shared:
+                # The row scale b/c goes into the small (n, D) factor, so one fused addmm writes the logits:
+                # every extra full-size temporary costs a fresh allocation and its page faults.
+                e = acc.step(torch.addmm(col, xs * (b_ * inv_c), P.means[comps].T))
+                acc.add(e @ aug[comps])  # [sum e mu, sum e, sum e v]
+            else:
+                L = torch.addcmul(col, xs @ P.means[comps].T, b_ * inv_c)
+                e = acc.step(L.sub_(0.5 * xx * inv_c) if not L.requires_grad else L - 0.5 * xx * inv_c)
+                acc.add(e.sum(1, keepdim=True), (e * inv_c) @ aug[comps])  # sum e, [sum e mu / c, sum e / c, sum e v / c]
             if comps.stop == self.n_components:
-                lse_b, (M,) = acc.result()
-                S1, S2 = acc.scalars[0] / acc.total, acc.scalars[1] / acc.total
                 if shared:
-                    M, S1 = M * inv_c, S1 * inv_c
-                    S2 = S1 * v
-                    lse_b = lse_b + row_shift.squeeze(1)
-                lse[pts] = lse_b
+                    (sums,) = acc.sums
+                    total = sums[:, D : D + 1]
+                    M, S1 = sums[:, :D] * inv_c / total, inv_c
+                    S2 = S1 * var[:1]
+                    lse[pts] = (acc.m + torch.log(total) - 0.5 * xx * inv_c).squeeze(1)
+                else:
+                    total, sums = acc.sums
+                    M, S1, S2 = sums[:, :D] / total, sums[:, D : D + 1] / total, sums[:, D + 1 :] / total
+                    lse[pts] = (acc.m + torch.log(total)).squeeze(1)
                 ubar[pts] = xs * S1 - b_ * M
                 den[pts] = a2 * M + b_ * xs * S2
         return lse, ubar, den
 
 
 class _OnlineSoftmax:
-    """Streams softmax-weighted sums over component blocks: keeps a running max m and rescales the sums."""
+    """Streams softmax-weighted sums over component blocks: a running row max m, and sums rescaled by
+    exp(m_old - m_new) whenever a later block raises it (the log-sum-exp trick, one block at a time)."""
 
-    def __init__(self, n: int, D: int, like: Tensor, *, n_sums: int, n_scalars: int = 0):
-        kw = {"dtype": like.dtype, "device": like.device}
-        self.m = torch.full((n, 1), -math.inf, **kw)
-        self.total = torch.zeros(n, 1, **kw)
-        self.sums = [torch.zeros(n, D, **kw) for _ in range(n_sums)]
-        self.scalars = [torch.zeros(n, 1, **kw) for _ in range(n_scalars)]
+    def __init__(self):
+        self.m: Tensor | None = None
+        self.alpha: Tensor | None = None
+        self.sums: list[Tensor] | None = None
 
-    def update(self, L: Tensor, *, first: bool) -> Tensor:
-        """exp(L - m_new) for a new block, after rescaling the running sums.
+    def step(self, L: Tensor) -> Tensor:
+        """exp(L - m) for a block of logits (n, k) against the running max m."""
+        m_block = L.amax(1, keepdim=True)
+        if self.m is None:
+            self.m = m_block
+        else:
+            m_new = torch.maximum(self.m, m_block)
+            self.alpha = torch.exp(self.m - m_new)
+            self.m = m_new
+        # In place saves a full-size allocation; under autograd amax still needs L, so work on a copy then.
+        return (L - self.m).exp_() if L.requires_grad else L.sub_(self.m).exp_()
 
-        Overwrites L in place unless autograd records it (in-place exp would destroy what backward needs).
-        """
-        m_new = L.amax(1, keepdim=True)
-        if not first:
-            m_new = torch.maximum(self.m, m_new)
-            alpha = torch.exp(self.m - m_new)
-            self.total = self.total * alpha
-            self.sums = [s * alpha for s in self.sums]
-            self.scalars = [s * alpha for s in self.scalars]
-        self.m = m_new
-        e = torch.exp(L - m_new) if L.requires_grad else L.sub_(m_new).exp_()
-        self.total = self.total + e.sum(1, keepdim=True)
-        return e
-
-    def result(self) -> tuple[Tensor, list[Tensor]]:
-        """log-sum-exp (n,) and the normalised sums."""
-        return (self.m + torch.log(self.total)).squeeze(1), [s / self.total for s in self.sums]
+    def add(self, *terms: Tensor) -> None:
+        """Add the block's weighted sums (each (n, .)) to the running ones."""
+        if self.sums is None:
+            self.sums = list(terms)
+        else:
+            self.sums = [s * self.alpha + t for s, t in zip(self.sums, terms)]
 
 
 def _as_array(name: str, value) -> np.ndarray:
