@@ -26,13 +26,14 @@ def make_mixture(seed: int, K: int, D: int, kind: str, var_min: float = 0.2) -> 
         r = max(1, D - 1)
         factor = rng.standard_normal((K, D, r)) * np.sqrt(var_min + 0.3)
         covs = low_rank(factor, 0.0 if kind == "lowrank" else var_min)
-    return GaussianMixture(weights, means, covs)
+    params = dict(seed=seed, K=K, D=D, kind=kind, var_min=var_min)
+    return GaussianMixture(weights, means, covs, name="make_mixture", params=params)
 
 
 @st.composite
-def mixtures(draw, kinds=COV_KINDS, max_K=4, max_D=4, var_min=0.2):
+def mixtures(draw, kinds=COV_KINDS, min_K=1, max_K=4, max_D=4, var_min=0.2):
     seed = draw(st.integers(0, 2**31 - 1))
-    K = draw(st.integers(1, max_K))
+    K = draw(st.integers(min_K, max_K))
     D = draw(st.integers(1, max_D))
     kind = draw(st.sampled_from(kinds))
     return make_mixture(seed, K, D, kind, var_min)

@@ -18,7 +18,9 @@ from convlab.targets import GaussianMixture
 from tests.strategies import mixtures
 
 F64 = torch.float64
-FLOOR = 1e-11  # below this the errors are round-off, not truncation
+# Below this the errors are round-off, not truncation: in float64 with |x| ~ 1 and up to 4096 steps the
+# round-off stays under ~1e-13 (rk4 still shows slope 4 at 7e-13), and the reference DOP853 runs at 1e-13.
+FLOOR = 1e-12
 TOLERANCE = 0.25
 
 
@@ -43,32 +45,36 @@ def errors_over_K(field, x0, exact, T, solver, grid_kind, Ks):
 @settings(max_examples=12)
 @given(
     seed=st.integers(0, 10**6),
-    D=st.integers(1, 4),
+    D=st.integers(2, 4),
     solver=st.sampled_from(["euler", "heun", "rk4"]),
     grid_kind=st.sampled_from(["uniform", "quadratic"]),
 )
 def test_order_on_random_linear_odes(seed, D, solver, grid_kind):
-    """dx/dt = lam(t) A x with lam(t) = 1 + cos(3t): x(t) = expm(Lam(t) A) x0, Lam(t) = t + sin(3t)/3."""
+    """dx/dt = (1 + t) A x: x(1) = expm(1.5 A) x0. Time-dependent, so a stage evaluated at the wrong time
+    loses order. Scalar problems (D = 1) and oscillating coefficients are avoided: there one error
+    coefficient can vanish by accident and fake a higher order (measured: 12 in 1200 random RK4 cases with
+    1 + cos 3t, none with 1 + t)."""
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((D, D)) / math.sqrt(D)
     x0 = rng.standard_normal((5, D))
     At = torch.tensor(A, dtype=F64)
-    field = FunctionField(lambda t, x: (1 + math.cos(3 * t)) * x @ At.T)
-    exact = torch.tensor(x0 @ expm((1 + math.sin(3) / 3) * A).T, dtype=F64)
+    field = FunctionField(lambda t, x: (1 + t) * x @ At.T)
+    exact = torch.tensor(x0 @ expm(1.5 * A).T, dtype=F64)
     errors = errors_over_K(field, torch.tensor(x0, dtype=F64), exact, 1.0, solver, grid_kind, [2**j for j in range(2, 12)])
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 
 
 @settings(max_examples=10)
 @given(
-    target=mixtures(max_K=3, max_D=3, var_min=0.3),
+    target=mixtures(min_K=2, max_K=3, max_D=3, var_min=0.3),
     ip=st.sampled_from([Linear(), Trig(), Follmer(), VP(2.0)]),
     solver=st.sampled_from(sorted(SOLVERS)),
     grid_kind=st.sampled_from(["uniform", "quadratic"]),
     seed=st.integers(0, 10**6),
 )
 def test_order_on_random_gaussian_mixtures(target, ip, solver, grid_kind, seed):
-    """The exact mixture velocity, against an adaptive DOP853 reference at rtol = atol = 1e-13."""
+    """The exact mixture velocity, against an adaptive DOP853 reference at rtol = atol = 1e-13. At least two
+    components: one Gaussian makes the velocity linear and the problem effectively scalar (see above)."""
     # follmer's a' and a degenerate target's velocity are singular at t = 1
     T = 0.9 if isinstance(ip, Follmer) or target.is_degenerate else 1.0
     field = exact_field(target, ip)
@@ -94,7 +100,7 @@ def test_exp_euler_is_exact_in_one_step_for_a_point_mass(seed, D, T, ip):
     assert one_step.nfe == 1
     if ip.name != "linear":  # linear paths to a point are straight, so Euler is exact there too
         euler = integrate(exact_field(target, ip), x0, time_grid(1, T=T), "euler").x
-        assert (euler - one_step.x).abs().max() > 1e-4
+        assert (euler - one_step.x).abs().max() > 1e-8  # O(T^2) curvature error, far above round-off
 
 
 @pytest.mark.parametrize("name", sorted(SOLVERS))
