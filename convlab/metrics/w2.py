@@ -134,6 +134,23 @@ def sliced_w2(x, y, *, n_projections: int = 256, seed: int) -> float:
     return float(ot.sliced_wasserstein_distance(_np64(x), _np64(y), n_projections=n_projections, p=2, seed=seed))
 
 
+def early_stopping_w2_bound(target, interpolant, T: float) -> float:
+    """Upper bound on W2(p_T, nu), p_T the law of X_T = a(T) Z + b(T) X1, in closed form.
+
+    Couple p_T = sum_k pi_k N(b mu_k, a^2 I + b^2 Sigma_k) with nu component by component; each pair of
+    Gaussians shares an eigenbasis, so its Bures distance is (1 - b)^2 |mu_k|^2 + sum_i (sqrt(a^2 + b^2 l_ki)
+    - sqrt(l_ki))^2. Exact for a single Gaussian; O(1 - T) for smoothed targets and O(sqrt(1 - T)) for
+    atoms, as the early-stopping error should be.
+    """
+    from convlab.interpolants import as_interpolant
+
+    ip = as_interpolant(interpolant)
+    a, b = float(ip.a(T)), float(ip.b(T))
+    lam = target.cov.eigenvalues().clamp_min(0.0)
+    per_k = (1 - b) ** 2 * (target.means**2).sum(1) + ((a * a + b * b * lam).sqrt() - lam.sqrt()).pow(2).sum(1)
+    return math.sqrt(float(target.weights @ per_k))
+
+
 @dataclass(frozen=True)
 class NoiseFloor:
     """W2 between independent samples of the same target at size n, over `repeats` pairs."""

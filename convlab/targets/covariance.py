@@ -36,6 +36,10 @@ class Covariance(ABC):
         """(K, D, D) matrices."""
 
     @abstractmethod
+    def eigenvalues(self) -> Tensor:
+        """(K, D) eigenvalues of each Sigma_k (unordered)."""
+
+    @abstractmethod
     def ranks(self) -> Tensor:
         """(K,) ranks of Sigma_k."""
 
@@ -75,6 +79,9 @@ class Isotropic(Covariance):
         eye = torch.eye(self.D, dtype=self.var.dtype, device=self.var.device)
         return self.var[:, None, None] * eye
 
+    def eigenvalues(self):
+        return self.var[:, None].expand(self.K, self.D)
+
     def ranks(self):
         return torch.where(self.var > 0, self.D, 0)
 
@@ -107,6 +114,9 @@ class Diagonal(Covariance):
 
     def dense(self):
         return torch.diag_embed(self.var)
+
+    def eigenvalues(self):
+        return self.var
 
     def ranks(self):
         return (self.var > 0).sum(-1)
@@ -161,6 +171,10 @@ class Spectral(Covariance):
     def dense(self):
         eye = torch.eye(self.D, dtype=self.U.dtype, device=self.U.device)
         return self.var[:, None, None] * eye + torch.einsum("kdr,kr,ker->kde", self.U, self.lam, self.U)
+
+    def eigenvalues(self):
+        on_span = self.var[:, None] + self.lam
+        return torch.cat([on_span, self.var[:, None].expand(self.K, self.D - self.r)], 1)
 
     def ranks(self):
         tol = 1e-12 * self.lam.amax(-1, keepdim=True).clamp_min(1e-300)

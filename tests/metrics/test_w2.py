@@ -137,3 +137,23 @@ def test_effective_dim():
     flat = np.zeros((1000, 10))
     flat[:, 0] = rng.standard_normal(1000)
     assert effective_dim(flat, flat) == pytest.approx(1.0)
+
+
+def test_early_stopping_bound_is_exact_for_one_gaussian_and_scales_right():
+    from convlab.interpolants import as_interpolant
+    from convlab.metrics import early_stopping_w2_bound
+    from convlab.targets import GaussianMixture
+
+    S = np.array([[1.0, 0.3], [0.3, 0.5]])
+    m = np.array([1.0, 2.0])
+    g = GaussianMixture([1.0], [m], [S])
+    ip = as_interpolant("follmer")
+    for T in (0.5, 0.9, 0.999):
+        a, b = ip.a(T), ip.b(T)
+        assert early_stopping_w2_bound(g, ip, T) ** 2 == pytest.approx(gaussian_w2_sq(b * m, a * a * np.eye(2) + b * b * S, m, S), rel=1e-10)
+    # atoms (s = 0): O(sqrt(1 - T)); smoothed (s > 0): O(1 - T)
+    eps = np.array([1e-3, 1e-4])
+    atoms = [early_stopping_w2_bound(sphere(d=2, D=5, n_atoms=64), "follmer", 1 - e) for e in eps]
+    smooth = [early_stopping_w2_bound(sphere(d=2, D=5, s=0.1, n_atoms=64), "follmer", 1 - e) for e in eps]
+    assert np.log(atoms[0] / atoms[1]) / np.log(10) == pytest.approx(0.5, abs=0.05)
+    assert np.log(smooth[0] / smooth[1]) / np.log(10) == pytest.approx(1.0, abs=0.05)

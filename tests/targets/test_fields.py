@@ -169,3 +169,10 @@ def test_mixture_mean_and_covariance_closed_forms():
     torch.testing.assert_close(target.mean(), torch.zeros(2, dtype=F64), atol=1e-15, rtol=0)
     # 8 points on a circle of radius R: covariance R^2 / 2 I, plus the component variance
     torch.testing.assert_close(target.covariance(), (2.0**2 / 2 + 0.25) * torch.eye(2, dtype=F64))
+
+
+@pytest.mark.parametrize("kind", ["iso", "diag", "full", "lowrank", "lowrank+iso"])
+def test_eigenvalues_match_the_dense_covariances(kind):
+    target = make_mixture(1, 3, 4, kind)
+    expect = torch.linalg.eigvalsh(target.cov.dense())
+    torch.testing.assert_close(target.cov.eigenvalues().sort(1).values, expect, atol=1e-12, rtol=1e-10)

@@ -1,0 +1,81 @@
+"""Networks: a velocity (or denoiser) network v(t, x) and a two-time network f(s, t, x) for the student."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from convlab.config import NetConfig
+
+ACTIVATIONS = {"silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+
+
+class FourierTime(nn.Module):
+    """t (n,) -> [t, sin(pi 2^j t), cos(pi 2^j t)]_{j < F}, (n, 2F + 1): fixed, deterministic features."""
+
+    def __init__(self, features: int):
+        super().__init__()
+        self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(features, dtype=torch.float32))
+        self.dim = 2 * features + 1
+
+    def forward(self, t: Tensor) -> Tensor:
+        arg = t[:, None] * self.freqs
+        return torch.cat([t[:, None], torch.sin(arg), torch.cos(arg)], 1)
+
+
+def mlp(d_in: int, d_out: int, cfg: NetConfig) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = d_in
+    for _ in range(cfg.depth):
+        layers += [nn.Linear(width, cfg.width), ACTIVATIONS[cfg.activation]()]
+        width = cfg.width
+    return nn.Sequential(*layers, nn.Linear(width, d_out))
+
+
+def _times(t, x: Tensor) -> Tensor:
+    """A float or (n,) tensor of times as an (n,) tensor on x's device and dtype."""
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    return t.expand(x.shape[0]) if t.ndim == 0 else t.reshape(-1)
+
+
+class VelocityNet(nn.Module):
+    """v(t, x): an MLP on [x, phi(t)], (n, D) -> (n, D). Outputs a velocity or a denoiser (see NetField)."""
+
+    def __init__(self, dim: int, cfg: NetConfig):
+        super().__init__()
+        self.dim, self.cfg = dim, cfg
+        self.time = FourierTime(cfg.time_features)
+        self.body = mlp(dim + self.time.dim, dim, cfg)
+
+    def forward(self, t, x: Tensor) -> Tensor:
+        return self.body(torch.cat([x, self.time(_times(t, x))], 1))
+
+
+class TwoTimeNet(nn.Module):
+    """f(s, t, x): an MLP on [x, phi(s), phi(t)], (n, D) -> (n, D)."""
+
+    def __init__(self, dim: int, cfg: NetConfig):
+        super().__init__()
+        self.dim, self.cfg = dim, cfg
+        self.time = FourierTime(cfg.time_features)
+        self.body = mlp(dim + 2 * self.time.dim, dim, cfg)
+
+    def forward(self, s, t, x: Tensor) -> Tensor:
+        return self.body(torch.cat([x, self.time(_times(s, x)), self.time(_times(t, x))], 1))
+
+    @classmethod
+    def from_teacher(cls, teacher: VelocityNet) -> TwoTimeNet:
+        """A copy of the teacher that ignores its second time: f(s, t, x) = v(s, x) at initialisation."""
+        ref = next(teacher.parameters())
+        net = cls(teacher.dim, teacher.cfg).to(ref.device, ref.dtype)
+        state = {k: v.clone() for k, v in teacher.state_dict().items()}
+        w = state["body.0.weight"]  # columns [x | phi(t)] of the first layer
+        state["body.0.weight"] = torch.cat([w, torch.zeros(w.shape[0], teacher.time.dim, dtype=w.dtype, device=w.device)], 1)
+        net.load_state_dict(state)
+        return net
+
+
+def n_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

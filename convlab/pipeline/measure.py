@@ -1,0 +1,81 @@
+"""Stage 4: the error budget of THEORY.md section 4, each term measured on held-out draws with shared noise."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from convlab.device import generator
+from convlab.fields import ExactField
+from convlab.metrics import coupled_rms, early_stopping_w2_bound, sampled_w2
+from convlab.models.fields import Student
+from convlab.config import CharacteristicRun
+from convlab.pipeline.student import random_pairs, semigroup_defect
+from convlab.pipeline.teacher import Teacher
+from convlab.solvers import integrate, reference_flow, time_grid
+
+
+def rms(x: Tensor, y: Tensor) -> float:
+    """sqrt(mean_i |x_i - y_i|^2) in float64."""
+    return coupled_rms(x.double(), y.double()).rms
+
+
+def velocity_l2_error(field, target, cfg: CharacteristicRun, device) -> float:
+    """|| v_theta - V ||_{L2}, t ~ U[0, T], x ~ p_t (X_t = a Z + b X1 from fresh target draws)."""
+    dtype, n, ip = getattr(torch, cfg.dtype), cfg.eval.n_velocity, field.interpolant
+    g = generator(cfg.seed, "eval.velocity", device)
+    x1 = target.sample(n, generator=g, device=device, dtype=dtype)
+    z = torch.randn(x1.shape, generator=g, device=device, dtype=dtype)
+    t = cfg.T * torch.rand(n, generator=g, device=device, dtype=dtype)
+    xt = ip.a(t)[:, None] * z + ip.b(t)[:, None] * x1
+    with torch.no_grad():
+        return rms(field.velocity(t, xt), target.velocity(t.double(), xt.double(), ip))
+
+
+def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, device: torch.device) -> dict[str, Any]:
+    """Every error of the decomposition, separately (names ending _error are rms pathwise distances)."""
+    start = time.perf_counter()
+    ev, cc, ip = cfg.eval, cfg.characteristics, teacher.field.interpolant
+    dtype = getattr(torch, cfg.dtype)
+    g = generator(cfg.seed, "eval.noise", device)
+    z = torch.randn(ev.n_coupled, target.ambient_dim, generator=g, device=device, dtype=dtype)
+    exact = ExactField(target, ip)
+    out: dict[str, Any] = {}
+    with torch.no_grad():
+        flow_true = reference_flow(exact, z.double(), T=cfg.T, steps=ev.reference_steps)
+        if teacher.net is None:
+            flow_teacher = flow_true
+            out["velocity_l2_error"] = 0.0
+        else:
+            flow_teacher = reference_flow(teacher.field, z, T=cfg.T, steps=ev.reference_steps)
+            out["velocity_l2_error"] = velocity_l2_error(teacher.field, target, cfg, device)
+        euler = integrate(teacher.field, z, time_grid(cc.K, T=cfg.T, kind=cc.grid), cc.solver, keep_trajectory=True)
+        euler_1 = integrate(teacher.field, z, time_grid(1, T=cfg.T), cc.solver).x
+        one_step = student(0.0, cfg.T, z)
+        e2e = coupled_rms(one_step.double(), flow_true)
+        out.update(
+            teacher_euler_error=rms(euler.x, flow_teacher),  # Euler_K[v] vs Flow[v]: the discretisation error
+            teacher_flow_error=rms(flow_teacher, flow_true),  # Flow[v] vs Flow[V]: what the velocity error does
+            teacher_e2e_error=rms(euler.x, flow_true),
+            teacher_one_step_e2e_error=rms(euler_1, flow_true),
+            fitting_error=rms(one_step, euler.x),  # g(0, T, z) vs Euler_K[v](z)
+            student_e2e_error=e2e.rms, student_e2e_ci_low=e2e.ci_low, student_e2e_ci_high=e2e.ci_high,
+        )
+        idx = random_pairs(ev.n_coupled, cc.K, 3, g, device)
+        rows = torch.arange(ev.n_coupled, device=device)
+        out["semigroup_defect"] = semigroup_defect(student, euler.trajectory, euler.grid.to(device, dtype), idx, rows).double().pow(2).sum(1).mean().sqrt().item()
+        z_w2 = torch.randn(ev.n_w2, target.ambient_dim, generator=g, device=device, dtype=dtype)
+        w2 = sampled_w2(student(0.0, cfg.T, z_w2), target, generator=generator(cfg.seed, "eval.w2", torch.device("cpu")),
+                        repeats=ev.floor_repeats, margin=ev.resolve_margin)
+    out.update(student_w2=w2.w2, w2_floor=w2.floor, w2_floor_sd=w2.floor_sd, w2_resolved=w2.resolved, w2_n=w2.n,
+               early_stop_w2_ub=early_stopping_w2_bound(target, ip, cfg.T), eval_seconds=time.perf_counter() - start)
+    bad = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        from convlab.pipeline.student import NonFinite
+
+        raise NonFinite(f"non-finite measurements: {', '.join(bad)}")
+    return out

@@ -1,0 +1,109 @@
+"""The characteristic-generator pipeline shows what the theory says, at sizes CI can afford."""
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from convlab.metrics import fit_rate
+from convlab.pipeline import CharacteristicRun, MemoryCache, run_characteristic, teacher_key
+
+SMALL_EVAL = {"n_coupled": 500, "n_w2": 100, "n_velocity": 1000, "reference_steps": 512, "floor_repeats": 1}
+ORACLE = {"target": {"name": "ring8"}, "teacher": {"kind": "oracle"}, "eval": SMALL_EVAL}
+
+
+def run(cfg, **kw):
+    return run_characteristic(cfg, device="cpu", **kw).as_dict()
+
+
+def test_oracle_teacher_euler_error_falls_like_one_over_K():
+    Ks = [4, 8, 16, 32, 64]
+    errors = [run({**ORACLE, "student": {"init": "random", "optim": {"steps": 20}}, "characteristics": {"K": K, "m": 200}})["teacher_euler_error"] for K in Ks]
+    fit = fit_rate(Ks, errors)
+    assert -1.15 <= fit.slope <= -0.85, (fit, errors)
+
+
+def test_one_step_student_beats_one_teacher_euler_step():
+    d = run({**ORACLE, "student": {"init": "random", "optim": {"steps": 1500}}, "characteristics": {"K": 16, "m": 1000}})
+    assert d["status"] == "ok"
+    assert d["student_e2e_error"] < 0.3 * d["teacher_one_step_e2e_error"], d
+    # the decomposition: rms over the same draws is a norm, so Minkowski's inequality binds the terms
+    assert d["student_e2e_error"] <= d["fitting_error"] + d["teacher_e2e_error"] + 1e-9
+    assert d["teacher_e2e_error"] <= d["teacher_euler_error"] + d["teacher_flow_error"] + 1e-9
+    assert d["velocity_l2_error"] == 0.0 and d["teacher_flow_error"] < 1e-6  # the oracle is the exact field
+
+
+def test_trained_teacher_end_to_end_error_flattens_at_the_velocity_error():
+    cache = MemoryCache()
+    rows = {}
+    for K in [2, 4, 8, 16, 32, 64, 128]:
+        cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "teacher": {"n": 1000, "optim": {"steps": 1500}},
+               "student": {"optim": {"steps": 20}}, "characteristics": {"K": K, "m": 200}}
+        rows[K] = run(cfg, teacher_cache=cache)
+    assert len(cache) == 1 and all(rows[K]["teacher_cached"] for K in [4, 128])
+    e2e = np.array([rows[K]["teacher_e2e_error"] for K in rows])
+    euler = np.array([rows[K]["teacher_euler_error"] for K in rows])
+    floor = rows[128]["teacher_flow_error"]  # Flow[v_theta] vs Flow[V]: the velocity error's share
+    assert floor > 0.05
+    # coarse K: the Euler error dominates and the curve falls; fine K: it flattens onto the velocity error
+    assert e2e[0] > 2 * e2e[-1]
+    assert fit_rate([32, 64, 128], e2e[-3:]).slope > -0.2
+    assert abs(e2e[-1] - floor) < 0.1 * floor
+    assert fit_rate([16, 32, 64, 128], euler[-4:]).slope < -0.8  # while the Euler part keeps falling
+
+
+def test_semigroup_penalty_lowers_the_semigroup_defect():
+    defect = {}
+    for lam in (0.0, 1.0):
+        d = run({**ORACLE, "student": {"init": "random", "semigroup_weight": lam, "optim": {"steps": 800}}, "characteristics": {"K": 8, "m": 500}})
+        defect[lam] = d["semigroup_defect"]
+    assert defect[1.0] < 0.75 * defect[0.0], defect
+
+
+def test_divergence_gives_a_failed_record_not_an_exception():
+    cfg = {"target": {"name": "ring8"}, "teacher": {"optim": {"lr": 1e6, "grad_clip": None, "steps": 200}}, "student": {"optim": {"steps": 5}}}
+    d = run(cfg)
+    assert d["status"] == "failed" and d["stage"] == "teacher"
+    assert "non-finite loss" in d["reason"]
+
+
+def test_same_config_same_numbers_and_the_cache_changes_nothing():
+    cfg = {"target": {"name": "ring8", "std": 0.5}, "eval": SMALL_EVAL, "teacher": {"n": 300, "optim": {"steps": 100}},
+           "student": {"optim": {"steps": 100}}, "characteristics": {"K": 4, "m": 100}, "seed": 3}
+    strip = lambda d: {k: v for k, v in d.items() if not (k.startswith("time_") or k.endswith("seconds") or k == "teacher_cached")}  # noqa: E731
+    a, b = strip(run(cfg)), strip(run(cfg))
+    assert a == b
+    cache = MemoryCache()
+    run(cfg, teacher_cache=cache)
+    assert strip(run(cfg, teacher_cache=cache)) == a
+    other_K = {**cfg, "characteristics": {"K": 8, "m": 100}}
+    assert teacher_key(CharacteristicRun(**other_K)) == teacher_key(CharacteristicRun(**cfg))
+    assert teacher_key(CharacteristicRun(**{**cfg, "seed": 4})) != teacher_key(CharacteristicRun(**cfg))
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"teacher": {"kind": "oracle"}}, "needs a trained teacher"),
+        ({"student": {"form": "exp"}}, "the form must be 'euler'"),
+        ({"student": {"net": {"width": 64}}}, "student.net equal to teacher.net"),
+        ({"teacher": {"parametrization": "denoiser"}, "student": {"form": "exp"}, "T": 1.0}, "use T < 1"),
+        ({"teacher": {"optim": {"lr": -1}}}, "greater than 0"),
+        ({"characteristics": {"K": 1}}, "greater than or equal to 2"),
+        ({"student": {"semigroup": 1}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_configs_fail_before_anything_runs(override, message):
+    with pytest.raises(ValidationError, match=message):
+        CharacteristicRun(**{"target": {"name": "ring8"}, **override})
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_pipeline_runs_on_the_gpu_through_the_same_code_path():
+    cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "teacher": {"n": 300, "optim": {"steps": 100}},
+           "student": {"optim": {"steps": 100}}, "characteristics": {"K": 4, "m": 100}}
+    d = run_characteristic(cfg, device="cuda").as_dict()
+    assert d["status"] == "ok" and d["device"].startswith("cuda")
+    cpu = run(cfg)
+    assert abs(d["teacher_euler_error"] - cpu["teacher_euler_error"]) < 0.5 * cpu["teacher_euler_error"] + 0.05
