@@ -83,6 +83,40 @@ class EvalConfig(Strict):
     reference_steps: Annotated[int, Field(ge=16)] = 1024
 
 
+class ReferenceConfig(Strict):
+    """How the reference flow (the truth for coupled errors) is solved."""
+
+    method: Literal["rk4", "dop853"] = "rk4"
+    steps: Annotated[int, Field(ge=16)] = 2048  # rk4 only
+    grid: Literal["uniform", "quadratic"] = "quadratic"
+
+
+class FlowRun(Strict):
+    """Integrate the exact velocity of a target with a solver; measure against the reference flow and the target."""
+
+    kind: Literal["flow"] = "flow"
+    seed: Annotated[int, Field(ge=0)] = 0
+    target: dict[str, Any]
+    interpolant: str | dict[str, Any] = "linear"
+    T: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    solver: Literal["euler", "heun", "rk4", "exp_euler"] = "euler"
+    K: PositiveInt = 16
+    grid: Literal["uniform", "quadratic"] = "uniform"
+    n: Annotated[int, Field(ge=2)] = 2000  # noise draws for the coupled error
+    n_w2: Annotated[int, Field(ge=0)] = 0  # sample size of the sampled W2 and its floor (0: skip)
+    floor_repeats: Annotated[int, Field(ge=1)] = 3
+    resolve_margin: Annotated[float, Field(ge=1.0)] = 2.0
+    reference: ReferenceConfig = ReferenceConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FlowRun:
+        if "name" not in self.target:
+            raise ValueError("target needs a 'name' (a registry entry, see `convlab targets`)")
+        if self.solver == "exp_euler" and self.T >= 1.0:
+            raise ValueError("T: exp_euler divides by a(t), which vanishes at t = 1; use T < 1 (got 1.0)")
+        return self
+
+
 class CharacteristicRun(Strict):
     """One run of the characteristic-generator pipeline (THEORY.md section 4)."""
 

@@ -163,3 +163,56 @@ def _seed_bootstrap_t(X, ly, g, G, beta, confidence, n_boot, random_state) -> tu
     t_star = (slopes[valid] - beta[0]) / se[valid]
     q_lo, q_hi = np.quantile(t_star, [0.5 - confidence / 2, 0.5 + confidence / 2])
     return beta[0] - q_hi * se_hat[0], beta[0] - q_lo * se_hat[0]
+
+
+@dataclass(frozen=True)
+class SlopeDifference:
+    """slope(level_a) - slope(level_b) with a paired-over-seeds t interval."""
+
+    level_a: object
+    level_b: object
+    diff: float
+    ci_low: float
+    ci_high: float
+    n_seeds: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "excludes_zero": self.excludes_zero}
+
+
+def compare_slopes(x, y, level, *, seed, resolved=None, confidence: float = 0.95) -> list[SlopeDifference]:
+    """Pairwise slope differences between the levels of `level`, each with a paired t interval over seeds.
+
+    Each seed gives one log-log slope per level (on its resolved points); the difference of two levels is
+    averaged over the seeds both have, and the interval is Student's t on those per-seed differences (the
+    seeds are shared across levels, so pairing removes their common noise). Intervals are Bonferroni-adjusted
+    over the pairs, so 'some interval excludes 0' is a test at the stated confidence.
+    """
+    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    level, seed = np.asarray(level).ravel(), np.asarray(seed).ravel()
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if resolved is not None:
+        keep &= np.asarray(resolved, dtype=bool).ravel()
+    levels = sorted(set(level[keep].tolist()))
+    slopes: dict[object, dict[object, float]] = {}
+    for lv in levels:
+        for s in set(seed[keep & (level == lv)].tolist()):
+            m = keep & (level == lv) & (seed == s)
+            if np.unique(x[m]).size >= 2:
+                slopes.setdefault(lv, {})[s] = float(np.polyfit(np.log(x[m]), np.log(y[m]), 1)[0])
+    pairs = [(a, b) for i, a in enumerate(levels) for b in levels[i + 1 :]]
+    alpha = (1 - confidence) / max(1, len(pairs))
+    out = []
+    for a, b in pairs:
+        common = sorted(set(slopes.get(a, {})) & set(slopes.get(b, {})))
+        d = np.array([slopes[a][s] - slopes[b][s] for s in common])
+        if d.size < 2:
+            out.append(SlopeDifference(a, b, float(d.mean()) if d.size else math.nan, -math.inf, math.inf, int(d.size)))
+            continue
+        half = stats.t.ppf(1 - alpha / 2, d.size - 1) * d.std(ddof=1) / math.sqrt(d.size)
+        out.append(SlopeDifference(a, b, float(d.mean()), float(d.mean() - half), float(d.mean() + half), int(d.size)))
+    return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -16,22 +15,8 @@ from convlab.config import CharacteristicRun
 from convlab.pipeline.measure import measure
 from convlab.pipeline.student import NonFinite, characteristics, fit_student
 from convlab.pipeline.teacher import TeacherCache, build_teacher
+from convlab.record import RunRecord
 from convlab.targets import make_target
-
-
-@dataclass
-class RunRecord:
-    """One run's outcome: status 'ok' or 'failed' (with the stage and the reason), metrics and run info."""
-
-    status: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
-    stage: str | None = None
-    reason: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Flat: status, stage, reason, every metric and every info entry."""
-        return {"status": self.status, "stage": self.stage, "reason": self.reason, **self.metrics, **self.info}
 
 
 def run_characteristic(cfg: CharacteristicRun | dict, *, device: str | torch.device = "auto", teacher_cache: TeacherCache | None = None) -> RunRecord:

@@ -27,3 +27,33 @@ __all__ = [
     "TARGETS", "make_target", "GaussianMixture", "Covariance", "Isotropic", "Diagonal", "Spectral", "low_rank",
     "ring8", "random_mixture", "swiss_roll", "sphere", "torus", "cube", "subspaces",
 ]
+
+
+def check_target_spec(spec: dict) -> list[tuple[str, str, object]]:
+    """Problems with a target spec as (parameter path, message, value), without raising: unknown name or
+    parameter (with a did-you-mean), then whatever the constructor rejects (its messages name the parameter)."""
+    import inspect
+
+    from convlab.registry import did_you_mean
+
+    name = spec.get("name")
+    if name not in TARGETS:
+        return [("name", f"unknown target{did_you_mean(str(name), sorted(TARGETS))}; known: {', '.join(sorted(TARGETS))}", name)]
+    params = inspect.signature(TARGETS[name]).parameters
+    known = [p for p in params if p not in ("self",)]
+    problems = [
+        (key, f"unknown parameter of {name}{did_you_mean(key, known)}; known: {', '.join(known)}", spec[key])
+        for key in spec if key != "name" and key not in params
+    ]
+    if problems:
+        return problems
+    try:
+        make_target(spec)
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        head, _, rest = text.partition(": ")
+        root = head.split("[")[0]
+        if rest and root in params:
+            return [(head, rest, spec.get(root, None))]
+        return [("", text, {k: v for k, v in spec.items() if k != "name"})]
+    return []

@@ -1,0 +1,3 @@
+from convlab.cli import main
+
+main()

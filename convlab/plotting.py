@@ -1,0 +1,109 @@
+"""Publication figures at column width, deterministic bytes: the shared style and the log-log rate panel.
+
+Figure scripts (figures/*.py) read a study's stored table and report only; they never recompute results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy import stats  # noqa: E402
+
+COLUMN_WIDTH = 3.35  # inches: one column of a two-column paper
+STYLE = {
+    "font.family": "DejaVu Sans", "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "legend.fontsize": 6.5,
+    "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6,
+    "axes.grid": True, "grid.linewidth": 0.3, "grid.alpha": 0.5, "legend.frameon": False, "savefig.dpi": 300,
+    "pdf.fonttype": 42, "svg.hashsalt": "convlab", "figure.constrained_layout.use": True,
+}
+PALETTE = sns.color_palette("colorblind")
+
+
+@contextlib.contextmanager
+def paper_style():
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def figure(ncols: int = 1, *, height: float = 2.3, width: float = COLUMN_WIDTH):
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    return fig, axes[0]
+
+
+def save(fig, out_dir: str | Path, name: str) -> list[Path]:
+    """PNG and PDF with no timestamps or tool versions in them: the same table gives the same bytes."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    fig.savefig(paths[0], metadata={"Software": None})
+    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
+    plt.close(fig)
+    return paths
+
+
+def seed_summary(df: pd.DataFrame, x: str, y: str, seed: str = "seed") -> pd.DataFrame:
+    """Per x: geometric mean over seeds and a 95% t interval on the log scale."""
+    rows = []
+    for xv, sub in df.groupby(x, sort=True):
+        logs = np.log(sub[y].to_numpy(float))
+        logs = logs[np.isfinite(logs)]
+        if logs.size == 0:
+            continue
+        half = stats.t.ppf(0.975, logs.size - 1) * logs.std(ddof=1) / np.sqrt(logs.size) if logs.size > 1 else 0.0
+        rows.append({x: xv, "mean": np.exp(logs.mean()), "lo": np.exp(logs.mean() - half), "hi": np.exp(logs.mean() + half)})
+    return pd.DataFrame(rows)
+
+
+def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color, label: str, resolved: str | None = None,
+               seed: str = "seed", show_reference: bool = True) -> None:
+    """Seed means with 95% CIs (hollow where unresolved), the fitted power law with its slope CI as a band,
+    and the expected slope as a dashed grey line through the same centre."""
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    summary = seed_summary(ok, x, y, seed)
+    if summary.empty:
+        return
+    res = ok.groupby(x)[resolved].mean().reindex(summary[x]).to_numpy() >= 0.5 if resolved else np.ones(len(summary), bool)
+    yerr = [summary["mean"] - summary["lo"], summary["hi"] - summary["mean"]]
+    ax.errorbar(summary[x], summary["mean"], yerr=yerr, fmt="none", ecolor=color, elinewidth=0.7, capsize=1.5)
+    ax.plot(summary[x][res], summary["mean"][res], "o", color=color)
+    ax.plot(summary[x][~res], summary["mean"][~res], "o", mfc="white", color=color)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    if not fit or not np.isfinite(fit.get("slope", np.nan)):
+        ax.plot([], [], "o", color=color, label=label)
+        return
+    xs = np.geomspace(fit["x_min"], fit["x_max"], 50)
+    centre = np.sqrt(fit["x_min"] * fit["x_max"])
+    y_centre = np.exp(fit["intercept"]) * centre ** fit["slope"]
+    ax.plot(xs, y_centre * (xs / centre) ** fit["slope"], "-", color=color,
+            label=f"{label} {fit['slope']:+.2f} [{fit['ci_low']:+.2f},{fit['ci_high']:+.2f}]")
+    ax.fill_between(xs, y_centre * (xs / centre) ** fit["ci_low"], y_centre * (xs / centre) ** fit["ci_high"], color=color, alpha=0.15, lw=0)
+    if show_reference and fit.get("expected") is not None:
+        ax.plot(xs, y_centre * (xs / centre) ** fit["expected"], "--", color="0.45", lw=0.8)
+
+
+def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, dict]:
+    """A study's stored table and rate report (written by `convlab sweep` / `collect` / `report`)."""
+    import json
+
+    study_dir = Path(study_dir)
+    report_path = study_dir / "report.json"
+    return pd.read_parquet(study_dir / "results.parquet"), (json.loads(report_path.read_text()) if report_path.exists() else {"rates": []})
+
+
+def fit_for(report: dict, title: str, group: dict | None = None) -> dict | None:
+    """The fitted rate of one group of the rate spec with this title, or None."""
+    for entry in report.get("rates", []):
+        if entry.get("title") == title:
+            for g in entry.get("groups", []):
+                if all(g["group"].get(k) == v for k, v in (group or {}).items()):
+                    return g
+    return None

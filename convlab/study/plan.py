@@ -1,0 +1,239 @@
+"""From a study file to a validated plan: every grid point resolved, validated and hashed before anything runs."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from convlab.interpolants import as_interpolant
+from convlab.pipeline.teacher import teacher_key
+from convlab.registry import did_you_mean
+from convlab.runs import RUN_KINDS
+from convlab.study.schema import Study
+from convlab.study.yamlio import load_yaml, load_yaml_text
+from convlab.targets import check_target_spec
+
+MAX_ERRORS = 25
+
+
+class StudyError(Exception):
+    """Invalid input; each message reads `file: dotted.path: message (got VALUE)`."""
+
+    def __init__(self, messages: list[str]):
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    run_id: str
+    kind: str
+    config: BaseModel
+    point: dict[str, Any]  # the grid values (dotted keys) and the seed that made this run
+    teacher_key: str | None  # runs that share a trained teacher share this key
+
+
+@dataclass
+class Plan:
+    study: Study
+    source: Path
+    runs: list[PlannedRun]
+
+
+# -- dotted keys --------------------------------------------------------------------------------------------------
+
+def set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if not isinstance(tree.get(part), dict):
+            tree[part] = {}
+        tree = tree[part]
+    tree[parts[-1]] = copy.deepcopy(value)
+
+
+def get_dotted(tree: Any, key: str, default: Any = None) -> Any:
+    for part in key.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return default
+        tree = tree[part]
+    return tree
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; the column names of the results table."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def run_id(config: BaseModel) -> str:
+    """Hash of the validated config (every default filled in); device, executor and resources are not in it."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -- loading -----------------------------------------------------------------------------------------------------------
+
+def load_study(path: str | Path, overrides: list[str] = ()) -> Study:
+    """Read and validate a study file, with `--set dotted.key=value` overrides applied first.
+
+    `base.a.b=v` sets a nested base key; `grid.a.b=[...]` sets one grid entry (its key is the rest);
+    other top-level names (seeds, name, ...) replace that field. Values are YAML.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError([f"{path}: no such study file"])
+    try:
+        raw = load_yaml(path)
+    except Exception as err:  # noqa: BLE001 - a YAML syntax error, reported as invalid input
+        raise StudyError([f"{path}: not valid YAML: {err}"]) from None
+    if not isinstance(raw, dict):
+        raise StudyError([f"{path}: a study is a mapping with name, base, grid, ... (got {type(raw).__name__})"])
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise StudyError([f"--set {item}: expected dotted.key=value"])
+        value = load_yaml_text(text)
+        head, _, rest = key.partition(".")
+        if head not in Study.model_fields:
+            raise StudyError([f"--set {key}: unknown study field {head!r}{did_you_mean(head, list(Study.model_fields))}"])
+        if head == "grid" and rest:
+            raw.setdefault("grid", {})[rest] = value
+        elif rest:
+            set_dotted(raw.setdefault(head, {}), rest, value)
+        else:
+            raw[head] = value
+    try:
+        return Study.model_validate(raw)
+    except ValidationError as err:
+        raise StudyError(_messages(err, str(path), Study, "")) from None
+
+
+# -- expansion and validation -------------------------------------------------------------------------------------------
+
+def expand(study: Study) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """Grid points as (dotted key -> value, dotted key -> where it came from), seeds last."""
+    axes: list[list[tuple[dict, dict]]] = []
+    for key, values in study.grid.items():
+        axes.append([({key: v}, {key: f"grid.{key}[{i}]"}) for i, v in enumerate(values)])
+    for g, group in enumerate(study.zip):
+        n = len(next(iter(group.values())))
+        axes.append([({k: vs[i] for k, vs in group.items()}, {k: f"zip[{g}].{k}[{i}]" for k in group}) for i in range(n)])
+    axes.append([({"seed": s}, {"seed": "seeds"}) for s in study.seed_list])
+    points = []
+    for combo in itertools.product(*axes):
+        point, origin = {}, {}
+        for p, o in combo:
+            point.update(p)
+            origin.update(o)
+        points.append((point, origin))
+    return points
+
+
+def make_plan(study: Study, source: str | Path) -> Plan:
+    """Resolve, validate and hash every run; raise StudyError with every problem found (nothing runs)."""
+    source = Path(source)
+    errors: list[str] = []
+    runs: dict[str, PlannedRun] = {}
+    targets_checked: dict[str, list[tuple[str, str, object]]] = {}
+    for point, origin in expand(study):
+        cfg = copy.deepcopy(study.base)
+        for key, value in point.items():
+            set_dotted(cfg, key, value)
+        if any(all(get_dotted(cfg, k, _MISSING) == v for k, v in ex.items()) for ex in study.exclude):
+            continue
+        kind = cfg.get("kind")
+        if kind not in RUN_KINDS:
+            known = sorted(RUN_KINDS)
+            where = origin.get("kind", "base.kind")
+            errors.append(f"{source}: {where}: unknown run kind{did_you_mean(str(kind), known)}; known: {', '.join(known)} (got {kind!r})")
+            continue
+        model = RUN_KINDS[kind].config
+        spec = cfg.get("target")
+        if isinstance(spec, dict) and "name" in spec:
+            blob = json.dumps(spec, sort_keys=True, default=str)
+            if blob not in targets_checked:
+                targets_checked[blob] = check_target_spec(spec)
+            varied = {k: v for k, v in point.items() if k == "target" or k.startswith("target.")}
+            context = f" [grid point {', '.join(f'{k}={v!r}' for k, v in varied.items())}]" if varied else ""
+            for param, msg, value in targets_checked[blob]:
+                path = f"target.{param}" if param and not param.startswith("[") else f"target{param}"
+                got = "" if "(got " in msg else f" (got {value!r})"
+                errors.append(f"{source}: {_where(path, origin, 'base')}: {msg}{got}{context}")
+        try:
+            config = model.model_validate(cfg)
+        except ValidationError as err:
+            errors += _messages(err, str(source), model, "base", origin)
+            continue
+        try:
+            as_interpolant(config.interpolant)
+        except (ValueError, TypeError) as err:
+            errors.append(f"{source}: {_where('interpolant', origin, 'base')}: {err} (got {config.interpolant!r})")
+            continue
+        rid = run_id(config)
+        tkey = teacher_key(config) if RUN_KINDS[kind].uses_teacher and config.teacher.kind == "trained" else None
+        runs.setdefault(rid, PlannedRun(rid, kind, config, point, tkey))
+        if len(set(errors)) >= MAX_ERRORS:
+            break
+    if errors:
+        unique = list(dict.fromkeys(errors))
+        raise StudyError(unique[:MAX_ERRORS] + ([f"... and more (first {MAX_ERRORS} shown)"] if len(unique) > MAX_ERRORS else []))
+    if not runs:
+        raise StudyError([f"{source}: the grid, seeds and exclude leave no run to do"])
+    return Plan(study, source, list(runs.values()))
+
+
+def load_plan(path: str | Path, overrides: list[str] = ()) -> Plan:
+    return make_plan(load_study(path, overrides), path)
+
+
+_MISSING = object()
+
+
+def _where(path: str, origin: dict[str, str], base: str) -> str:
+    """Where a config path came from: the grid/zip/seeds entry that set it (or a prefix of it), else base."""
+    for key in sorted(origin, key=len, reverse=True):
+        if path == key or path.startswith(key + "."):
+            return origin[key] + path[len(key):]
+    return f"{base}.{path}" if base else path
+
+
+def _messages(err: ValidationError, source: str, model: type[BaseModel], base: str, origin: dict[str, str] | None = None) -> list[str]:
+    out = []
+    for e in err.errors():
+        path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in e["loc"]).replace(".[", "[")
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            siblings = _field_names(model, [p for p in e["loc"][:-1] if isinstance(p, str)])
+            msg = f"unknown key{did_you_mean(str(e['loc'][-1]), siblings)}" + (f"; known: {', '.join(siblings)}" if siblings else "")
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+        where = _where(path, origin or {}, base) if path else (base or "study")
+        got = e.get("input")
+        out.append(f"{source}: {where}: {msg} (got {got!r})" if got is not None and e["type"] != "missing" else f"{source}: {where}: {msg}")
+    return out
+
+
+def _field_names(model: type[BaseModel], path: list[str]) -> list[str]:
+    """Field names of the (nested) model at path, for did-you-mean suggestions."""
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        nested = [a for a in (field.annotation, *typing.get_args(field.annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)

@@ -1,0 +1,62 @@
+"""One progress display in the parent process: a live bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from convlab.study.execute import Outcome
+
+
+class SweepProgress:
+    """Counts runs done / failed / left over a sweep and shows an ETA."""
+
+    def __init__(self, total: int, *, done_before: int, failed_before: int, live: bool | None = None, stream=None):
+        self.total, self.stream = total, stream or sys.stdout
+        self.done, self.failed, self.busy = done_before, failed_before, 0
+        self.start, self.finished_here = time.monotonic(), 0
+        self.live = self.stream.isatty() if live is None else live
+        self.bar = None
+        if self.live:
+            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                console=Console(file=self.stream), transient=False)
+            self.task = self.bar.add_task("sweep", total=total, completed=self.done + self.failed, counts=self._counts())
+            self.bar.start()
+
+    @property
+    def left(self) -> int:
+        return self.total - self.done - self.failed - self.busy
+
+    def _counts(self) -> str:
+        return f"done {self.done}  failed {self.failed}  left {self.left}" + (f"  running elsewhere {self.busy}" if self.busy else "")
+
+    def eta(self) -> float | None:
+        if not self.finished_here:
+            return None
+        return (time.monotonic() - self.start) / self.finished_here * self.left
+
+    def update(self, o: Outcome) -> None:
+        if o.status in ("ok", "done"):
+            self.done += 1
+        elif o.status in ("failed", "skipped"):
+            self.failed += 1
+        elif o.status == "busy":
+            self.busy += 1
+        if o.status in ("ok", "failed"):
+            self.finished_here += 1
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done + self.failed + self.busy, counts=self._counts())
+        elif o.status in ("ok", "failed"):
+            eta = self.eta()
+            eta_text = "?" if eta is None else f"{eta / 60:.1f} min"
+            detail = f" ({o.reason})" if o.reason else ""
+            print(f"[{self.done + self.failed}/{self.total}] {o.status:<6} {o.run_id} {o.seconds:6.1f}s{detail} | "
+                  f"{self._counts()} | eta {eta_text}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

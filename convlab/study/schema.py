@@ -1,0 +1,78 @@
+"""The study file: a base run config, a grid over dotted keys, seeds, exclusions, resources and rates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, field_validator
+
+from convlab.config import Strict
+
+
+class Resources(Strict):
+    """Execution hints: how to run, never what. Not part of any run's identity."""
+
+    jobs: Annotated[int, Field(ge=1)] | None = None
+    device: str | None = None
+    partition: str | None = None
+    time_min: Annotated[int, Field(ge=1)] | None = None
+    mem_gb: Annotated[float, Field(gt=0)] | None = None
+    cpus_per_run: Annotated[int, Field(ge=1)] | None = None
+    gpus_per_run: Annotated[int, Field(ge=0)] | None = None
+    array_parallelism: Annotated[int, Field(ge=1)] | None = None
+
+
+class RateSpec(Strict):
+    """A rate to fit: y ~ C x^slope per group, with a verdict against `expected` (+/- tol).
+
+    `expected` is a number or a formula in the group columns, e.g. "-1/(target.d + 3)". `compare` names a
+    column whose levels should (or should not) change the slope: the report gives paired-bootstrap CIs of
+    the slope differences across its levels within each group of the other columns.
+    """
+
+    name: str | None = None
+    x: str
+    y: str
+    group_by: list[str] = []
+    where: dict[str, Any] = {}  # fit only the rows with these column values
+    expected: float | str | None = None
+    tol: Annotated[float, Field(gt=0)] | None = None
+    resolved: str | None = None
+    x_min: float | None = None
+    x_max: float | None = None
+    compare: str | None = None
+    seed: str = "seed"
+
+    @property
+    def title(self) -> str:
+        return self.name or f"{self.y} vs {self.x}"
+
+
+class Study(Strict):
+    """A declarative study (see studies/*.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    description: str = ""
+    base: dict[str, Any]
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
+    zip: list[dict[str, Annotated[list[Any], Field(min_length=1)]]] = []
+    seeds: list[Annotated[int, Field(ge=0)]] | Annotated[int, Field(ge=1)] = [0]
+    exclude: list[dict[str, Any]] = []
+    resources: Resources = Resources()
+    rates: list[RateSpec] = []
+    figure: str | None = None  # figure script, relative to the study file (default ../figures/<name>.py)
+
+    @field_validator("zip")
+    @classmethod
+    def _equal_lengths(cls, groups: list[dict[str, list[Any]]]) -> list[dict[str, list[Any]]]:
+        for i, group in enumerate(groups):
+            lengths = {k: len(v) for k, v in group.items()}
+            if len(set(lengths.values())) > 1:
+                raise ValueError(f"zip[{i}]: lists that vary together need equal lengths (got {lengths})")
+        return groups
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
