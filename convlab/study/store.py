@@ -100,6 +100,9 @@ class StudyStore:
         return FileLock(str(self.runs / f"{run_id}.lock"))
 
     def is_running(self, run_id: str) -> bool:
+        """Whether some process holds the run's lock; writes nothing (no lock file: nobody ever ran it)."""
+        if not (self.runs / f"{run_id}.lock").exists():
+            return False
         lock = self.lock(run_id)
         try:
             lock.acquire(timeout=0)

@@ -1,0 +1,129 @@
+"""Study files: expansion, identity of runs, and invalid input reported as file: dotted.path: message (got VALUE)."""
+
+import pytest
+
+from convlab.study.plan import StudyError, expand, flatten, get_dotted, load_plan, load_study, make_plan, run_id, set_dotted
+
+from tests.study.conftest import TINY_FLOW
+
+
+def test_dotted_helpers():
+    tree = {}
+    set_dotted(tree, "a.b.c", 1)
+    set_dotted(tree, "a.d", [1, 2])
+    assert tree == {"a": {"b": {"c": 1}, "d": [1, 2]}}
+    assert get_dotted(tree, "a.b.c") == 1 and get_dotted(tree, "a.x", "missing") == "missing"
+    assert flatten(tree) == {"a.b.c": 1, "a.d": [1, 2]}
+
+
+def test_grid_zip_seeds_and_exclude(write_study):
+    path = write_study("""
+        name: g
+        base: {kind: flow, target: {name: ring8}}
+        grid: {K: [2, 4, 8]}
+        zip: [{solver: [euler, heun], n: [100, 200]}]
+        seeds: [3, 7]
+        exclude: [{K: 8, solver: heun}]
+    """)
+    study = load_study(path)
+    assert len(expand(study)) == 3 * 2 * 2
+    plan = make_plan(study, path)
+    assert len(plan.runs) == 3 * 2 * 2 - 2
+    pairs = {(r.config.solver, r.config.n) for r in plan.runs}
+    assert pairs == {("euler", 100), ("heun", 200)}
+    assert {r.config.seed for r in plan.runs} == {3, 7}
+    assert not any(r.config.K == 8 and r.config.solver == "heun" for r in plan.runs)
+
+
+def test_run_ids_are_the_hash_of_the_validated_config(write_study):
+    plan = load_plan(write_study(TINY_FLOW))
+    ids = [r.run_id for r in plan.runs]
+    assert len(set(ids)) == len(ids) == 20
+    # writing a default explicitly does not change a run's identity; changing a value does
+    same = load_plan(write_study(TINY_FLOW.replace("n: 200", "n: 200\n  T: 1.0"), "same.yaml"))
+    assert [r.run_id for r in same.runs] == ids
+    other = load_plan(write_study(TINY_FLOW, "other.yaml"), ["base.n=201"])
+    assert not set(r.run_id for r in other.runs) & set(ids)
+    assert run_id(plan.runs[0].config) == ids[0]
+
+
+def test_runs_that_differ_only_in_K_or_student_share_a_teacher(write_study):
+    plan = load_plan(write_study("""
+        name: t
+        base: {kind: characteristic, target: {name: ring8}}
+        grid: {characteristics.K: [4, 8], student.semigroup_weight: [0.0, 1.0]}
+        seeds: 2
+    """))
+    keys = {r.teacher_key for r in plan.runs}
+    assert len(plan.runs) == 8 and len(keys) == 2 and None not in keys
+    oracle = load_plan(write_study("name: o\nbase: {kind: characteristic, target: {name: ring8}, teacher: {kind: oracle}, student: {init: random}}\n", "o.yaml"))
+    assert oracle.runs[0].teacher_key is None
+
+
+def test_overrides(write_study):
+    path = write_study(TINY_FLOW)
+    plan = load_plan(path, ["seeds=[5]", "grid.K=[32]", "base.reference.steps=64", "name=renamed"])
+    assert plan.study.name == "renamed" and len(plan.runs) == 2
+    assert {(r.config.seed, r.config.K, r.config.reference.steps) for r in plan.runs} == {(5, 32, 64)}
+
+
+def test_yaml_floats_in_scientific_notation(write_study):
+    plan = load_plan(write_study("name: f\nbase: {kind: flow, target: {name: ring8, std: 5e-1}}\n"))
+    assert plan.runs[0].config.target["std"] == 0.5
+
+
+def _errors(path, overrides=()):
+    with pytest.raises(StudyError) as info:
+        load_plan(path, list(overrides))
+    return info.value.messages
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("name: x\nbase: {kind: flow, target: {name: ring8}}\nseedz: 3\n", ": seedz: unknown key (did you mean 'seeds'?)"),
+        ("name: x\nbase: {kind: flow, target: {name: ring8}, solver: rk5}\n",
+         ": base.solver: Input should be 'euler', 'heun', 'rk4' or 'exp_euler' (got 'rk5')"),
+        ("name: x\nbase: {kind: flow, target: {name: ring8}}\ngrid: {K: [4, 0]}\n",
+         ": grid.K[1]: Input should be greater than or equal to 1 (got 0)"),
+        ("name: x\nbase: {kind: flow, target: {name: ring8}}\ngrid: {solvr: [euler]}\n",
+         ": grid.solvr[0]: unknown key (did you mean 'solver'?)"),
+        ("name: x\nbase: {kind: characteristic, target: {name: ring8}, teacher: {optim: {lr: -1}}}\n",
+         ": base.teacher.optim.lr: Input should be greater than 0 (got -1)"),
+        ("name: x\nbase: {kind: flw, target: {name: ring8}}\n", ": base.kind: unknown run kind (did you mean 'flow'?)"),
+        ("name: x\nbase: {kind: flow, target: {name: sphre, d: 2}}\n", ": base.target.name: unknown target (did you mean 'sphere'?)"),
+        ("name: x\nbase: {kind: flow, target: {name: sphere, d: 2, radus: 1}}\n",
+         ": base.target.radus: unknown parameter of sphere (did you mean 'radius'?)"),
+        ("name: x\nbase: {kind: flow, target: {name: sphere, d: 2, D: 8}}\ngrid: {target.d: [2, 9]}\n",
+         ": base.target.D: sphere with d=9 needs an ambient dimension >= 10 (got 8) [grid point target.d=9]"),
+        ("name: x\nbase: {kind: flow, target: {name: ring8, std: -1}}\n", ": base.target.std: must be a number >= 0 (got -1)"),
+        ("name: x\nbase: {kind: flow, target: {name: ring8}, interpolant: {name: vp, S: -2}}\n",
+         ": base.interpolant: vp interpolant: S must be a positive number (got -2)"),
+        ("name: x\nbase: {kind: flow, target: {name: ring8}}\nzip: [{K: [1, 2], n: [100]}]\n", "lists that vary together need equal lengths"),
+        ("name: bad name\nbase: {kind: flow, target: {name: ring8}}\n", ": name: String should match pattern"),
+        ("name: x\nbase: {kind: flow, target: {name: ring8}}\nexclude: [{K: 16}]\ngrid: {K: [16]}\n", "leave no run to do"),
+        ("name: x\nbase: [1, 2\n", "not valid YAML"),
+        ("- just a list\n", "a study is a mapping"),
+    ],
+)
+def test_invalid_studies_name_file_path_and_value(write_study, text, expected):
+    path = write_study(text)
+    messages = _errors(path)
+    assert any(expected in m for m in messages), messages
+    assert all(m.startswith(str(path)) for m in messages)
+
+
+def test_bad_overrides(write_study):
+    path = write_study(TINY_FLOW)
+    assert any("--set sedes: unknown study field 'sedes' (did you mean 'seeds'?)" in m for m in _errors(path, ["sedes=3"]))
+    assert any("expected dotted.key=value" in m for m in _errors(path, ["seeds"]))
+    assert any("base.reference.steps: Input should be greater than or equal to 16 (got 2)" in m for m in _errors(path, ["base.reference.steps=2"]))
+
+
+def test_every_problem_is_reported_at_once(write_study):
+    messages = _errors(write_study("""
+        name: x
+        base: {kind: flow, target: {name: ring8, std: -1}, solver: rk5}
+        grid: {K: [0, 4]}
+    """))
+    assert len(messages) == 3
