@@ -44,8 +44,12 @@ class OptimConfig(Strict):
 class TeacherConfig(Strict):
     """The velocity network (or the oracle: the target's exact velocity)."""
 
-    kind: Literal["trained", "oracle"] = "trained"
+    # trained: a network fitted by velocity matching; oracle: the exact velocity; kernel: the exact velocity of
+    # the training sample smoothed by N(0, h^2 I), i.e. the minimiser of the velocity-matching loss over all
+    # fields for that measure -- a teacher with a statistical error and no optimisation error.
+    kind: Literal["trained", "oracle", "kernel"] = "trained"
     n: PositiveInt = 2000  # the sample size of the theory: one training set drawn once
+    bandwidth: Annotated[float, Field(gt=0.0)] | None = None  # kernel only; None: chosen by held-out loss
     parametrization: Literal["velocity", "denoiser"] = "velocity"
     loss: Literal["velocity", "denoiser"] = "velocity"  # velocity matching, or its unweighted denoising form
     net: NetConfig = NetConfig()
@@ -135,9 +139,11 @@ class CharacteristicRun(Strict):
     def _consistent(self) -> CharacteristicRun:
         if "name" not in self.target:
             raise ValueError("target needs a 'name' (a registry entry, see `convlab targets`)")
+        if self.teacher.bandwidth is not None and self.teacher.kind != "kernel":
+            raise ValueError(f"teacher.bandwidth: only a kernel teacher has a bandwidth (teacher.kind is {self.teacher.kind!r})")
         if self.student.init == "teacher":
-            if self.teacher.kind == "oracle":
-                raise ValueError("student.init: 'teacher' needs a trained teacher (teacher.kind is 'oracle'); use 'random'")
+            if self.teacher.kind != "trained":
+                raise ValueError(f"student.init: 'teacher' needs a trained teacher (teacher.kind is {self.teacher.kind!r}); use 'random'")
             if self.student.net != self.teacher.net:
                 raise ValueError("student.init: 'teacher' needs student.net equal to teacher.net")
             wanted = {"velocity": "euler", "denoiser": "exp"}[self.teacher.parametrization]

@@ -47,7 +47,7 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
     out: dict[str, Any] = {}
     with torch.no_grad():
         flow_true = reference_flow(exact, z.double(), T=cfg.T, steps=ev.reference_steps)
-        if teacher.net is None:
+        if teacher.kind == "oracle":
             flow_teacher = flow_true
             out["velocity_l2_error"] = 0.0
         else:

@@ -1,0 +1,69 @@
+"""The kernel teacher: the exact velocity of the smoothed training sample, a teacher without optimisation error."""
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from convlab.config import CharacteristicRun
+from convlab.interpolants import as_interpolant
+from convlab.pipeline import run_characteristic
+from convlab.pipeline.teacher import build_teacher, velocity_matching_loss
+from convlab.targets import make_target
+
+EVAL = {"n_coupled": 300, "n_w2": 100, "n_velocity": 2000, "reference_steps": 128, "floor_repeats": 1}
+
+
+def kernel_cfg(n, **teacher):
+    return CharacteristicRun.model_validate({
+        "target": {"name": "sphere", "d": 1, "D": 3, "s": 0.05, "n_atoms": 512}, "interpolant": "linear", "T": 1.0,
+        "dtype": "float64", "teacher": {"kind": "kernel", "n": n, **teacher}, "characteristics": {"K": 8, "m": 100},
+        "student": {"init": "random", "optim": {"steps": 0}}, "eval": EVAL})
+
+
+def test_kernel_field_minimises_the_velocity_matching_loss_of_its_measure():
+    """For X1 drawn from the smoothed sample, loss(V_h + delta) - loss(V_h) = |delta|^2 for a constant delta:
+    the cross term vanishes because V_h is the conditional expectation of the regression target."""
+    cfg = kernel_cfg(200, bandwidth=0.2)
+    target, ip = make_target(cfg.target), as_interpolant("linear")
+    teacher = build_teacher(cfg, target, ip, torch.device("cpu"))
+    smoothed = teacher.field.target
+    g = torch.Generator().manual_seed(1)
+    x1 = smoothed.sample(200_000, generator=g, dtype=torch.float64)
+    z = torch.randn(x1.shape, generator=g, dtype=torch.float64)
+    t = torch.rand(x1.shape[0], generator=g, dtype=torch.float64)
+    delta = torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64)
+
+    class Shifted:
+        interpolant = ip
+
+        def velocity(self, t, x):
+            return teacher.field.velocity(t, x) + delta
+
+    gap = velocity_matching_loss(Shifted(), x1, z, t, "velocity") - velocity_matching_loss(teacher.field, x1, z, t, "velocity")
+    assert gap.item() == pytest.approx(delta.pow(2).sum().item(), rel=0.05)
+
+
+def test_cross_validated_bandwidth_is_interior_and_shrinks_with_n():
+    infos = {n: build_teacher(kernel_cfg(n), make_target(kernel_cfg(n).target), as_interpolant("linear"), torch.device("cpu")).info
+             for n in (100, 3000)}
+    assert all(info["teacher_cv_interior"] for info in infos.values()), infos
+    assert infos[3000]["teacher_bandwidth"] < infos[100]["teacher_bandwidth"]
+
+
+def test_kernel_teacher_error_falls_with_n_and_gives_a_complete_record():
+    records = {n: run_characteristic(kernel_cfg(n), device="cpu") for n in (100, 3000)}
+    assert all(r.status == "ok" for r in records.values())
+    small, large = (records[n].metrics for n in (100, 3000))
+    assert large["velocity_l2_error"] < 0.8 * small["velocity_l2_error"]
+    assert large["teacher_flow_error"] < 0.8 * small["teacher_flow_error"]
+    assert records[3000].info["teacher_params"] == 0 and records[3000].info["teacher_val_loss"] > 0
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"teacher": {"kind": "trained", "bandwidth": 0.1}}, "only a kernel teacher has a bandwidth"),
+    ({"teacher": {"kind": "kernel"}, "student": {"init": "teacher"}}, "needs a trained teacher"),
+    ({"teacher": {"kind": "kernel", "bandwidth": -1.0}}, "greater than 0"),
+])
+def test_bad_kernel_configs_are_rejected(override, message):
+    with pytest.raises(ValidationError, match=message):
+        CharacteristicRun.model_validate({"target": {"name": "ring8"}, **override})
