@@ -62,6 +62,14 @@ def sweep(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="rerun runs that failed before")] = False,
     force: Annotated[bool, typer.Option("--force", help="recompute finished runs too (old results are set aside, not deleted)")] = False,
     post: Annotated[bool, typer.Option("--post/--no-post", help="collect, report and draw figures afterwards")] = True,
+    executor: Annotated[str, typer.Option("--executor", help="local | slurm (job arrays through submitit)")] = "local",
+    detach: Annotated[bool, typer.Option("--detach", help="slurm: submit and exit; rerun the command (or status) later")] = False,
+    partition: Annotated[str | None, typer.Option("--partition", help="slurm partition (default: resources.partition)")] = None,
+    time_min: Annotated[int | None, typer.Option("--time-min", min=1, help="slurm time limit per run, minutes (default: resources.time_min or 60)")] = None,
+    cpus_per_run: Annotated[int | None, typer.Option("--cpus-per-run", min=1, help="slurm CPUs per run (default: resources.cpus_per_run or 1)")] = None,
+    gpus_per_run: Annotated[int | None, typer.Option("--gpus-per-run", min=0, help="slurm GPUs per run (default: resources.gpus_per_run or 0)")] = None,
+    mem_gb: Annotated[float | None, typer.Option("--mem-gb", min=0.001, help="slurm memory per run, GB (default: resources.mem_gb or the partition's)")] = None,
+    array_parallelism: Annotated[int | None, typer.Option("--array-parallelism", min=1, help="slurm: most tasks of an array at once (default: resources.array_parallelism or 64)")] = None,
 ) -> None:
     """Run every run of a study that is not done yet; resumable, safe to kill."""
     plan = _plan(study, set_)
@@ -71,8 +79,14 @@ def sweep(
         raise typer.Exit(2)
     from convlab.device import resolve_device
 
+    if executor not in ("local", "slurm"):
+        typer.echo(f"--executor: must be local or slurm (got {executor!r})", err=True)
+        raise typer.Exit(2)
+    if detach and executor != "slurm":
+        typer.echo("--detach: only with --executor slurm (a local sweep runs in this process)", err=True)
+        raise typer.Exit(2)
     try:
-        resolve_device(device)
+        resolve_device(device) if executor == "local" else None  # the GPUs of a SLURM job are on its node
     except ValueError as err:
         typer.echo(f"--device: {err}", err=True)
         raise typer.Exit(2) from None
@@ -94,7 +108,29 @@ def sweep(
     jobs = jobs or plan.study.resources.jobs or 1
     todo_failed = 0 if retry_failed or force else counts["failed"]
     progress = SweepProgress(len(plan.runs), done_before=0 if force else counts["done"], failed_before=0)
-    result = run_local(plan, store, jobs=jobs, device=device, retry_failed=retry_failed, force=force, on_outcome=progress.update)
+    if executor == "slurm":
+        from convlab.study.slurm import SlurmOptions, SlurmUnavailable, check_available, follow, reconcile, submit
+
+        try:
+            check_available()
+        except SlurmUnavailable as err:
+            progress.close()
+            typer.echo(f"--executor slurm: {err}", err=True)
+            raise typer.Exit(2) from None
+        options = SlurmOptions.from_resources(plan.study.resources, partition=partition, time_min=time_min, cpus_per_run=cpus_per_run,
+                                              gpus_per_run=gpus_per_run, mem_gb=mem_gb, array_parallelism=array_parallelism)
+        submitted = submit(plan, store, options, device=device, retry_failed=retry_failed, force=force)
+        planned = {r.run_id for r in plan.runs}
+        active = sorted((set(reconcile(store)["active"]) | set(submitted)) & planned)
+        arrays = sorted({j.split("_")[0] for j in submitted.values()})
+        typer.echo(f"submitted {len(submitted)} runs as SLURM job array(s) {', '.join(arrays) or '-'}; {len(active)} runs queued or running")
+        if detach:
+            progress.close()
+            typer.echo(f"detached: rerun this command, or `convlab status {study}`, to follow it")
+            return
+        result = follow(store, active, on_outcome=progress.update)
+    else:
+        result = run_local(plan, store, jobs=jobs, device=device, retry_failed=retry_failed, force=force, on_outcome=progress.update)
     progress.close()
     _summary(plan, store, result.count("ok"), result.count("failed"), todo_failed, result.count("busy"))
     if post:
@@ -140,6 +176,17 @@ def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = Path("results")) ->
     """How far a study has got: done, failed, running, left."""
     plan = _plan(study, set_)
     store = StudyStore(out, plan.study.name)
+    from convlab.study.slurm import load_submissions
+
+    if load_submissions(store):  # a SLURM sweep: learn what happened to its tasks first
+        from convlab.study.slurm import SlurmUnavailable, check_available, reconcile
+
+        try:
+            check_available()
+            queued = reconcile(store)["active"]
+            typer.echo(f"SLURM: {len(queued)} runs queued or running")
+        except SlurmUnavailable as err:
+            typer.echo(f"SLURM not reachable from here ({err}): showing the run directories only")
     typer.echo(_describe(plan, store))
     for r in plan.runs:
         if store.state(r.run_id) == "failed":
