@@ -1,4 +1,4 @@
-# Set-up is part of every target: a fresh clone needs only `make demo` or `make test`.
+# Set-up is part of every target: a fresh clone needs only `make quickstart` or `make test`.
 # The CPU build of torch is installed first unless the environment already has a torch (so a GPU user
 # keeps theirs: `make test VENV=/path/to/their/env`, or TORCH_SPEC='torch==2.13.0' for a different pin).
 PYTHON ?= python3
@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.convlab-installed
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup quickstart demo test test-slow bench clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(BIN)/convlab sweep studies/quickstart.yaml
 
 demo: $(STAMP)
 	$(BIN)/python -m convlab.demo
@@ -30,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_w2.py
 	$(BIN)/python benchmarks/bench_mixture.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,60 @@
+"""Figures of studies/manifold_dim.yaml.
+
+manifold_dim.(png|pdf): fitted slope of the teacher's flow error in n against the intrinsic dimension d, one
+marker per ambient D (with its 95% CI), the intrinsic prediction -1/(d+3) drawn, and the ambient
+predictions -1/(D+3) as grey levels. manifold_dim_curves: the error against n, one panel per d (full width).
+
+    python figures/manifold_dim.py results/manifold_dim
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from convlab.plotting import PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+
+TITLE = "intrinsic rate"
+
+
+def main(study_dir):
+    df, report = load_results(study_dir)
+    ds, Ds = sorted(df["target.d"].unique()), sorted(df["target.D"].unique())
+    out = []
+    with paper_style():
+        fig, (ax,) = figure(1, height=2.3)
+        dd = np.linspace(min(ds), max(ds), 100)
+        ax.plot(dd, -1 / (dd + 3), "--", color="0.3", lw=0.9, label="$-1/(d+3)$")
+        for j, (D, color) in enumerate(zip(Ds, PALETTE)):
+            ax.axhline(-1 / (D + 3), color=color, lw=0.6, ls=":")
+            fits = [fit_for(report, TITLE, {"target.d": d, "target.D": D}) for d in ds]
+            keep = [(d, f) for d, f in zip(ds, fits) if f and np.isfinite(f.get("slope", np.nan))]
+            if not keep:
+                continue
+            x = np.array([d for d, _ in keep], float) * (1 + 0.04 * (j - (len(Ds) - 1) / 2))  # side by side
+            s = np.array([f["slope"] for _, f in keep])
+            lo, hi = np.array([f["ci_low"] for _, f in keep]), np.array([f["ci_high"] for _, f in keep])
+            ax.errorbar(x, s, yerr=[s - lo, hi - s], fmt="o", color=color, capsize=1.5, elinewidth=0.7, label=f"$D = {D}$")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ds, [str(d) for d in ds])
+        ax.set_xlabel("intrinsic dimension $d$")
+        ax.set_ylabel("fitted slope in $n$")
+        ax.legend(loc="lower right", fontsize=6, ncols=2)
+        out += save(fig, Path(study_dir) / "figures", "manifold_dim")
+
+        fig, axes = figure(len(ds), height=2.0, width=7.0)
+        for ax, d in zip(axes, ds):
+            for D, color in zip(Ds, PALETTE):
+                sub = df[(df["target.d"] == d) & (df["target.D"] == D)]
+                rate_panel(ax, sub, fit_for(report, TITLE, {"target.d": d, "target.D": D}), x="teacher.n",
+                           y="teacher_flow_error", color=color, label=f"D={D}")
+            ax.set_title(f"$S^{{{d}}}$, expected slope {-1 / (d + 3):+.3f}")
+            ax.set_xlabel("sample size $n$")
+            ax.legend(loc="lower left", fontsize=5.5, handlelength=1.0)
+        axes[0].set_ylabel("teacher flow error (rms)")
+        out += save(fig, Path(study_dir) / "figures", "manifold_dim_curves")
+    return out
+
+
+if __name__ == "__main__":
+    print(*main(sys.argv[1]), sep="\n")
