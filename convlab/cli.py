@@ -33,6 +33,19 @@ def _plan(study: Path, overrides: list[str]) -> Plan:
         raise typer.Exit(2) from None
 
 
+def _finished_table(study: Path, overrides: list[str], out: Path):
+    """The study's plan, store and table of finished runs; exit 1 when nothing has finished yet."""
+    from convlab.study.table import collect as collect_table
+
+    plan = _plan(study, overrides)
+    store = StudyStore(out, plan.study.name)
+    df = collect_table(plan, store)
+    if df.empty:
+        typer.echo(f"{plan.study.name}: no finished runs yet", err=True)
+        raise typer.Exit(1)
+    return plan, store, df
+
+
 def _states(plan: Plan, store: StudyStore) -> dict[str, int]:
     counts = {"done": 0, "failed": 0, "running": 0, "incomplete": 0, "new": 0}
     for r in plan.runs:
@@ -198,15 +211,9 @@ def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = Path("results")) ->
 def collect(study: StudyArg, set_: SetOpt = [], out: OutOpt = Path("results"),
             csv: Annotated[bool, typer.Option("--csv", help="also write results.csv")] = False) -> None:
     """Build results.parquet: one row per finished run."""
-    from convlab.study.table import collect as collect_table
     from convlab.study.table import write_table
 
-    plan = _plan(study, set_)
-    store = StudyStore(out, plan.study.name)
-    df = collect_table(plan, store)
-    if df.empty:
-        typer.echo(f"{plan.study.name}: no finished runs yet", err=True)
-        raise typer.Exit(1)
+    plan, store, df = _finished_table(study, set_, out)
     typer.echo(f"{write_table(df, store, csv=csv)} ({len(df)} rows, {int((df['status'] != 'ok').sum())} failed)")
 
 
@@ -215,14 +222,8 @@ def report(study: StudyArg, set_: SetOpt = [], out: OutOpt = Path("results"),
            as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False) -> None:
     """Fitted rates per group: slope, CI, expected, verdict (and comparisons across a column)."""
     from convlab.study.report import rate_report, render_text
-    from convlab.study.table import collect as collect_table
 
-    plan = _plan(study, set_)
-    store = StudyStore(out, plan.study.name)
-    df = collect_table(plan, store)
-    if df.empty:
-        typer.echo(f"{plan.study.name}: no finished runs yet", err=True)
-        raise typer.Exit(1)
+    plan, store, df = _finished_table(study, set_, out)
     rep = rate_report(plan.study, df)
     atomic_write_json(store.dir / "report.json", rep)
     atomic_write_bytes(store.dir / "report.md", render_text(rep).encode())

@@ -9,6 +9,7 @@ import contextlib
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -77,6 +78,7 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
     ax.plot(summary[x][~res], summary["mean"][~res], "o", mfc="white", color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _log_ticks(ax, ok[x].to_numpy(float))
     if not fit or not np.isfinite(fit.get("slope", np.nan)):
         ax.plot([], [], "o", color=color, label=label)
         return
@@ -85,9 +87,21 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
     y_centre = np.exp(fit["intercept"]) * centre ** fit["slope"]
     ax.plot(xs, y_centre * (xs / centre) ** fit["slope"], "-", color=color,
             label=f"{label} {fit['slope']:+.2f} [{fit['ci_low']:+.2f},{fit['ci_high']:+.2f}]")
-    ax.fill_between(xs, y_centre * (xs / centre) ** fit["ci_low"], y_centre * (xs / centre) ** fit["ci_high"], color=color, alpha=0.15, lw=0)
+    # The band is cut at a factor 3 around the data, so that one wide CI (few seeds) cannot squash the panel.
+    floor, ceil = summary["lo"].min() / 3, summary["hi"].max() * 3
+    band = [np.clip(y_centre * (xs / centre) ** fit[k], floor, ceil) for k in ("ci_low", "ci_high")]
+    ax.fill_between(xs, *band, color=color, alpha=0.15, lw=0)
     if show_reference and fit.get("expected") is not None:
         ax.plot(xs, y_centre * (xs / centre) ** fit["expected"], "--", color="0.45", lw=0.8)
+
+
+def _log_ticks(ax, xs: np.ndarray) -> None:
+    """Readable log x ticks: the data's own values when they span less than two decades (where the default
+    minor labels collide), decades only otherwise."""
+    values = np.unique(xs[np.isfinite(xs) & (xs > 0)])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    if values.size and values.max() / values.min() < 100:
+        ax.set_xticks(values, [f"{v:g}" for v in values])
 
 
 def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, dict]:

@@ -2,7 +2,7 @@
 
 manifold_dim.(png|pdf): fitted slope of the teacher's flow error in n against the intrinsic dimension d, one
 marker per ambient D (with its 95% CI), the intrinsic prediction -1/(d+3) drawn, and the ambient
-predictions -1/(D+3) as grey levels. manifold_dim_curves: the error against n, one panel per d (full width).
+predictions -1/(D+3) as dotted levels in each D's colour (CIs wider than the axis are cut at its edge). manifold_dim_curves: the error against n, one panel per d (full width).
 
     python figures/manifold_dim.py results/manifold_dim
 """
@@ -35,6 +35,10 @@ def main(study_dir):
             s = np.array([f["slope"] for _, f in keep])
             lo, hi = np.array([f["ci_low"] for _, f in keep]), np.array([f["ci_high"] for _, f in keep])
             ax.errorbar(x, s, yerr=[s - lo, hi - s], fmt="o", color=color, capsize=1.5, elinewidth=0.7, label=f"$D = {D}$")
+        # Axis from the slopes and predictions; a CI wider than that (3 seeds can give one) is cut at the edge.
+        bottom = min([-1 / (min(ds) + 3)] + [f["slope"] for D in Ds for d in ds
+                                             if (f := fit_for(report, TITLE, {"target.d": d, "target.D": D})) and np.isfinite(f.get("slope", np.nan))])
+        ax.set_ylim(bottom - 0.12, 0.03)
         ax.set_xscale("log", base=2)
         ax.set_xticks(ds, [str(d) for d in ds])
         ax.set_xlabel("intrinsic dimension $d$")
