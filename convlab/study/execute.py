@@ -7,6 +7,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -133,6 +134,20 @@ def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
+def _init_local_worker(threads: int, parent: int) -> None:
+    """A local worker: capped threads, and it exits when the sweep process dies (even by kill -9), so that a
+    killed sweep leaves no orphan computing a run nobody will collect (its run is redone on resume). `parent` is
+    passed in, not read here: a worker still starting when the sweep died has already been adopted."""
+    _init_worker(threads)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="convlab-parent-watch", daemon=True).start()
+
+
 @dataclass
 class SweepResult:
     outcomes: list[Outcome] = field(default_factory=list)
@@ -189,7 +204,7 @@ def run_local(
         return result
     threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid())) as pool:
         running: dict[Future, PlannedRun] = {pool.submit(execute, by_id[r.run_id]): r for r in ready}
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)

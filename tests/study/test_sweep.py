@@ -1,5 +1,6 @@
 """`convlab sweep` end to end through the real command: resume, failures, kill -9, concurrency, outputs."""
 
+import contextlib
 import json
 import os
 import signal
@@ -138,6 +139,46 @@ def test_kill_minus_9_loses_only_the_runs_in_progress(write_study, tmp_path):
     assert len(list((out / "slow" / "replaced").glob("*-incomplete-*"))) == len(interrupted)
     df = pd.read_parquet(out / "slow" / "results.parquet")
     assert len(df) == 10 and df["run_id"].is_unique
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.add(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:  # a zombie (dead, not yet reaped by whoever adopted it) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
+def test_workers_exit_when_the_sweep_process_is_killed(write_study, tmp_path):
+    study, out = write_study(SLOW), tmp_path / "res"
+    proc = subprocess.Popen([sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post", "--jobs", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (out / "slow" / "runs").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    workers = set()
+    while len(workers) < 2 and time.time() < deadline:  # the pool's worker processes (and its resource tracker)
+        workers = {p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")}
+        time.sleep(0.1)
+    assert workers, "no worker processes found"
+    os.kill(proc.pid, signal.SIGKILL)  # the parent only, as an OOM killer or a lost terminal would
+    proc.wait()
+    deadline = time.time() + 20
+    while any(map(_alive, workers)) and time.time() < deadline:
+        time.sleep(0.2)
+    leftover = [p for p in workers if _alive(p)]
+    for p in leftover:
+        os.kill(p, signal.SIGKILL)
+    assert not leftover, f"workers {leftover} outlived the killed sweep"
 
 
 def test_two_sweeps_of_one_study_at_once(write_study, tmp_path):
