@@ -95,6 +95,23 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
         ax.plot(xs, y_centre * (xs / centre) ** fit["expected"], "--", color="0.45", lw=0.8)
 
 
+def solver_rate_figure(df: pd.DataFrame, report: dict, *, panel: str, values: list, solvers: list[tuple[str, str]],
+                       title, width: float = COLUMN_WIDTH, height: float = 2.3, handlelength: float = 1.0):
+    """Coupled error against K, one panel per value of the column `panel`, one fitted power law per solver;
+    `solvers` pairs each solver with the title of its rate in the report, `title(value)` names a panel."""
+    fig, axes = figure(len(values), height=height, width=width)
+    for ax, value in zip(axes, values):
+        for color, (rate, solver) in zip(PALETTE, solvers):
+            sub = df[(df[panel] == value) & (df["solver"] == solver)]
+            rate_panel(ax, sub, fit_for(report, rate, {panel: value}), x="K", y="coupled_error",
+                       color=color, label=solver, resolved="coupled_resolved")
+        ax.set_title(title(value))
+        ax.set_xlabel("steps $K$")
+        ax.legend(loc="lower left", fontsize=5.5, handlelength=handlelength)
+    axes[0].set_ylabel("coupled error (rms)")
+    return fig
+
+
 def _log_ticks(ax, xs: np.ndarray) -> None:
     """Readable log x ticks: the data's own values when they span less than two decades (where the default
     minor labels collide), decades only otherwise."""

@@ -6,25 +6,16 @@
 import sys
 from pathlib import Path
 
-from convlab.plotting import PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+from convlab.plotting import load_results, paper_style, save, solver_rate_figure
 
 SOLVERS = ["euler", "exp_euler", "heun", "rk4"]
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
-    targets = list(dict.fromkeys(df["target.name"]))
     with paper_style():
-        fig, axes = figure(len(targets), height=2.3, width=7.0)
-        for ax, name in zip(axes, targets):
-            for color, solver in zip(PALETTE, SOLVERS):
-                sub = df[(df["target.name"] == name) & (df["solver"] == solver)]
-                rate_panel(ax, sub, fit_for(report, solver, {"target.name": name}), x="K", y="coupled_error",
-                           color=color, label=solver, resolved="coupled_resolved")
-            ax.set_title(name)
-            ax.set_xlabel("steps $K$")
-            ax.legend(loc="lower left", fontsize=5.5, handlelength=1.0)
-        axes[0].set_ylabel("coupled error (rms)")
+        fig = solver_rate_figure(df, report, panel="target.name", values=list(dict.fromkeys(df["target.name"])),
+                                 solvers=[(s, s) for s in SOLVERS], title=str, width=7.0)
     return save(fig, Path(study_dir) / "figures", "euler_rate")
 
 

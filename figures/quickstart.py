@@ -6,23 +6,15 @@
 import sys
 from pathlib import Path
 
-from convlab.plotting import PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+from convlab.plotting import load_results, paper_style, save, solver_rate_figure
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
-    schedules = sorted(df["interpolant"].unique())
     with paper_style():
-        fig, axes = figure(len(schedules), height=2.4)
-        for ax, ip in zip(axes, schedules):
-            for color, (title, solver) in zip(PALETTE, [("Euler", "euler"), ("Heun", "heun")]):
-                sub = df[(df["interpolant"] == ip) & (df["solver"] == solver)]
-                rate_panel(ax, sub, fit_for(report, title, {"interpolant": ip}), x="K", y="coupled_error",
-                           color=color, label=solver, resolved="coupled_resolved")
-            ax.set_title(f"ring8, {ip}")
-            ax.set_xlabel("steps $K$")
-            ax.legend(loc="lower left", fontsize=5.5, handlelength=1.2)
-        axes[0].set_ylabel("coupled error (rms)")
+        fig = solver_rate_figure(df, report, panel="interpolant", values=sorted(df["interpolant"].unique()),
+                                 solvers=[("Euler", "euler"), ("Heun", "heun")], title=lambda ip: f"ring8, {ip}",
+                                 height=2.4, handlelength=1.2)
     return save(fig, Path(study_dir) / "figures", "quickstart")
 
 
