@@ -50,3 +50,14 @@ class FunctionField:
 
     def velocity(self, t, x: Tensor) -> Tensor:
         return self.fn(t, x)
+
+
+@dataclass(frozen=True)
+class PerturbedField:
+    """V + delta: a field plus a known perturbation delta(x) (convlab.perturbation), for stability checks."""
+
+    field: object
+    delta: Callable[[Tensor], Tensor]
+
+    def velocity(self, t, x: Tensor) -> Tensor:
+        return self.field.velocity(t, x) + self.delta(x)

@@ -64,9 +64,10 @@ def seed_summary(df: pd.DataFrame, x: str, y: str, seed: str = "seed") -> pd.Dat
 
 
 def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color, label: str, resolved: str | None = None,
-               seed: str = "seed", show_reference: bool = True) -> None:
-    """Seed means with 95% CIs (hollow where unresolved), the fitted power law with its slope CI as a band,
-    and the expected slope as a dashed grey line through the same centre."""
+               seed: str = "seed", show_reference: bool = True, x_scale: str = "log") -> None:
+    """Seed means with 95% CIs (hollow where unresolved), the fitted rate with its slope CI as a band, and the
+    expected slope as a dashed grey line through the same centre. x_scale 'log': power law C x^slope on
+    log-log axes; 'linear': exponential C e^{slope x} on semilog axes (a fit made with x_scale: linear)."""
     ok = df[df["status"] == "ok"] if "status" in df else df
     summary = seed_summary(ok, x, y, seed)
     if summary.empty:
@@ -76,23 +77,30 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
     ax.errorbar(summary[x], summary["mean"], yerr=yerr, fmt="none", ecolor=color, elinewidth=0.7, capsize=1.5)
     ax.plot(summary[x][res], summary["mean"][res], "o", color=color)
     ax.plot(summary[x][~res], summary["mean"][~res], "o", mfc="white", color=color)
-    ax.set_xscale("log")
     ax.set_yscale("log")
-    _log_ticks(ax, ok[x].to_numpy(float))
+    if x_scale == "log":
+        ax.set_xscale("log")
+        _log_ticks(ax, ok[x].to_numpy(float))
     if not fit or not np.isfinite(fit.get("slope", np.nan)):
         ax.plot([], [], "o", color=color, label=label)
         return
-    xs = np.geomspace(fit["x_min"], fit["x_max"], 50)
-    centre = np.sqrt(fit["x_min"] * fit["x_max"])
-    y_centre = np.exp(fit["intercept"]) * centre ** fit["slope"]
-    ax.plot(xs, y_centre * (xs / centre) ** fit["slope"], "-", color=color,
-            label=f"{label} {fit['slope']:+.2f} [{fit['ci_low']:+.2f},{fit['ci_high']:+.2f}]")
+    if x_scale == "log":
+        xs = np.geomspace(fit["x_min"], fit["x_max"], 50)
+        centre = np.sqrt(fit["x_min"] * fit["x_max"])
+        law = lambda slope: y_centre * (xs / centre) ** slope  # noqa: E731
+        y_centre = np.exp(fit["intercept"]) * centre ** fit["slope"]
+    else:
+        xs = np.linspace(fit["x_min"], fit["x_max"], 50)
+        centre = 0.5 * (fit["x_min"] + fit["x_max"])
+        law = lambda slope: y_centre * np.exp(slope * (xs - centre))  # noqa: E731
+        y_centre = np.exp(fit["intercept"] + fit["slope"] * centre)
+    ax.plot(xs, law(fit["slope"]), "-", color=color, label=f"{label} {fit['slope']:+.2f} [{fit['ci_low']:+.2f},{fit['ci_high']:+.2f}]")
     # The band is cut at a factor 3 around the data, so that one wide CI (few seeds) cannot squash the panel.
     floor, ceil = summary["lo"].min() / 3, summary["hi"].max() * 3
-    band = [np.clip(y_centre * (xs / centre) ** fit[k], floor, ceil) for k in ("ci_low", "ci_high")]
+    band = [np.clip(law(fit[k]), floor, ceil) for k in ("ci_low", "ci_high")]
     ax.fill_between(xs, *band, color=color, alpha=0.15, lw=0)
     if show_reference and fit.get("expected") is not None:
-        ax.plot(xs, y_centre * (xs / centre) ** fit["expected"], "--", color="0.45", lw=0.8)
+        ax.plot(xs, law(fit["expected"]), "--", color="0.45", lw=0.8)
 
 
 def solver_rate_figure(df: pd.DataFrame, report: dict, *, panel: str, values: list, solvers: list[tuple[str, str]],
@@ -135,6 +143,12 @@ def fit_for(report: dict, title: str, group: dict | None = None) -> dict | None:
     for entry in report.get("rates", []):
         if entry.get("title") == title:
             for g in entry.get("groups", []):
-                if all(g["group"].get(k) == v for k, v in (group or {}).items()):
+                if all(same_value(g["group"].get(k), v) for k, v in (group or {}).items()):
                     return g
     return None
+
+
+def same_value(a, b) -> bool:
+    """Equal, where a missing value (NaN/None: a column some targets do not have) equals a missing value."""
+    missing = lambda v: v is None or (isinstance(v, float) and v != v)  # noqa: E731
+    return (missing(a) and missing(b)) or a == b

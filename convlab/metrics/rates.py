@@ -5,6 +5,9 @@ refit is studentized by its cluster-robust standard error. A plain percentile bo
 a 95% interval only about 80% of the time; bootstrap-t is close to nominal from 5 seeds on
 (tests/metrics/test_rates.py measures the coverage). With a single seed the CI is the classical OLS t-interval.
 
+With log_x=False the fit is log y = intercept + slope x (exponential rates, y ~ C e^{slope x}); 'a decade'
+then means a decade of the fitted y.
+
 Verdict against an expected slope e with tolerance tol (band [e - tol, e + tol]):
 'consistent' when the whole CI lies in the band, 'inconsistent' when the CI misses the band,
 'inconclusive' otherwise, and 'insufficient data' with fewer than 3 resolved x values or less than a
@@ -64,8 +67,9 @@ def fit_rate(
     confidence: float = 0.95,
     n_boot: int = 2000,
     random_state: int = 0,
+    log_x: bool = True,
 ) -> RateFit:
-    """Fit y ~ C x^slope on the resolved, finite, positive points.
+    """Fit y ~ C x^slope (log_x) or y ~ C e^{slope x} on the resolved, finite, positive points.
 
     Args:
         x, y: (m,) swept parameter and measured error.
@@ -87,7 +91,8 @@ def fit_rate(
         raise ValueError(f"expected, tol: give both or neither (got expected={expected!r}, tol={tol!r})")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence: must be in (0, 1) (got {confidence!r})")
-    lx, ly, g = np.log(x[keep]), np.log(y[keep]), np.unique(groups[keep], return_inverse=True)[1]
+    lx = np.log(x[keep]) if log_x else x[keep]
+    ly, g = np.log(y[keep]), np.unique(groups[keep], return_inverse=True)[1]
     n_seeds = int(g.max()) + 1 if g.size else 0
     distinct = np.unique(lx)
     base = dict(confidence=confidence, n_points=int(keep.sum()), n_dropped=int((~keep).sum()), n_seeds=n_seeds,
@@ -103,10 +108,12 @@ def fit_rate(
     else:
         lo, hi = _ols_t(X, ly, beta, confidence)
         method = "ols-t"
-    enough = distinct.size >= 3 and distinct[-1] - distinct[0] >= math.log(10) - 1e-12
+    span = distinct[-1] - distinct[0] if log_x else abs(beta[0]) * (distinct[-1] - distinct[0])
+    enough = distinct.size >= 3 and span >= math.log(10) - 1e-12
+    back = math.exp if log_x else float
     return RateFit(
         float(beta[0]), float(beta[1]), float(lo), float(hi), ci_method=method,
-        x_min=float(math.exp(distinct[0])), x_max=float(math.exp(distinct[-1])),
+        x_min=float(back(distinct[0])), x_max=float(back(distinct[-1])),
         verdict=_verdict(lo, hi, expected, tol, enough), **base,
     )
 

@@ -178,7 +178,8 @@ def make_plan(study: Study, source: str | Path) -> Plan:
             errors += _messages(err, str(source), model, "base", origin)
             continue
         try:
-            as_interpolant(config.interpolant)
+            if hasattr(config, "interpolant"):
+                as_interpolant(config.interpolant)
         except (ValueError, TypeError) as err:
             errors.append(f"{source}: {_where('interpolant', origin, 'base')}: {err} (got {config.interpolant!r})")
             continue

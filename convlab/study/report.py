@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from convlab.metrics.rates import compare_slopes, fit_rate
-from convlab.study.schema import RateSpec, Study
+from convlab.study.schema import CheckSpec, RateSpec, Study
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow,
         ast.USub: operator.neg, ast.UAdd: operator.pos}
@@ -79,7 +79,7 @@ def rate_report(study: Study, df: pd.DataFrame) -> dict[str, Any]:
             exp = expected_slope(spec, key)
             resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
             fit = fit_rate(sub[spec.x].to_numpy(float), sub[spec.y].to_numpy(float), seed=sub[spec.seed].to_numpy(),
-                           resolved=resolved, expected=exp, tol=spec.tol if exp is not None else None)
+                           resolved=resolved, expected=exp, tol=spec.tol if exp is not None else None, log_x=spec.x_scale == "log")
             groups.append({"group": key, **fit.as_dict()})
         entry = {"title": spec.title, "x": spec.x, "y": spec.y, "group_by": spec.group_by, "groups": groups}
         if spec.compare:
@@ -93,7 +93,21 @@ def rate_report(study: Study, df: pd.DataFrame) -> dict[str, Any]:
                 entry["comparisons"].append({"group": key, "differences": [d.as_dict() for d in diffs],
                                              "verdict": f"slope depends on {spec.compare}" if differs else f"no detectable dependence on {spec.compare}"})
         out["rates"].append(entry)
+    out["checks"] = [check_report(spec, df) for spec in study.checks]
     return out
+
+
+def check_report(spec: CheckSpec, df: pd.DataFrame) -> dict[str, Any]:
+    """How many ok runs satisfy a declared check; 'pass' only when all do (and there is at least one)."""
+    if spec.column not in df or any(c not in df for c in spec.where):
+        missing = [c for c in [spec.column, *spec.where] if c not in df]
+        return {"name": spec.name, "column": spec.column, "error": f"columns not in the table: {', '.join(missing)}"}
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    for col, value in spec.where.items():
+        ok = ok[ok[col] == value]
+    holds = ok[spec.column].astype(bool)
+    n, k = int(len(holds)), int(holds.sum())
+    return {"name": spec.name, "column": spec.column, "n_runs": n, "n_true": k, "verdict": "pass" if n and k == n else "fail"}
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -107,12 +121,19 @@ def render_text(report: dict[str, Any]) -> str:
         for g in entry["groups"]:
             name = ", ".join(f"{k}={v}" for k, v in g["group"].items()) or "all runs"
             exp = "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}: {g['verdict']}"
-            lines.append(f"- {name}: slope {g['slope']:+.3f} [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}] "
+            const = f", C = {math.exp(g['intercept']):.3g}" if math.isfinite(g["intercept"]) else ""
+            lines.append(f"- {name}: slope {g['slope']:+.3f} [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}]{const} "
                          f"({g['n_points']} points, {g['n_dropped']} dropped, {g['n_seeds']} seeds){exp}")
         for c in entry.get("comparisons", []):
             name = ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all runs"
             lines.append(f"- across {entry['compare']} ({name}): {c['verdict']}")
             for d in c["differences"]:
                 lines.append(f"    {d['level_a']} - {d['level_b']}: {d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] ({d['n_seeds']} seeds)")
+        lines.append("")
+    if report.get("checks"):
+        lines.append("## checks")
+        for c in report["checks"]:
+            state = f"cannot check: {c['error']}" if "error" in c else f"{c['n_true']}/{c['n_runs']} runs: {c['verdict']}"
+            lines.append(f"- {c['name']} ({c['column']}): {state}")
         lines.append("")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
@@ -42,10 +42,19 @@ class RateSpec(Strict):
     x_max: float | None = None
     compare: str | None = None
     seed: str = "seed"
+    x_scale: Literal["log", "linear"] = "log"  # linear: fit log y against x, an exponential rate e^{slope x}
 
     @property
     def title(self) -> str:
         return self.name or f"{self.y} vs {self.x}"
+
+
+class CheckSpec(Strict):
+    """A claim every run must satisfy: the boolean column `column` is true in every ok run (within `where`)."""
+
+    name: str
+    column: str
+    where: dict[str, Any] = {}
 
 
 class Study(Strict):
@@ -62,6 +71,7 @@ class Study(Strict):
     exclude: list[dict[str, Any]] = []
     resources: Resources = Resources()
     rates: list[RateSpec] = []
+    checks: list[CheckSpec] = []
     figure: str | None = None  # figure script, relative to the study file (default ../figures/<name>.py)
 
     @field_validator("zip")

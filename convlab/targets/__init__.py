@@ -4,10 +4,11 @@ from convlab.registry import build
 from convlab.targets.covariance import Covariance, Diagonal, Isotropic, Spectral, low_rank
 from convlab.targets.manifolds import cube, sphere, subspaces, swiss_roll, torus
 from convlab.targets.mixture import GaussianMixture
-from convlab.targets.named import random_mixture, ring8
+from convlab.targets.named import gaussian, random_mixture, ring8
 
 TARGETS = {
     "ring8": ring8,
+    "gaussian": gaussian,
     "random_mixture": random_mixture,
     "swiss_roll": swiss_roll,
     "sphere": sphere,
@@ -25,7 +26,7 @@ def make_target(spec: str | dict) -> GaussianMixture:
 
 __all__ = [
     "TARGETS", "make_target", "GaussianMixture", "Covariance", "Isotropic", "Diagonal", "Spectral", "low_rank",
-    "ring8", "random_mixture", "swiss_roll", "sphere", "torus", "cube", "subspaces",
+    "gaussian", "ring8", "random_mixture", "swiss_roll", "sphere", "torus", "cube", "subspaces",
 ]
 
 

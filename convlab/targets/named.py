@@ -20,6 +20,16 @@ def ring8(*, radius: float = 4.0, std: float = 0.4) -> GaussianMixture:
     )
 
 
+def gaussian(*, D: int = 2, mean: float = 0.0, std: float = 1.0) -> GaussianMixture:
+    """One isotropic Gaussian N(mean * 1, std^2 I) in R^D: every error has a closed form (THEORY.md section 5)."""
+    _count("D", D)
+    if not (isinstance(mean, int | float) and math.isfinite(mean)):
+        raise ValueError(f"mean: must be a finite number (got {mean!r})")
+    _positive("std", std)
+    return GaussianMixture(np.ones(1), np.full((1, D), float(mean)), np.full(1, std**2), name="gaussian",
+                           params={"D": D, "mean": mean, "std": std})
+
+
 def random_mixture(
     *,
     D: int,

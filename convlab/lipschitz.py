@@ -1,0 +1,114 @@
+"""Regularity of Gaussian interpolation flows (seed 004; Gao, Huang, Jiao, arXiv 2311.11475): the Lipschitz
+profile L_t = sup_x ||grad_x V(t, x)||_2, the early-stopping trade-off and the stability bound (THEORY.md 2, 6).
+
+The Jacobian comes from the identity grad_x V = (a'/a) I + (b / a^3)(a b' - a' b) Cov(X1 | x), not from
+autograd (tests check the two agree). The sup over x is estimated from below: the largest norm over draws of
+p_t, of a wide moment-matched Gaussian (it reaches the medial axes, where the posterior stays spread as
+t -> 1 and the blow-up happens) and of midpoints between component means, then refined by gradient ascent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from convlab.interpolants import Interpolant
+
+
+def velocity_jacobian(target, interpolant: Interpolant, t: float, x: Tensor) -> Tensor:
+    """grad_x V(t, x), (n, D, D), from the posterior covariance; needs a(t) > 0."""
+    a, b, db, a_da = (float(f(t)) for f in (interpolant.a, interpolant.b, interpolant.db, interpolant.a_da))
+    if not a > 0:
+        raise ValueError(f"t: the Jacobian identity divides by a(t), which vanishes at t = {t!r}")
+    a2 = a * a
+    alpha = a_da / a2  # a'/a, written with a a' so that follmer and vp stay finite in the product
+    beta = b * (a2 * db - b * a_da) / (a2 * a2)  # (b / a^3)(a b' - a' b)
+    eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    return alpha * eye + beta * target.posterior_cov(t, x, interpolant)
+
+
+def spectral_norm(J: Tensor) -> Tensor:
+    """||J||_2 per matrix, (n,)."""
+    return torch.linalg.matrix_norm(J, ord=2)
+
+
+@dataclass(frozen=True)
+class LipschitzEstimate:
+    """value: the sup estimate; sampled: the max over draws of p_t alone (what sampling without ascent sees)."""
+
+    value: float
+    sampled: float
+    x_star: Tensor
+
+
+def _candidates(target, ip: Interpolant, t: float, n: int, g: torch.Generator, dtype) -> tuple[Tensor, Tensor]:
+    """Draws of p_t, of N(b m, a^2 I + b^2 Cov(nu)) and midpoints b (mu_i + mu_j) / 2 of random pairs."""
+    a, b = float(ip.a(t)), float(ip.b(t))
+    dev = g.device
+    x1 = target.sample(n, generator=g, device=dev, dtype=dtype)
+    p_t = a * torch.randn(n, target.ambient_dim, generator=g, device=dev, dtype=dtype) + b * x1
+    mean, cov = target.mean().to(dev, dtype), target.covariance().to(dev, dtype)
+    L = torch.linalg.cholesky(b * b * cov + (a * a + 1e-12) * torch.eye(target.ambient_dim, dtype=dtype, device=dev))
+    wide = b * mean + torch.randn(n, target.ambient_dim, generator=g, device=dev, dtype=dtype) @ L.T
+    mu = target.means.to(dev, dtype)
+    i, j = (torch.randint(mu.shape[0], (n,), generator=g, device=dev) for _ in range(2))
+    mid = b * (mu[i] + mu[j]) / 2
+    return p_t, torch.cat([wide, mid])
+
+
+def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator: torch.Generator, n_samples: int = 1024,
+                       n_starts: int = 8, ascent_steps: int = 100, perturbation=None) -> LipschitzEstimate:
+    """sup_x ||grad_x (V + delta)(t, x)||_2 estimated from below (float64), delta an optional Perturbation."""
+    dtype = torch.float64
+
+    def norm(x: Tensor) -> Tensor:
+        J = velocity_jacobian(target, interpolant, t, x)
+        if perturbation is not None:
+            J = J + perturbation.jacobian(x)
+        return spectral_norm(J)
+
+    p_t, others = _candidates(target, interpolant, t, n_samples, generator, dtype)
+    with torch.no_grad():
+        on_p_t, on_others = norm(p_t), norm(others)
+    pool = torch.cat([p_t, others])
+    values = torch.cat([on_p_t, on_others])
+    x = pool[values.argsort(descending=True)[:n_starts]].clone().requires_grad_(True)
+    # Adam moves every coordinate by about lr per step, so lr follows the width a^2 / (b |mu_i - mu_j| + a) of
+    # the posterior's transition layers, which shrinks like a^2 as t -> 1.
+    a, b = float(interpolant.a(t)), float(interpolant.b(t))
+    spread = float(target.covariance().diagonal().sum().sqrt()) + 1e-12
+    opt = torch.optim.Adam([x], lr=0.05 * a * a / (b * spread + a))
+    best, best_x = float(values.max()), pool[values.argmax()]
+    for _ in range(ascent_steps):
+        opt.zero_grad()
+        v = norm(x)
+        top = int(v.detach().argmax())
+        if float(v[top].detach()) > best:
+            best, best_x = float(v[top].detach()), x[top].detach().clone()
+        (-v.sum()).backward()
+        opt.step()
+    with torch.no_grad():
+        v = norm(x)
+    if float(v.max()) > best:
+        best, best_x = float(v.max()), x[int(v.argmax())].detach().clone()
+    return LipschitzEstimate(best, float(on_p_t.max()), best_x)
+
+
+def log_time_grid(T: float, n: int) -> np.ndarray:
+    """n times in [0, T], uniform in log(1 - t): dense where the profile of a manifold target blows up."""
+    return 1.0 - np.geomspace(1.0, 1.0 - T, n)
+
+
+def trapezoid_tail(ts: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """integral_{t_j}^{t_last} f(s) ds for every j (trapezoid), (n,)."""
+    seg = 0.5 * (f[1:] + f[:-1]) * np.diff(ts)
+    return np.concatenate([np.cumsum(seg[::-1])[::-1], [0.0]])
+
+
+def stability_bound(ts: np.ndarray, lipschitz: np.ndarray, eps: np.ndarray) -> float:
+    """integral_0^T exp(integral_t^T L~_s ds) eps_t dt on the grid ts (THEORY.md section 6, Gronwall)."""
+    growth = np.exp(trapezoid_tail(ts, lipschitz))
+    return float(np.trapezoid(growth * eps, ts))

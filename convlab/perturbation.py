@@ -1,0 +1,64 @@
+"""Known, seeded perturbation fields delta(x): an injected score error, or a velocity error for stability checks.
+
+Both kinds are time-independent and smooth, with their Jacobian in closed form (so the Lipschitz constant of
+a perturbed field is exact, not differenced):
+
+- 'fourier': delta(x) = eps sqrt(2 / m) sum_j u_j cos(w_j . x + c_j), with u_j uniform on the unit sphere,
+  w_j ~ N(0, I / lengthscale^2), c_j ~ U[0, 2 pi). Its mean square is eps^2 on average over the draw of the
+  features (E cos^2 = 1/2), at every x; its Lipschitz constant is of order eps / lengthscale.
+- 'constant': delta(x) = eps u, u uniform on the unit sphere. Affine, so Gaussian targets stay Gaussian under
+  the perturbed flow and the closed-form W2 still applies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """delta(x) = eps * shape(x); `u` (m, D) directions, `w` (m, D) frequencies and `c` (m,) phases (fourier)."""
+
+    eps: float
+    u: Tensor
+    w: Tensor | None = None
+    c: Tensor | None = None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """delta(x), (n, D)."""
+        u = self.u.to(x)
+        if self.w is None:
+            return (self.eps * u[0]).expand_as(x)
+        m = u.shape[0]
+        return self.eps * math.sqrt(2 / m) * torch.cos(x @ self.w.to(x).T + self.c.to(x)) @ u
+
+    def jacobian(self, x: Tensor) -> Tensor:
+        """grad_x delta(x), (n, D, D) with [i, j] = d delta_i / d x_j."""
+        n, D = x.shape
+        u = self.u.to(x)
+        if self.w is None:
+            return x.new_zeros(n, D, D)
+        m = u.shape[0]
+        w = self.w.to(x)
+        s = -self.eps * math.sqrt(2 / m) * torch.sin(x @ w.T + self.c.to(x))  # (n, m)
+        return torch.einsum("nm,mi,mj->nij", s, u, w)
+
+
+def make_perturbation(kind: str, *, eps: float, D: int, generator: torch.Generator, n_features: int = 64,
+                      lengthscale: float = 1.0) -> Perturbation:
+    """A seeded perturbation of size eps in R^D (float64; moved to the input's device and dtype when applied)."""
+    if kind not in ("fourier", "constant"):
+        raise ValueError(f"kind: must be 'fourier' or 'constant' (got {kind!r})")
+    dev = generator.device
+    m = n_features if kind == "fourier" else 1
+    u = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64)
+    u = u / u.norm(dim=1, keepdim=True)
+    if kind == "constant":
+        return Perturbation(float(eps), u)
+    w = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64) / lengthscale
+    c = 2 * math.pi * torch.rand(m, generator=generator, device=dev, dtype=torch.float64)
+    return Perturbation(float(eps), u, w, c)

@@ -1,0 +1,35 @@
+"""Figure of studies/pf_ode_step.yaml: coupled error of the OU probability-flow sampler vs the step h, euler
+and exp side by side with their fitted constants C, one panel per target (the rings' switch time t* shown).
+
+    python figures/pf_ode_step.py results/pf_ode_step
+"""
+
+import math
+import sys
+from pathlib import Path
+
+from convlab.plotting import COLUMN_WIDTH, PALETTE, same_value, figure, fit_for, load_results, paper_style, rate_panel, save
+
+
+def main(study_dir):
+    df, report = load_results(study_dir)
+    targets = df[["target.name", "target.radius"]].drop_duplicates().sort_values(["target.name", "target.radius"]).to_numpy().tolist()
+    with paper_style():
+        fig, axes = figure(len(targets), height=2.2, width=2 * COLUMN_WIDTH)
+        for ax, (name, radius) in zip(axes, targets):
+            rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
+            group = {"target.name": name, "target.radius": radius}
+            for color, method in zip(PALETTE, ["euler", "exp"]):
+                fit = fit_for(report, method, group)
+                label = f"{method}, C = {math.exp(fit['intercept']):.2f}," if fit else method
+                rate_panel(ax, rows[rows["method"] == method], fit, x="h", y="solver_error", color=color, label=label)
+            t_star = rows["t_star"].dropna()
+            ax.set_title(name + (f", R = {radius:g}, $t^*$ = {t_star.iloc[0]:.2f}" if len(t_star) and t_star.iloc[0] > 0 else ""))
+            ax.set_xlabel("step $h = S/K$")
+            ax.legend(loc="upper left", fontsize=5.0, handlelength=1.0)
+        axes[0].set_ylabel("coupled error vs exact flow (rms)")
+    return save(fig, Path(study_dir) / "figures", "pf_ode_step")
+
+
+if __name__ == "__main__":
+    print(*main(sys.argv[1]), sep="\n")
