@@ -160,9 +160,17 @@ class CharacteristicRun(Strict):
 
 # -- the other seed papers (THEORY.md section 6) ------------------------------------------------------------------
 
-def _named_target(target: dict[str, Any]) -> None:
-    if "name" not in target:
-        raise ValueError("target needs a 'name' (a registry entry, see `convlab targets`)")
+class TargetRun(Strict):
+    """The fields every analytic run kind shares: one seed and a named target."""
+
+    seed: Annotated[int, Field(ge=0)] = 0
+    target: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _named_target(self) -> TargetRun:
+        if "name" not in self.target:
+            raise ValueError("target needs a 'name' (a registry entry, see `convlab targets`)")
+        return self
 
 
 class PerturbationConfig(Strict):
@@ -182,12 +190,10 @@ class LipschitzSearch(Strict):
     ascent_steps: Annotated[int, Field(ge=0)] = 100
 
 
-class PFODERun(Strict):
+class PFODERun(TargetRun):
     """The OU probability-flow ODE over horizon S with K steps of euler or the exponential integrator (seed 002)."""
 
     kind: Literal["pf_ode"] = "pf_ode"
-    seed: Annotated[int, Field(ge=0)] = 0
-    target: dict[str, Any]
     S: Annotated[float, Field(gt=0.0)] = 8.0
     s_min: Annotated[float, Field(ge=0.0)] = 0.0  # forward time where the reverse ODE stops (early stopping)
     method: Literal["euler", "exp"] = "exp"
@@ -198,67 +204,43 @@ class PFODERun(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> PFODERun:
-        _named_target(self.target)
         if self.s_min >= self.S:
             raise ValueError(f"s_min: must be below the horizon S = {self.S} (got {self.s_min})")
         return self
 
 
-class LogConcavityRun(Strict):
+class LogConcavityRun(TargetRun):
     """-Hess log p_t of the OU marginal at forward time t against the sandwich of THEORY.md section 6."""
 
     kind: Literal["log_concavity"] = "log_concavity"
-    seed: Annotated[int, Field(ge=0)] = 0
-    target: dict[str, Any]
     t: Annotated[float, Field(gt=0.0)] = 0.5
     n: PositiveInt = 2000
 
-    @model_validator(mode="after")
-    def _consistent(self) -> LogConcavityRun:
-        _named_target(self.target)
-        return self
 
-
-class LipschitzRun(Strict):
+class LipschitzRun(TargetRun):
     """L_t = sup_x ||grad_x V(t, x)||_2 of a target's exact velocity at one time t < 1 (seed 004)."""
 
     kind: Literal["lipschitz"] = "lipschitz"
-    seed: Annotated[int, Field(ge=0)] = 0
-    target: dict[str, Any]
     interpolant: str | dict[str, Any] = "linear"
     t: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
     search: LipschitzSearch = LipschitzSearch()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> LipschitzRun:
-        _named_target(self.target)
-        return self
 
-
-class EarlyStoppingRun(Strict):
+class EarlyStoppingRun(TargetRun):
     """Stopping the flow at T < 1: bounds on W2(p_T, nu) and the integrated Lipschitz constant on [0, T]."""
 
     kind: Literal["early_stopping"] = "early_stopping"
-    seed: Annotated[int, Field(ge=0)] = 0
-    target: dict[str, Any]
     interpolant: str | dict[str, Any] = "linear"
     T: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.99
     n: Annotated[int, Field(ge=2)] = 4000  # draws of p_T for the distance-to-support lower bound
     n_t: Annotated[int, Field(ge=3)] = 24  # quadrature times on [0, T]
     search: LipschitzSearch = LipschitzSearch()
 
-    @model_validator(mode="after")
-    def _consistent(self) -> EarlyStoppingRun:
-        _named_target(self.target)
-        return self
 
-
-class StabilityRun(Strict):
+class StabilityRun(TargetRun):
     """Flows of V and V + delta from the same noise: measured coupled error against the Gronwall bound."""
 
     kind: Literal["stability"] = "stability"
-    seed: Annotated[int, Field(ge=0)] = 0
-    target: dict[str, Any]
     interpolant: str | dict[str, Any] = "linear"
     T: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.999
     perturbation: PerturbationConfig = PerturbationConfig(eps=0.1)
@@ -266,8 +248,3 @@ class StabilityRun(Strict):
     n_t: Annotated[int, Field(ge=3)] = 24
     search: LipschitzSearch = LipschitzSearch()
     reference: ReferenceConfig = ReferenceConfig()
-
-    @model_validator(mode="after")
-    def _consistent(self) -> StabilityRun:
-        _named_target(self.target)
-        return self

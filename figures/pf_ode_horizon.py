@@ -18,7 +18,7 @@ def main(study_dir):
         for color, (name, radius) in zip(PALETTE, targets):
             rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
             label = name if radius != radius else f"{name} R={radius:g}"
-            rate_panel(ax, rows, fit_for(report, "initialisation", {"target.name": name, "target.radius": radius}),
+            rate_panel(ax, rows, fit_for(report, "initialisation (asymptotic)", {"target.name": name, "target.radius": radius}),
                        x="S", y="init_error", color=color, label=label, x_scale="linear")
         ax.set_xlabel("horizon $S$")
         ax.set_ylabel("initialisation error (rms)")

@@ -25,6 +25,8 @@ def main(study_dir):
                 rate_panel(ax, rows[rows["method"] == method], fit, x="h", y="solver_error", color=color, label=label)
             t_star = rows["t_star"].dropna()
             ax.set_title(name + (f", R = {radius:g}, $t^*$ = {t_star.iloc[0]:.2f}" if len(t_star) and t_star.iloc[0] > 0 else ""))
+            hs = sorted(rows["h"].unique())[::2]
+            ax.set_xticks(hs, [f"{h:.3g}" for h in hs])
             ax.set_xlabel("step $h = S/K$")
             ax.legend(loc="upper left", fontsize=5.0, handlelength=1.0)
         axes[0].set_ylabel("coupled error vs exact flow (rms)")

@@ -7,7 +7,6 @@ closed-form early-stopping bound.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 
@@ -19,6 +18,7 @@ from convlab.fields import ExactField
 from convlab.interpolants import as_interpolant
 from convlab.metrics import coupled_rms, early_stopping_w2_bound, sampled_w2
 from convlab.record import RunRecord
+from convlab.runs.cache import memo_key, memoised
 from convlab.solvers import integrate, reference_flow, time_grid
 from convlab.targets import make_target
 
@@ -30,15 +30,10 @@ _REFERENCES: dict[str, torch.Tensor] = {}
 
 
 def _reference(cfg: FlowRun, field, z: torch.Tensor, device) -> torch.Tensor:
-    """The reference flow, kept per process: runs that differ only in solver or K (a K sweep) share it.
-    It depends on nothing else than the key below, so reusing it changes no number."""
-    key = json.dumps([cfg.model_dump(mode="json", include={"seed", "target", "interpolant", "T", "n", "reference"}), str(device)], sort_keys=True)
-    if key not in _REFERENCES:
-        if len(_REFERENCES) >= 16:
-            _REFERENCES.pop(next(iter(_REFERENCES)))
-        ref = cfg.reference
-        _REFERENCES[key] = reference_flow(field, z, T=cfg.T, method=ref.method, steps=ref.steps, grid=ref.grid)
-    return _REFERENCES[key]
+    """The reference flow, shared by the runs of a K sweep in one process (it depends on the key only)."""
+    ref = cfg.reference
+    key = memo_key(cfg, {"seed", "target", "interpolant", "T", "n", "reference"}, device)
+    return memoised(_REFERENCES, key, lambda: reference_flow(field, z, T=cfg.T, method=ref.method, steps=ref.steps, grid=ref.grid))
 
 
 def run_flow(cfg: FlowRun | dict, *, device: str | torch.device = "auto", teacher_cache=None) -> RunRecord:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 
@@ -18,6 +17,7 @@ from convlab.lipschitz import lipschitz_estimate, log_time_grid, stability_bound
 from convlab.metrics import coupled_rms, early_stopping_w2_bound, gaussian_w2_sq
 from convlab.perturbation import make_perturbation
 from convlab.record import RunRecord
+from convlab.runs.cache import memo_key, memoised
 from convlab.solvers import reference_flow
 from convlab.targets import make_target
 
@@ -80,14 +80,10 @@ _FLOWS: dict[str, torch.Tensor] = {}
 
 
 def _unperturbed(cfg: StabilityRun, field, z, device) -> torch.Tensor:
-    """Flow[V](z), kept per process: runs that differ only in the perturbation share it."""
-    key = json.dumps([cfg.model_dump(mode="json", include={"seed", "target", "interpolant", "T", "n", "reference"}), str(device)], sort_keys=True)
-    if key not in _FLOWS:
-        if len(_FLOWS) >= 16:
-            _FLOWS.pop(next(iter(_FLOWS)))
-        ref = cfg.reference
-        _FLOWS[key] = reference_flow(field, z, T=cfg.T, method=ref.method, steps=ref.steps, grid=ref.grid)
-    return _FLOWS[key]
+    """Flow[V](z), shared by the runs that differ only in the perturbation in one process."""
+    ref = cfg.reference
+    key = memo_key(cfg, {"seed", "target", "interpolant", "T", "n", "reference"}, device)
+    return memoised(_FLOWS, key, lambda: reference_flow(field, z, T=cfg.T, method=ref.method, steps=ref.steps, grid=ref.grid))
 
 
 def run_stability(cfg: StabilityRun | dict, *, device: str | torch.device = "auto", teacher_cache=None) -> RunRecord:

@@ -221,8 +221,12 @@ def _messages(err: ValidationError, source: str, model: type[BaseModel], base: s
             msg = f"unknown key{did_you_mean(str(e['loc'][-1]), siblings)}" + (f"; known: {', '.join(siblings)}" if siblings else "")
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-        where = _where(path, origin or {}, base) if path else (base or "study")
         got = e.get("input")
+        head, sep, rest = msg.partition(": ")
+        if not path and sep and head.split(".")[0] in model.model_fields:
+            # A cross-field check of the whole config names its field first: point at that field.
+            path, msg, got = head, rest, None
+        where = _where(path, origin or {}, base) if path else (base or "study")
         out.append(f"{source}: {where}: {msg} (got {got!r})" if got is not None and e["type"] != "missing" else f"{source}: {where}: {msg}")
     return out
 

@@ -73,3 +73,16 @@ def test_bad_arguments():
         fit_rate(X, X[:-1])
     with pytest.raises(ValueError, match=r"confidence: must be in \(0, 1\)"):
         fit_rate(X, X, confidence=95)
+
+
+def test_exponential_rate_fit_on_a_linear_x_scale():
+    """log_x=False fits log y = c + slope x: exact data C e^{-x} gives slope -1 and C, with the decade rule
+    applied to the fitted y (x in [1, 2] spans less than a decade of y = e^{-x})."""
+    x = np.tile(np.arange(1.0, 8.0), 5)
+    seed = np.repeat(np.arange(5), 7)
+    y = 3.0 * np.exp(-x) * np.exp(0.01 * np.random.default_rng(0).standard_normal(x.size))
+    fit = fit_rate(x, y, seed=seed, expected=-1.0, tol=0.05, log_x=False)
+    assert fit.slope == pytest.approx(-1.0, abs=0.01) and fit.prefactor == pytest.approx(3.0, rel=0.05)
+    assert fit.verdict == "consistent" and fit.x_min == 1.0 and fit.x_max == 7.0
+    short = fit_rate(x[x <= 2], y[x <= 2], seed=seed[x <= 2], expected=-1.0, tol=0.05, log_x=False)
+    assert short.verdict == "insufficient data"

@@ -4,7 +4,7 @@ import pytest
 
 from convlab.study.plan import StudyError, expand, flatten, get_dotted, load_plan, load_study, make_plan, run_id, set_dotted
 
-from tests.study.conftest import TINY_FLOW
+from tests.study.conftest import REPO, TINY_FLOW
 
 
 def test_dotted_helpers():
@@ -103,6 +103,13 @@ def _errors(path, overrides=()):
         ("name: bad name\nbase: {kind: flow, target: {name: ring8}}\n", ": name: String should match pattern"),
         ("name: x\nbase: {kind: flow, target: {name: ring8}}\nexclude: [{K: 16}]\ngrid: {K: [16]}\n", "leave no run to do"),
         ("name: x\nbase: [1, 2\n", "not valid YAML"),
+        ("name: x\nbase: {kind: pf_ode, target: {name: ring8}, S: 2.0}\ngrid: {s_min: [0.5, 3.0]}\n",
+         ": grid.s_min[1]: must be below the horizon S = 2.0 (got 3.0)"),
+        ("name: x\nbase: {kind: pf_ode, target: {name: ring8}, method: exp_euler}\n", ": base.method: Input should be 'euler' or 'exp'"),
+        ("name: x\nbase: {kind: stability, target: {name: ring8}, perturbation: {eps: -1}}\n",
+         ": base.perturbation.eps: Input should be greater than or equal to 0 (got -1)"),
+        ("name: x\nbase: {kind: lipschitz, target: {name: gaussian, D: 0}}\n", ": base.target.D: must be an integer >= 1 (got 0)"),
+        ("name: x\nbase: {kind: lipschitz, target: {name: ring8}}\ngrid: {t: [0.5, 1.0]}\n", ": grid.t[1]: Input should be less than 1"),
         ("- just a list\n", "a study is a mapping"),
     ],
 )
@@ -127,3 +134,31 @@ def test_every_problem_is_reported_at_once(write_study):
         grid: {K: [0, 4]}
     """))
     assert len(messages) == 3
+
+
+def test_checks_are_counted_in_the_report():
+    """A declared check passes only when its column is true in every ok run of its window."""
+    import pandas as pd
+
+    from convlab.study.report import rate_report, render_text
+    from convlab.study.schema import Study
+
+    study = Study.model_validate({"name": "c", "base": {"kind": "stability", "target": {"name": "ring8"}},
+                                  "checks": [{"name": "bound", "column": "holds"},
+                                             {"name": "bound on a", "column": "holds", "where": {"g": "a"}},
+                                             {"name": "missing", "column": "nope"}]})
+    df = pd.DataFrame({"status": ["ok", "ok", "ok", "failed"], "holds": [True, True, False, False], "g": ["a", "a", "b", "a"],
+                       "seed": [0, 1, 0, 0]})
+    checks = rate_report(study, df)["checks"]
+    assert [c.get("verdict") for c in checks] == ["fail", "pass", None]
+    assert (checks[0]["n_true"], checks[0]["n_runs"]) == (2, 3) and "nope" in checks[2]["error"]
+    assert "bound (holds): 2/3 runs: fail" in render_text(rate_report(study, df))
+
+
+def test_every_shipped_study_is_valid():
+    """Each studies/*.yaml plans without error (what `convlab sweep --dry-run` checks), and names a figure script that exists."""
+
+    for path in sorted((REPO / "studies").glob("*.yaml")):
+        plan = load_plan(path)
+        assert plan.runs, path
+        assert (REPO / "figures" / f"{plan.study.name}.py").is_file(), path

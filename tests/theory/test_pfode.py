@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from convlab.fields import ExactField
 from convlab.interpolants import VP
+from convlab.metrics import coupled_rms
 from convlab.pfode import (OU_STEPS, log_concavity_bounds, mixture_radius_and_std, neg_hessian_log_density, ou_score,
                            solve_pf_ode, switch_time)
 from convlab.runs import run_log_concavity, run_pf_ode
@@ -24,12 +25,12 @@ F64 = torch.float64
 
 
 @st.composite
-def isotropic_mixtures(draw, max_K=4, max_D=3):
+def isotropic_mixtures(draw, max_K=4, max_D=3, R_min=0.2, R_max=3.0, s_min=0.2, s_max=1.5):
     """Mixtures of N(mu_k, s^2 I) with one shared s, the setting of the sandwich."""
     seed = draw(st.integers(0, 2**31 - 1))
     K, D = draw(st.integers(2, max_K)), draw(st.integers(1, max_D))
     rng = np.random.default_rng(seed)
-    R, s = draw(st.floats(0.2, 3.0)), draw(st.floats(0.2, 1.5))
+    R, s = draw(st.floats(R_min, R_max)), draw(st.floats(s_min, s_max))
     means = rng.standard_normal((K, D))
     means = R * means / np.linalg.norm(means, axis=1, keepdims=True)
     return GaussianMixture(rng.dirichlet(np.full(K, 2.0)), means, np.full(K, s * s))
@@ -48,14 +49,17 @@ def test_ou_score_is_the_score_of_the_ou_marginal(target, s):
 
 
 @settings(max_examples=4)
-@given(isotropic_mixtures(max_K=3, max_D=2), st.sampled_from(sorted(OU_STEPS)))
+@given(isotropic_mixtures(max_K=3, max_D=2, R_min=0.5, R_max=2.0, s_min=0.4, s_max=0.8), st.sampled_from(sorted(OU_STEPS)))
 def test_declared_order_is_measured(target, method):
-    """Coupled error against the exact flow over K = 64..256 has slope -order (diffrax-style)."""
+    """Coupled error against the exact flow over K = 128..512 has slope -order (diffrax-style). The targets stay
+    away from N(0, I), where the score is linear and both steps are nearly exact (errors at round-off), and from
+    large R / s, where the score's Lipschitz constant (up to R^2 / s^4) pushes the asymptotic regime to smaller h
+    (studies/pf_ode_step.yaml measures R / s = 10 at K up to 1024)."""
     S = 4.0
     y0 = torch.randn(16, target.ambient_dim, generator=torch.Generator().manual_seed(1), dtype=F64)
-    exact = reference_flow(ExactField(target, VP(S)), y0, T=1.0, method="rk4", steps=512)
-    Ks = [64, 128, 256]
-    errs = [float((solve_pf_ode(ou_score(target, S), y0, S=S, K=K, method=method) - exact).norm(dim=1).max()) for K in Ks]
+    exact = reference_flow(ExactField(target, VP(S)), y0, T=1.0, method="rk4", steps=1024)
+    Ks = [128, 256, 512]
+    errs = [coupled_rms(solve_pf_ode(ou_score(target, S), y0, S=S, K=K, method=method), exact).rms for K in Ks]
     slope = np.polyfit(np.log(Ks), np.log(errs), 1)[0]
     assert abs(-slope - OU_STEPS[method].order) < 0.15, (method, errs)
 
