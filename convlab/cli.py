@@ -120,7 +120,8 @@ def sweep(
     counts = _states(plan, store)
     jobs = jobs or plan.study.resources.jobs or 1
     todo_failed = 0 if retry_failed or force else counts["failed"]
-    progress = SweepProgress(len(plan.runs), done_before=0 if force else counts["done"], failed_before=0)
+    # The local executor reports every planned run, done ones included; SLURM's follow() only the active ones.
+    progress = SweepProgress(len(plan.runs), done_before=0 if force or executor == "local" else counts["done"], failed_before=0)
     if executor == "slurm":
         from convlab.study.slurm import SlurmOptions, SlurmUnavailable, check_available, follow, reconcile, submit
 

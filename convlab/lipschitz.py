@@ -5,7 +5,7 @@ The Jacobian comes from the identity grad_x V = (a'/a) I + (b / a^3)(a b' - a' b
 autograd (tests check the two agree). The sup over x is estimated from below: the largest norm over draws of
 p_t, of a wide moment-matched Gaussian (it reaches the medial axes, where the posterior stays spread as
 t -> 1 and the blow-up happens), of midpoints between component means and the centroid, then refined by
-gradient ascent. A lower estimate: a maximiser none of these reach is missed.
+gradient ascent, by continuation in t near t = 1. A lower estimate: a maximiser none of these reach is missed.
 """
 
 from __future__ import annotations
@@ -57,23 +57,54 @@ def _candidates(target, ip: Interpolant, t: float, n: int, g: torch.Generator, d
     mu = target.means.to(dev, dtype)
     i, j = (torch.randint(mu.shape[0], (n,), generator=g, device=dev) for _ in range(2))
     mid = b * (mu[i] + mu[j]) / 2
-    # The centroid: the centre of symmetric supports (circles, spheres), where the posterior stays uniform for
-    # every t; as t -> 1 the transition layers around it are too thin for draws or ascent to reach it.
     return p_t, torch.cat([wide, mid, b * mean[None]])
 
 
 def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator: torch.Generator, n_samples: int = 1024,
                        n_starts: int = 8, ascent_steps: int = 100, perturbation=None) -> LipschitzEstimate:
-    """sup_x ||grad_x (V + delta)(t, x)||_2 estimated from below (float64), delta an optional Perturbation."""
+    """sup_x ||grad_x (V + delta)(t, x)||_2 estimated from below (float64), delta an optional Perturbation.
+
+    Close to t = 1 the maximisers sit in transition layers of width ~ a(t)^2 that neither draws nor a local
+    ascent can find, so the search follows them by continuation: it starts at 1 - t = 0.1 and moves towards t
+    in steps of sqrt(10) in 1 - t, each level's best points (rescaled by the change of b) seeding the next.
+    """
+    gaps = [] if 1 - t >= 0.1 else list(np.geomspace(0.1, 1 - t, max(2, int(np.ceil(2 * np.log10(0.1 / (1 - t)))) + 1)))[:-1]
+    carried, b_prev, sampled = None, None, None
+    for level in [1.0 - g for g in gaps] + [t]:
+        b = float(interpolant.b(level))
+        starts = None if carried is None else carried * (b / b_prev if b_prev else 1.0)
+        best, best_x, sampled, carried = _search(target, interpolant, level, generator, n_samples, n_starts, ascent_steps,
+                                                 perturbation, starts)
+        b_prev = b
+    return LipschitzEstimate(best, sampled, best_x)
+
+
+def lipschitz_profile(target, interpolant: Interpolant, ts, *, generator: torch.Generator, n_samples: int = 1024,
+                      n_starts: int = 8, ascent_steps: int = 100, perturbation=None) -> np.ndarray:
+    """L_t on an increasing grid ts (as lipschitz_estimate), the grid itself serving as the continuation."""
+    out, carried, b_prev = [], None, None
+    for t in ts:
+        b = float(interpolant.b(float(t)))
+        starts = None if carried is None else carried * (b / b_prev if b_prev else 1.0)
+        best, _, _, carried = _search(target, interpolant, float(t), generator, n_samples, n_starts, ascent_steps, perturbation, starts)
+        out.append(best)
+        b_prev = b
+    return np.array(out)
+
+
+def _search(target, ip: Interpolant, t: float, g, n_samples, n_starts, ascent_steps, perturbation, starts):
+    """(best norm, its x, max norm over draws of p_t, the ascended starting points) at one time t."""
     dtype = torch.float64
 
     def norm(x: Tensor) -> Tensor:
-        J = velocity_jacobian(target, interpolant, t, x)
+        J = velocity_jacobian(target, ip, t, x)
         if perturbation is not None:
             J = J + perturbation.jacobian(x)
         return spectral_norm(J)
 
-    p_t, others = _candidates(target, interpolant, t, n_samples, generator, dtype)
+    p_t, others = _candidates(target, ip, t, n_samples, g, dtype)
+    if starts is not None:
+        others = torch.cat([others, starts])
     with torch.no_grad():
         on_p_t, on_others = norm(p_t), norm(others)
     pool = torch.cat([p_t, others])
@@ -81,23 +112,20 @@ def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator:
     x = pool[values.argsort(descending=True)[:n_starts]].clone().requires_grad_(True)
     # Adam moves every coordinate by about lr per step, so lr follows the width a^2 / (b |mu_i - mu_j| + a) of
     # the posterior's transition layers, which shrinks like a^2 as t -> 1.
-    a, b = float(interpolant.a(t)), float(interpolant.b(t))
+    a, b = float(ip.a(t)), float(ip.b(t))
     spread = float(target.covariance().diagonal().sum().sqrt()) + 1e-12
     opt = torch.optim.Adam([x], lr=0.05 * a * a / (b * spread + a))
     best, best_x = float(values.max()), pool[values.argmax()]
-    for _ in range(ascent_steps):
+    for _ in range(ascent_steps + 1):
         opt.zero_grad()
         v = norm(x)
         top = int(v.detach().argmax())
         if float(v[top].detach()) > best:
             best, best_x = float(v[top].detach()), x[top].detach().clone()
-        (-v.sum()).backward()
-        opt.step()
-    with torch.no_grad():
-        v = norm(x)
-    if float(v.max()) > best:
-        best, best_x = float(v.max()), x[int(v.argmax())].detach().clone()
-    return LipschitzEstimate(best, float(on_p_t.max()), best_x)
+        if _ < ascent_steps:
+            (-v.sum()).backward()
+            opt.step()
+    return best, best_x, float(on_p_t.max()), x.detach()
 
 
 def log_time_grid(T: float, n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from convlab.config import EarlyStoppingRun, LipschitzRun, StabilityRun
 from convlab.device import generator, resolve_device
 from convlab.fields import ExactField, PerturbedField
 from convlab.interpolants import as_interpolant
-from convlab.lipschitz import lipschitz_estimate, log_time_grid, stability_bound, trapezoid_tail
+from convlab.lipschitz import lipschitz_estimate, lipschitz_profile, log_time_grid, stability_bound, trapezoid_tail
 from convlab.metrics import coupled_rms, early_stopping_w2_bound, gaussian_w2_sq
 from convlab.perturbation import make_perturbation
 from convlab.record import RunRecord
@@ -23,8 +23,8 @@ from convlab.targets import make_target
 
 
 def _profile(target, ip, ts, search, g, perturbation=None) -> np.ndarray:
-    return np.array([lipschitz_estimate(target, ip, float(t), generator=g, n_samples=search.n_samples, n_starts=search.n_starts,
-                                        ascent_steps=search.ascent_steps, perturbation=perturbation).value for t in ts])
+    return lipschitz_profile(target, ip, ts, generator=g, n_samples=search.n_samples, n_starts=search.n_starts,
+                             ascent_steps=search.ascent_steps, perturbation=perturbation)
 
 
 def _record(metrics: dict, device, start: float) -> RunRecord:

@@ -133,6 +133,9 @@ def test_kill_minus_9_loses_only_the_runs_in_progress(write_study, tmp_path):
     assert f"done {len(before)}" in status.stdout
     resumed = convlab("sweep", study, "--out", out, check=0)
     assert f"ran {10 - len(before)} runs" in resumed.stdout
+    # Progress counts each run once: the finished ones are not counted again on resume.
+    counters = [int(line[1:].split("/")[0]) for line in resumed.stdout.splitlines() if line.startswith("[")]
+    assert counters and max(counters) == 10 and "left -" not in resumed.stdout
     after = _done_markers(out, "slow")
     assert len(after) == 10 and all(after[k] == v for k, v in before.items())  # finished runs not recomputed
     interrupted = started - set(before)

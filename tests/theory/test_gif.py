@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from convlab.fields import ExactField, PerturbedField
 from convlab.interpolants import Follmer, Linear, as_interpolant
-from convlab.lipschitz import lipschitz_estimate, log_time_grid, stability_bound, trapezoid_tail, velocity_jacobian
+from convlab.lipschitz import (lipschitz_estimate, lipschitz_profile, log_time_grid, stability_bound, trapezoid_tail,
+                               velocity_jacobian)
 from convlab.perturbation import make_perturbation
 from convlab.runs import run_early_stopping, run_lipschitz, run_stability
 from convlab.targets import make_target
@@ -101,3 +102,15 @@ def test_perturbed_field_adds_the_perturbation():
     delta = make_perturbation("constant", eps=0.5, D=2, generator=torch.Generator().manual_seed(0))
     x = torch.randn(4, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(PerturbedField(field, delta).velocity(0.3, x) - field.velocity(0.3, x), delta(x))
+
+
+def test_continuation_finds_the_centre_of_a_circle_of_atoms_close_to_t_1():
+    """256 atoms on the unit circle: the posterior at the centre is uniform for every t (Cov = I / 2 up to the
+    atoms' discrepancy), but as t -> 1 its basin shrinks like a^2; continuation in t keeps track of it."""
+    target, ip, t = make_target({"name": "sphere", "d": 1, "D": 2, "s": 0.0, "n_atoms": 256}), Linear(), 1 - 1e-5
+    est = lipschitz_estimate(target, ip, t, generator=torch.Generator().manual_seed(0), n_samples=128, ascent_steps=30)
+    beta = t / (1 - t) ** 3
+    assert est.value / beta == pytest.approx(0.5, abs=0.01)
+    assert float(est.x_star.norm()) < 1e-8
+    profile = lipschitz_profile(target, ip, log_time_grid(t, 12), generator=torch.Generator().manual_seed(0), n_samples=128, ascent_steps=30)
+    assert profile[-1] == pytest.approx(est.value, rel=1e-3)
