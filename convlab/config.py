@@ -248,3 +248,37 @@ class StabilityRun(TargetRun):
     n_t: Annotated[int, Field(ge=3)] = 24
     search: LipschitzSearch = LipschitzSearch()
     reference: ReferenceConfig = ReferenceConfig()
+
+
+class JKOBlockConfig(Strict):
+    """A residual block x + lip * g(x), g an MLP of spectral-normalised layers with ELU."""
+
+    width: PositiveInt = 64
+    depth: PositiveInt = 2
+    lip: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.9
+
+
+class JKOTrainConfig(Strict):
+    """Adam with a cosine schedule, per block."""
+
+    steps: Annotated[int, Field(ge=0)] = 300
+    lr: Annotated[float, Field(gt=0.0)] = 2e-3
+    batch_size: PositiveInt = 256
+
+
+class JKORun(TargetRun):
+    """N blocks of the neural JKO flow towards N(0, I) (seed 003): KL(p_N || N(0, I)) by exact density tracking,
+    W2 of generated samples (inverted blocks) to the target, and the Gaussian closed form beside them."""
+
+    kind: Literal["jko"] = "jko"
+    gamma: Annotated[float, Field(gt=0.0)] = 1.0
+    N: Annotated[int, Field(ge=0)] = 4
+    step_error: Annotated[float, Field(ge=0.0)] = 0.0  # a seeded shift of this length after every block
+    net: JKOBlockConfig = JKOBlockConfig()
+    train: JKOTrainConfig = JKOTrainConfig()
+    dtype: Literal["float32", "float64"] = "float32"
+    n_train: Annotated[int, Field(ge=2)] = 2000
+    n_eval: Annotated[int, Field(ge=2)] = 4000
+    n_w2: Annotated[int, Field(ge=0)] = 500  # 0: skip generation and W2
+    floor_repeats: Annotated[int, Field(ge=1)] = 3
+    resolve_margin: Annotated[float, Field(ge=1.0)] = 2.0

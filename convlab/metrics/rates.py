@@ -84,7 +84,7 @@ def fit_rate(
     groups = np.zeros(x.shape, dtype=np.int64) if seed is None else np.unique(np.asarray(seed).ravel(), return_inverse=True)[1]
     if groups.shape != x.shape:
         raise ValueError(f"seed: needs one entry per point (got {groups.shape[0]} for {x.shape[0]} points)")
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    keep = np.isfinite(x) & np.isfinite(y) & (y > 0) & ((x > 0) if log_x else True)
     if resolved is not None:
         keep &= np.asarray(resolved, dtype=bool).ravel()
     if (expected is None) != (tol is None):

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from convlab.config import CharacteristicRun, EarlyStoppingRun, FlowRun, LipschitzRun, LogConcavityRun, PFODERun, StabilityRun
+from convlab.config import (CharacteristicRun, EarlyStoppingRun, FlowRun, JKORun, LipschitzRun, LogConcavityRun, PFODERun,
+                            StabilityRun)
 from convlab.pipeline.characteristic import run_characteristic
 from convlab.runs.flow import run_flow
 from convlab.runs.gif import run_early_stopping, run_lipschitz, run_stability
+from convlab.runs.jko import run_jko
 from convlab.runs.pf_ode import run_log_concavity, run_pf_ode
 from convlab.record import RunRecord
 
@@ -30,7 +32,8 @@ RUN_KINDS: dict[str, RunKind] = {
     "lipschitz": RunKind(LipschitzRun, run_lipschitz, uses_teacher=False),
     "early_stopping": RunKind(EarlyStoppingRun, run_early_stopping, uses_teacher=False),
     "stability": RunKind(StabilityRun, run_stability, uses_teacher=False),
+    "jko": RunKind(JKORun, run_jko, uses_teacher=False),
 }
 
 __all__ = ["RUN_KINDS", "RunKind", "RunRecord", "run_flow", "run_characteristic", "run_pf_ode", "run_log_concavity",
-           "run_lipschitz", "run_early_stopping", "run_stability"]
+           "run_lipschitz", "run_early_stopping", "run_stability", "run_jko"]

@@ -1,0 +1,45 @@
+"""Figure of studies/jko_flow.yaml: KL(p_N || N(0, I)) against the number of blocks N on semilog axes, one
+panel per target, one colour per gamma (fitted exponential rate, expected -2 log(1 + gamma) dashed, the exact
+recursion as a dotted line for the Gaussian); right, W2 of generated samples with the noise floor (gamma = 1).
+
+    python figures/jko_flow.py results/jko_flow
+"""
+
+import sys
+from pathlib import Path
+
+from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+
+
+def main(study_dir):
+    df, report = load_results(study_dir)
+    df = df[df["status"] == "ok"]
+    names, gammas = sorted(df["target.name"].unique()), sorted(df["gamma"].unique())
+    with paper_style():
+        fig, axes = figure(len(names) + 1, height=2.4, width=2 * COLUMN_WIDTH)
+        for ax, name in zip(axes, names):
+            for color, gamma in zip(PALETTE, gammas):
+                rows = df[(df["target.name"] == name) & (df["gamma"] == gamma)]
+                rate_panel(ax, rows, fit_for(report, f"neural KL gamma {gamma:g}", {"target.name": name}), x="N", y="kl",
+                           color=color, label=f"$\\gamma$ = {gamma:g}", resolved="kl_resolved", x_scale="linear")
+                if "kl_closed_form" in rows and rows["kl_closed_form"].notna().any():
+                    exact = rows.groupby("N")["kl_closed_form"].mean()
+                    ax.plot(exact.index, exact.to_numpy(), ":", color=color, lw=1.0)
+            ax.set_title(name + (" (dotted: exact JKO)" if name == "gaussian" else ""))
+            ax.set_xlabel("blocks $N$")
+            ax.legend(loc="lower left", fontsize=5.0, handlelength=1.0)
+        axes[0].set_ylabel(r"KL$(p_N \,\|\, N(0, I))$")
+        ax = axes[-1]
+        for color, name in zip(PALETTE, names):
+            rows = df[(df["target.name"] == name) & (df["gamma"] == 1.0)].groupby("N")[["w2", "w2_floor"]].mean()
+            ax.plot(rows.index, rows["w2"], "o-", color=color, label=f"{name}")
+            ax.plot(rows.index, rows["w2_floor"], "--", color=color, lw=0.8)
+        ax.set_yscale("log")
+        ax.set_xlabel("blocks $N$")
+        ax.set_title(r"W2 of generated samples ($\gamma$ = 1), floor dashed")
+        ax.legend(loc="upper right", fontsize=5.0, handlelength=1.0)
+    return save(fig, Path(study_dir) / "figures", "jko_flow")
+
+
+if __name__ == "__main__":
+    print(*main(sys.argv[1]), sep="\n")
