@@ -23,6 +23,7 @@ def test_oracle_teacher_euler_error_falls_like_one_over_K():
     assert -1.15 <= fit.slope <= -0.85, (fit, errors)
 
 
+@pytest.mark.slow  # about a minute on 2 cores; CI runs it with `make test-slow`
 def test_one_step_student_beats_one_teacher_euler_step():
     d = run({**ORACLE, "student": {"init": "random", "optim": {"steps": 1500}}, "characteristics": {"K": 16, "m": 1000}})
     assert d["status"] == "ok"
@@ -67,6 +68,7 @@ def test_divergence_gives_a_failed_record_not_an_exception():
     assert "non-finite loss" in d["reason"]
 
 
+@pytest.mark.slow  # about a minute on 2 cores; CI runs it with `make test-slow`
 def test_same_config_same_numbers_and_the_cache_changes_nothing():
     cfg = {"target": {"name": "ring8", "std": 0.5}, "eval": SMALL_EVAL, "teacher": {"n": 300, "optim": {"steps": 100}},
            "student": {"optim": {"steps": 100}}, "characteristics": {"K": 4, "m": 100}, "seed": 3}
