@@ -14,24 +14,26 @@ from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, load_result
 def main(study_dir):
     df, report = load_results(study_dir)
     df = df[df["status"] == "ok"]
-    names, gammas = sorted(df["target.name"].unique()), sorted(df["gamma"].unique())
+    df = df.assign(panel=df["target.name"] + df["target.D"].map(lambda D: "" if D != D else f" D={int(D)}"))
+    names, gammas = sorted(df["panel"].unique()), sorted(df["gamma"].unique())
     with paper_style():
         fig, axes = figure(len(names) + 1, height=2.4, width=2 * COLUMN_WIDTH)
         for ax, name in zip(axes, names):
             for color, gamma in zip(PALETTE, gammas):
-                rows = df[(df["target.name"] == name) & (df["gamma"] == gamma)]
-                rate_panel(ax, rows, fit_for(report, f"neural KL gamma {gamma:g}", {"target.name": name}), x="N", y="kl",
+                rows = df[(df["panel"] == name) & (df["gamma"] == gamma)]
+                group = {"target.name": rows["target.name"].iloc[0], "target.D": rows["target.D"].iloc[0]}
+                rate_panel(ax, rows, fit_for(report, f"neural KL gamma {gamma:g}", group), x="N", y="kl",
                            color=color, label=f"$\\gamma$ = {gamma:g}", resolved="kl_resolved", x_scale="linear")
                 if "kl_closed_form" in rows and rows["kl_closed_form"].notna().any():
                     exact = rows.groupby("N")["kl_closed_form"].mean()
                     ax.plot(exact.index, exact.to_numpy(), ":", color=color, lw=1.0)
-            ax.set_title(name + (" (dotted: exact JKO)" if name == "gaussian" else ""))
+            ax.set_title(name + (" (dotted: exact)" if name.startswith("gaussian D") else ""))
             ax.set_xlabel("blocks $N$")
             ax.legend(loc="lower left", fontsize=5.0, handlelength=1.0)
         axes[0].set_ylabel(r"KL$(p_N \,\|\, N(0, I))$")
         ax = axes[-1]
         for color, name in zip(PALETTE, names):
-            rows = df[(df["target.name"] == name) & (df["gamma"] == 1.0)].groupby("N")[["w2", "w2_floor"]].mean()
+            rows = df[(df["panel"] == name) & (df["gamma"] == 1.0)].groupby("N")[["w2", "w2_floor"]].mean()
             ax.plot(rows.index, rows["w2"], "o-", color=color, label=f"{name}")
             ax.plot(rows.index, rows["w2_floor"], "--", color=color, lw=0.8)
         ax.set_yscale("log")
