@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The GPU checks in one short script: the tests marked `gpu` (CPU and CUDA through the same code path), then
+# three small studies run on CUDA and on the same machine's CPU side by side (time per run, how far the
+# metrics move), then training throughput on both devices. Every step has its own time limit.
+#   bash scripts/gpu_check.sh [OUTDIR]          (PYTHON=... to pick the interpreter; needs a CUDA device)
+#   DEVICES=cpu bash scripts/gpu_check.sh /tmp/x   (a dry check of the script itself on a machine without one)
+set -u
+out=${1:-results/gpu_check}
+py=${PYTHON:-python3}
+devices=${DEVICES:-cuda cpu}
+mkdir -p "$out"
+step() { echo; echo "== $* ($(date +%T))"; }
+
+step device
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+$py -c "import torch; print('torch', torch.__version__, '| CUDA', torch.cuda.is_available(), '| CPU threads', torch.get_num_threads())" || exit 1
+
+step "tests marked gpu"
+timeout 300 $py -m pytest -q -p no:cacheprovider -o addopts="-ra --strict-markers" -m gpu --hypothesis-profile=ci \
+    tests/solvers/test_integrate.py tests/targets/test_fields.py tests/pipeline/test_characteristic.py tests/theory/test_on_device.py
+
+# name | study | overrides (small versions of shipped studies) | jobs
+studies=(
+  "quickstart|studies/quickstart.yaml|--set seeds=2|4"
+  "manifold_dim|studies/manifold_dim.yaml|--set grid.target.d=[2] --set grid.target.D=[128] --set seeds=1|1"
+  'jko_flow|studies/jko_flow.yaml|--set grid.target=[{"name":"gaussian","D":4,"mean":1.0,"std":0.5}] --set grid.gamma=[1.0] --set seeds=1|1'
+)
+for entry in "${studies[@]}"; do
+  IFS='|' read -r name study overrides jobs <<<"$entry"
+  for device in $devices; do
+    step "$name on $device"
+    # word splitting of $overrides is wanted, but not globbing of its brackets
+    set -f; timeout 240 $py -m convlab sweep "$study" $overrides --jobs "$jobs" --device "$device" --out "$out/$device" | tail -n 25; set +f
+  done
+  step "$name: cpu vs cuda"
+  [ -d "$out/cuda/$name" ] && $py benchmarks/compare_devices.py "$out/cpu/$name" "$out/cuda/$name"
+  cp "$out/cuda/$name/report.md" "$out/${name}_cuda_report.md" 2>/dev/null
+done
+
+for device in $devices; do
+  step "training throughput on $device"
+  timeout 240 $py benchmarks/bench_training.py --device "$device" --steps 200 --repeats 2
+done
+step done
