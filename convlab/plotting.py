@@ -81,7 +81,7 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
     if x_scale == "log":
         ax.set_xscale("log")
         _log_ticks(ax, ok[x].to_numpy(float))
-    if not fit or not np.isfinite(fit.get("slope", np.nan)):
+    if not fitted(fit):
         ax.plot([], [], "o", color=color, label=label)
         return
     if x_scale == "log":
@@ -136,6 +136,11 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, dict]:
     study_dir = Path(study_dir)
     report_path = study_dir / "report.json"
     return pd.read_parquet(study_dir / "results.parquet"), (json.loads(report_path.read_text()) if report_path.exists() else {"rates": []})
+
+
+def fitted(fit: dict | None) -> bool:
+    """Whether a report group holds a slope: report.json stores one that could not be fitted as null, not NaN."""
+    return bool(fit) and fit.get("slope") is not None and bool(np.isfinite(fit["slope"]))
 
 
 def fit_for(report: dict, title: str, group: dict | None = None) -> dict | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab.plotting import PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+from convlab.plotting import PALETTE, figure, fit_for, fitted, load_results, paper_style, rate_panel, save
 
 TITLE = "intrinsic rate"
 
@@ -28,7 +28,7 @@ def main(study_dir):
         for j, (D, color) in enumerate(zip(Ds, PALETTE)):
             ax.axhline(-1 / (D + 3), color=color, lw=0.6, ls=":")
             fits = [fit_for(report, TITLE, {"target.d": d, "target.D": D}) for d in ds]
-            keep = [(d, f) for d, f in zip(ds, fits) if f and np.isfinite(f.get("slope", np.nan))]
+            keep = [(d, f) for d, f in zip(ds, fits) if fitted(f)]
             if not keep:
                 continue
             x = np.array([d for d, _ in keep], float) * (1 + 0.04 * (j - (len(Ds) - 1) / 2))  # side by side
@@ -37,7 +37,7 @@ def main(study_dir):
             ax.errorbar(x, s, yerr=[s - lo, hi - s], fmt="o", color=color, capsize=1.5, elinewidth=0.7, label=f"$D = {D}$")
         # Axis from the slopes and predictions; a CI wider than that (3 seeds can give one) is cut at the edge.
         bottom = min([-1 / (min(ds) + 3)] + [f["slope"] for D in Ds for d in ds
-                                             if (f := fit_for(report, TITLE, {"target.d": d, "target.D": D})) and np.isfinite(f.get("slope", np.nan))])
+                                             if fitted(f := fit_for(report, TITLE, {"target.d": d, "target.D": D}))])
         ax.set_ylim(bottom - 0.12, 0.03)
         ax.set_xscale("log", base=2)
         ax.set_xticks(ds, [str(d) for d in ds])

@@ -48,6 +48,17 @@ def test_sweep_resume_collect_report_and_figures(write_study, tmp_path):
     assert json.loads(rep.stdout)["study"] == "tiny"
 
 
+def test_a_rate_with_too_few_points_is_reported_and_still_drawn(write_study, tmp_path):
+    """One K value leaves nothing to fit: the report says so (slope null in report.json) and the figure is drawn."""
+    grouped = TINY_FLOW.replace("    tol: 0.3\n", "    tol: 0.3\n    group_by: [interpolant]\n")  # the figure's panels
+    study = write_study(grouped + f"figure: {FIGURE}\n")
+    out = tmp_path / "res"
+    convlab("sweep", study, "--out", out, "--set", "grid.K=[4]", "--set", "seeds=1", check=0)
+    group = json.loads((out / "tiny" / "report.json").read_text())["rates"][0]["groups"][0]
+    assert group["verdict"] == "insufficient data" and group["slope"] is None
+    assert len(list((out / "tiny" / "figures").glob("*"))) == 2
+
+
 def test_invalid_input_exits_2_and_writes_nothing(write_study, tmp_path):
     out = tmp_path / "res"
     bad = write_study(TINY_FLOW.replace("K: [2, 4, 8, 16, 32]", "K: [2, -4]"))
