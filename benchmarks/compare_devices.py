@@ -4,7 +4,7 @@
 
 Runs are joined on run_id (the device is not part of a run's config). Random streams differ between a CPU
 and a CUDA generator, so sampled metrics agree in distribution, not digit for digit: the table gives, per
-metric, the mean on each device and the median relative difference per run.
+metric, the mean and standard deviation over runs on each device and the median relative difference per run.
 """
 
 from __future__ import annotations
@@ -15,29 +15,42 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from convlab.study.store import RESULT, StudyStore, read_json
+from convlab.study.table import read_table
+
+
+def metric_names(study_dir: Path, run_ids) -> list[str]:
+    """The numeric metrics the runs recorded (their result.json), as opposed to config and provenance columns."""
+    store = StudyStore(study_dir.parent, study_dir.name)
+    names: dict[str, None] = {}
+    for rid in run_ids:
+        path = store.run_dir(rid) / RESULT
+        if path.exists():
+            names.update((k, None) for k, v in read_json(path).items() if isinstance(v, float))
+    return list(names)
+
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
-    p.add_argument("--metric", action="append", default=None, help="metrics to compare (default: every numeric one)")
+    p.add_argument("--metric", action="append", default=None, help="metrics to compare (default: every numeric one that varies)")
     args = p.parse_args()
-    a, b = (pd.read_parquet(d / "results.parquet").set_index("run_id") for d in (args.a, args.b))
+    a, b = (read_table(d).set_index("run_id") for d in (args.a, args.b))
     both = a.index.intersection(b.index)
-    a, b = a.loc[both], b.loc[both]
-    ok = (a["status"] == "ok") & (b["status"] == "ok")
-    print(f"{len(both)} runs in both ({ok.sum()} ok on both); devices: {a['prov.device'].iloc[0]} vs {b['prov.device'].iloc[0]}")
-    ta, tb = a.loc[ok, "prov.seconds"], b.loc[ok, "prov.seconds"]
+    ok = both[(a.loc[both, "status"] == "ok") & (b.loc[both, "status"] == "ok")]
+    a, b = a.loc[ok], b.loc[ok]
+    print(f"{len(both)} runs in both ({len(ok)} ok on both); devices: {a['prov.device'].iloc[0]} vs {b['prov.device'].iloc[0]}")
+    ta, tb = a["prov.seconds"], b["prov.seconds"]
     print(f"time per run: {ta.median():.2f} s vs {tb.median():.2f} s (median), total {ta.sum():.1f} s vs {tb.sum():.1f} s, "
           f"ratio {ta.sum() / tb.sum():.2f}x")
-    skip = {"seed", "time_total_s"}
-    metrics = args.metric or [c for c in a.columns if c not in skip and not c.startswith("prov.") and "." not in c
-                              and pd.api.types.is_float_dtype(a[c]) and a[c].nunique() > 1]
+    metrics = args.metric or [m for m in metric_names(args.a, ok) if a[m].nunique() > 1]
     rows = []
     for m in metrics:
-        x, y = a.loc[ok, m].to_numpy(float), b.loc[ok, m].to_numpy(float)
+        x, y = a[m].to_numpy(float), b[m].to_numpy(float)
         rel = np.abs(x - y) / np.maximum(np.abs(x), 1e-300)
-        rows.append({"metric": m, "mean a": np.nanmean(x), "mean b": np.nanmean(y), "median rel diff": np.nanmedian(rel)})
+        rows.append({"metric": m, "mean a": np.nanmean(x), "sd a": np.nanstd(x, ddof=1), "mean b": np.nanmean(y),
+                     "sd b": np.nanstd(y, ddof=1), "median rel diff": np.nanmedian(rel)})
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 

@@ -1,5 +1,5 @@
 """Figure of studies/jko_flow.yaml: KL(p_N || N(0, I)) against the number of blocks N on semilog axes, one
-panel per target, one colour per gamma (fitted exponential rate, expected -2 log(1 + gamma) dashed, the exact
+panel per target and dimension, one colour per gamma (fitted exponential rate, expected -2 log(1 + gamma) dashed, the exact
 recursion as a dotted line for the Gaussian); right, W2 of generated samples with the noise floor (gamma = 1).
 
     python figures/jko_flow.py results/jko_flow
@@ -8,13 +8,16 @@ recursion as a dotted line for the Gaussian); right, W2 of generated samples wit
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
     df = df[df["status"] == "ok"]
-    df = df.assign(panel=df["target.name"] + df["target.D"].map(lambda D: "" if D != D else f" D={int(D)}"))
+    # the mixture has no target.D (its dimension comes from its means)
+    df = df.assign(panel=df["target.name"] + df["target.D"].map(lambda D: "" if pd.isna(D) else f" D={int(D)}"))
     names, gammas = sorted(df["panel"].unique()), sorted(df["gamma"].unique())
     with paper_style():
         fig, axes = figure(len(names) + 1, height=2.4, width=2 * COLUMN_WIDTH)
@@ -26,8 +29,8 @@ def main(study_dir):
                            color=color, label=f"$\\gamma$ = {gamma:g}", resolved="kl_resolved", x_scale="linear")
                 if "kl_closed_form" in rows and rows["kl_closed_form"].notna().any():
                     exact = rows.groupby("N")["kl_closed_form"].mean()
-                    ax.plot(exact.index, exact.to_numpy(), ":", color=color, lw=1.0)
-            ax.set_title(name + (" (dotted: exact)" if name.startswith("gaussian D") else ""))
+                    ax.plot(exact.index, exact.to_numpy(), ":", color=color, lw=1.0, label="exact JKO" if gamma == gammas[-1] else None)
+            ax.set_title(name)
             ax.set_xlabel("blocks $N$")
             ax.legend(loc="lower left", fontsize=5.0, handlelength=1.0)
         axes[0].set_ylabel(r"KL$(p_N \,\|\, N(0, I))$")
@@ -38,7 +41,7 @@ def main(study_dir):
             ax.plot(rows.index, rows["w2_floor"], "--", color=color, lw=0.8)
         ax.set_yscale("log")
         ax.set_xlabel("blocks $N$")
-        ax.set_title(r"W2 of generated samples ($\gamma$ = 1), floor dashed")
+        ax.set_title(r"generated W2 ($\gamma$ = 1)" "\nnoise floor dashed")
         ax.legend(loc="upper right", fontsize=5.0, handlelength=1.0)
     return save(fig, Path(study_dir) / "figures", "jko_flow")
 

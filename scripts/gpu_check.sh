@@ -19,22 +19,25 @@ step "tests marked gpu"
 timeout 300 $py -m pytest -q -p no:cacheprovider -o addopts="-ra --strict-markers" -m gpu --hypothesis-profile=ci \
     tests/solvers/test_integrate.py tests/targets/test_fields.py tests/pipeline/test_characteristic.py tests/theory/test_on_device.py
 
-# name | study | overrides (small versions of shipped studies) | jobs
+# label | study | overrides (small versions of shipped studies) | jobs; each label has its own results root.
+# quickstart_w2: the sampled W2 at K = 512 over 8 seeds, to compare its spread on the two devices.
 studies=(
   "quickstart|studies/quickstart.yaml|--set seeds=2|4"
+  "quickstart_w2|studies/quickstart.yaml|--set seeds=8 --set grid.K=[512] --set grid.solver=[euler]|4"
   "manifold_dim|studies/manifold_dim.yaml|--set grid.target.d=[2] --set grid.target.D=[128] --set seeds=1|1"
   'jko_flow|studies/jko_flow.yaml|--set grid.target=[{"name":"gaussian","D":4,"mean":1.0,"std":0.5}] --set grid.gamma=[1.0] --set seeds=1|1'
 )
 for entry in "${studies[@]}"; do
-  IFS='|' read -r name study overrides jobs <<<"$entry"
+  IFS='|' read -r label study overrides jobs <<<"$entry"
+  name=$(basename "$study" .yaml)
   for device in $devices; do
-    step "$name on $device"
+    step "$label on $device"
     # word splitting of $overrides is wanted, but not globbing of its brackets
-    set -f; timeout 240 $py -m convlab sweep "$study" $overrides --jobs "$jobs" --device "$device" --out "$out/$device" | tail -n 25; set +f
+    set -f; timeout 240 $py -m convlab sweep "$study" $overrides --jobs "$jobs" --device "$device" --out "$out/$label/$device" | tail -n 25; set +f
   done
-  step "$name: cpu vs cuda"
-  [ -d "$out/cuda/$name" ] && $py benchmarks/compare_devices.py "$out/cpu/$name" "$out/cuda/$name"
-  cp "$out/cuda/$name/report.md" "$out/${name}_cuda_report.md" 2>/dev/null
+  step "$label: cpu vs cuda"
+  [ -d "$out/$label/cuda/$name" ] && $py benchmarks/compare_devices.py "$out/$label/cpu/$name" "$out/$label/cuda/$name"
+  cp "$out/$label/cuda/$name/report.md" "$out/${label}_cuda_report.md" 2>/dev/null
 done
 
 for device in $devices; do
