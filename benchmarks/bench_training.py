@@ -16,13 +16,12 @@ import time
 
 import torch
 
-from convlab.config import CharacteristicRun
 from convlab.device import resolve_device
 from convlab.interpolants import as_interpolant
 from convlab.models.nets import TwoTimeNet, VelocityNet
-from convlab.pipeline import run_characteristic
-from convlab.pipeline.student import characteristics, fit_student
-from convlab.pipeline.teacher import build_teacher
+from convlab.pipeline import build_teacher, characteristics, fit_student
+from convlab.runs import RUN_KINDS
+from convlab.runs.characteristic import CharacteristicRun
 from convlab.targets import make_target
 
 
@@ -114,16 +113,20 @@ def main() -> None:
     chars = characteristics(teacher, cfg, torch.randn(2000, 2, device=device, generator=torch.Generator(device).manual_seed(1)))
     times = {"teacher": ([], []), "student": ([], [])}
     for _ in range(args.repeats):
-        times["teacher"][0].append(build_teacher(cfg, target, ip, device).info["teacher_seconds"])
+        times["teacher"][0].append(build_teacher(cfg, target, ip, device).info["time_teacher_train_s"])
         times["teacher"][1].append(bare_teacher(cfg, x1, device))
-        times["student"][0].append(fit_student(teacher, chars, cfg, device)[1]["student_seconds"])
+        sync(device)
+        start = time.perf_counter()
+        fit_student(teacher, chars, cfg, device)
+        sync(device)
+        times["student"][0].append(time.perf_counter() - start)
         times["student"][1].append(bare_student(cfg, chars.paths, chars.times, device))
     print(f"training throughput on {device} ({torch.get_num_threads()} threads), {args.steps} steps, batch "
           f"{cfg.teacher.optim.batch_size}, MLP {cfg.teacher.net.width}x{cfg.teacher.net.depth}, median of {args.repeats}")
     for stage, (ours, bare) in times.items():
         o, b = statistics.median(ours), statistics.median(bare)
         print(f"  {stage:<8} convlab {o / args.steps * 1e3:6.2f} ms/step   bare {b / args.steps * 1e3:6.2f} ms/step   ratio {o / b:.3f}x (target <= 1.15x)")
-    record = run_characteristic(CharacteristicRun(target={"name": "ring8"}), device=device).as_dict()
+    record = RUN_KINDS["characteristic"].run(CharacteristicRun(target={"name": "ring8"}), device=device).as_dict()
     print("per-stage wall time of one default 2-D run (ring8, 2000 teacher + 2000 student steps, K = 16, m = 2000):")
     for key in ("time_teacher_s", "time_characteristics_s", "time_student_s", "time_eval_s", "time_total_s"):
         print(f"  {key:<24} {record[key]:7.2f} s")

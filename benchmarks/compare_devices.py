@@ -15,18 +15,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from convlab.study.store import RESULT, StudyStore, read_json
+from convlab.files import read_json
+from convlab.runs import RUN_KINDS
+from convlab.study.store import CONFIG, RESULT, StudyStore
 from convlab.study.table import read_table
 
 
 def metric_names(study_dir: Path, run_ids) -> list[str]:
-    """The numeric metrics the runs recorded (their result.json), as opposed to config and provenance columns."""
+    """The numeric metrics the runs recorded, by their run kind's declaration (bookkeeping such as times left out)."""
     store = StudyStore(study_dir.parent, study_dir.name)
     names: dict[str, None] = {}
     for rid in run_ids:
-        path = store.run_dir(rid) / RESULT
-        if path.exists():
-            names.update((k, None) for k, v in read_json(path).items() if isinstance(v, float))
+        d = store.run_dir(rid)
+        if (d / RESULT).exists():
+            kind = RUN_KINDS[read_json(d / CONFIG)["kind"]]
+            result = read_json(d / RESULT)
+            names.update((m.name, None) for m in kind.metrics if m.estimate != "record" and isinstance(result.get(m.name), float))
     return list(names)
 
 

@@ -1,6 +1,7 @@
-"""The convlab command line: sweep, status, collect, report, figures, targets.
+"""The convlab command line, a thin layer over convlab.api: sweep, status, collect, report, figures, targets, kinds,
+migrate. A STUDY is a study file or a results directory (the study as it was run).
 
-Exit status: 0 success, 1 some runs failed, 2 invalid input (nothing runs, nothing is written).
+Exit status: 0 success, 1 some runs (or the post-processing) failed, 2 invalid input (nothing runs, nothing is written).
 """
 
 from __future__ import annotations
@@ -13,55 +14,39 @@ from typing import Annotated
 
 import typer
 
-from convlab.study.plan import Plan, StudyError, load_plan
-from convlab.study.store import StudyStore, atomic_write_bytes, atomic_write_json, read_json, utc_now
+from convlab.api import Study, describe, point_text, studies_under
+from convlab.study.plan import StudyError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Check the convergence theory of flow-based generative models by experiment.")
 
-StudyArg = Annotated[Path, typer.Argument(help="a study file, e.g. studies/quickstart.yaml")]
+StudyArg = Annotated[Path, typer.Argument(help="a study file (studies/quickstart.yaml) or a results directory (results/quickstart)")]
 SetOpt = Annotated[list[str], typer.Option("--set", help="override a study value: dotted.key=value (YAML), repeatable")]
-OutOpt = Annotated[Path, typer.Option("--out", help="results root")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="results root (default: results, or the results directory given)")]
 
 
-def _plan(study: Path, overrides: list[str]) -> Plan:
+def _fail(err: StudyError) -> typer.Exit:
+    for message in err.messages:
+        typer.echo(message, err=True)
+    return typer.Exit(2)
+
+
+def _open(study: Path, overrides: list[str], out: Path | None) -> Study:
     try:
-        return load_plan(study, overrides)
+        s = Study(study, overrides, out=out)
     except StudyError as err:
-        for message in err.messages:
-            typer.echo(message, err=True)
-        raise typer.Exit(2) from None
+        raise _fail(err) from None
+    for warning in s.plan.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return s
 
 
-def _finished_table(study: Path, overrides: list[str], out: Path):
-    """The study's plan, store and table of finished runs; exit 1 when nothing has finished yet."""
-    from convlab.study.table import collect as collect_table
-
-    plan = _plan(study, overrides)
-    store = StudyStore(out, plan.study.name)
-    df = collect_table(plan, store)
-    if df.empty:
-        typer.echo(f"{plan.study.name}: no finished runs yet", err=True)
-        raise typer.Exit(1)
-    return plan, store, df
-
-
-def _states(plan: Plan, store: StudyStore) -> dict[str, int]:
-    counts = {"done": 0, "failed": 0, "running": 0, "incomplete": 0, "new": 0}
-    for r in plan.runs:
-        state = store.state(r.run_id)
-        if state in ("incomplete", "new") and store.is_running(r.run_id):
-            state = "running"
-        counts[state] += 1
-    return counts
-
-
-def _describe(plan: Plan, store: StudyStore) -> str:
-    c = _states(plan, store)
-    teachers = len({r.teacher_key for r in plan.runs if r.teacher_key})
-    left = c["incomplete"] + c["new"]
-    return (f"{plan.study.name}: {len(plan.runs)} runs ({teachers} shared teachers) | done {c['done']}, failed {c['failed']}, "
-            f"running {c['running']}, left {left}" + (f" ({c['incomplete']} interrupted)" if c["incomplete"] else ""))
+def _print_failures(s: Study, limit: int = 20) -> None:
+    failures = s.status().failures
+    for f in failures[:limit]:
+        typer.echo(f"  failed {f.run_id} {point_text(f.point)}: [{f.stage}] {f.reason}")
+    if len(failures) > limit:
+        typer.echo(f"  ... and {len(failures) - limit} more failed runs (convlab status)")
 
 
 @app.command()
@@ -70,7 +55,7 @@ def sweep(
     set_: SetOpt = [],
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="local worker processes (default: resources.jobs or 1)")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda (default: resources.device or auto)")] = None,
-    out: OutOpt = Path("results"),
+    out: OutOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and what is done and left; run nothing")] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="rerun runs that failed before")] = False,
     force: Annotated[bool, typer.Option("--force", help="recompute finished runs too (old results are set aside, not deleted)")] = False,
@@ -85,176 +70,135 @@ def sweep(
     array_parallelism: Annotated[int | None, typer.Option("--array-parallelism", min=1, help="slurm: most tasks of an array at once (default: resources.array_parallelism or 64)")] = None,
 ) -> None:
     """Run every run of a study that is not done yet; resumable, safe to kill."""
-    plan = _plan(study, set_)
-    device = device or plan.study.resources.device or "auto"
-    if device not in ("auto", "cpu", "cuda"):
-        typer.echo(f"--device: must be auto, cpu or cuda (got {device!r})", err=True)
-        raise typer.Exit(2)
-    from convlab.device import resolve_device
-
-    if executor not in ("local", "slurm"):
-        typer.echo(f"--executor: must be local or slurm (got {executor!r})", err=True)
-        raise typer.Exit(2)
-    if detach and executor != "slurm":
-        typer.echo("--detach: only with --executor slurm (a local sweep runs in this process)", err=True)
-        raise typer.Exit(2)
-    try:
-        resolve_device(device) if executor == "local" else None  # the GPUs of a SLURM job are on its node
-    except ValueError as err:
-        typer.echo(f"--device: {err}", err=True)
-        raise typer.Exit(2) from None
-    store = StudyStore(out, plan.study.name)
-    typer.echo(_describe(plan, store))
-    if dry_run:
-        for r in plan.runs[:10]:
-            typer.echo(f"  {r.run_id} {store.state(r.run_id):<10} {r.kind:<14} {json.dumps(r.point, default=str)}")
-        if len(plan.runs) > 10:
-            typer.echo(f"  ... {len(plan.runs) - 10} more")
-        return
-    from convlab.study.execute import run_local
-    from convlab.study.progress import SweepProgress
-
-    store.dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(store.dir / "study.json", {"source": str(study.resolve()), "overrides": set_, "written": utc_now(),
-                                                  "study": plan.study.model_dump(mode="json")})
-    counts = _states(plan, store)
-    jobs = jobs or plan.study.resources.jobs or 1
-    todo_failed = 0 if retry_failed or force else counts["failed"]
-    # The local executor reports every planned run, done ones included; SLURM's follow() only the active ones.
-    progress = SweepProgress(len(plan.runs), done_before=0 if force or executor == "local" else counts["done"], failed_before=0)
-    if executor == "slurm":
-        from convlab.study.slurm import SlurmOptions, SlurmUnavailable, check_available, follow, reconcile, submit
-
+    s = _open(study, set_, out)
+    if not dry_run:
         try:
-            check_available()
-        except SlurmUnavailable as err:
-            progress.close()
-            typer.echo(f"--executor slurm: {err}", err=True)
-            raise typer.Exit(2) from None
-        options = SlurmOptions.from_resources(plan.study.resources, partition=partition, time_min=time_min, cpus_per_run=cpus_per_run,
-                                              gpus_per_run=gpus_per_run, mem_gb=mem_gb, array_parallelism=array_parallelism)
-        submitted = submit(plan, store, options, device=device, retry_failed=retry_failed, force=force)
-        planned = {r.run_id for r in plan.runs}
-        active = sorted((set(reconcile(store)["active"]) | set(submitted)) & planned)
-        arrays = sorted({j.split("_")[0] for j in submitted.values()})
-        typer.echo(f"submitted {len(submitted)} runs as SLURM job array(s) {', '.join(arrays) or '-'}; {len(active)} runs queued or running")
+            s.check_options(device=device, executor=executor, detach=detach, jobs=jobs)
+        except StudyError as err:
+            raise _fail(err) from None
+    typer.echo(describe(s))
+    if dry_run:
+        for r in s.plan.runs[:10]:
+            typer.echo(f"  {r.run_id} {s.store.state(r.run_id):<10} {r.kind:<14} {point_text(r.point)}")
+        if len(s.plan.runs) > 10:
+            typer.echo(f"  ... {len(s.plan.runs) - 10} more")
+        return
+    from convlab.study.progress import SweepProgress
+    from convlab.study.slurm import SlurmOptions
+
+    before = s.status()
+    options = SlurmOptions.from_resources(s.plan.study.resources, partition=partition, time_min=time_min, cpus_per_run=cpus_per_run,
+                                          gpus_per_run=gpus_per_run, mem_gb=mem_gb, array_parallelism=array_parallelism)
+    # The local executor reports every planned run, done ones included; SLURM's follow() only the active ones.
+    progress = SweepProgress(len(s.plan.runs), done_before=0 if force or executor == "local" else before.done, failed_before=0,
+                             live=False if detach else None)
+    try:
+        result = s.run(jobs=jobs, device=device, executor=executor, retry_failed=retry_failed, force=force, slurm=options,
+                       detach=detach, on_outcome=progress.update)
+    except StudyError as err:
+        progress.close()
+        raise _fail(err) from None
+    progress.close()
+    if executor == "slurm":
+        arrays = sorted({j.split("_")[0] for j in result.submitted.values()})
+        typer.echo(f"submitted {len(result.submitted)} runs as SLURM job array(s) {', '.join(arrays) or '-'}; "
+                   f"{len(result.active)} runs queued or running")
         if detach:
-            progress.close()
             typer.echo(f"detached: rerun this command, or `convlab status {study}`, to follow it")
             return
-        result = follow(store, active, on_outcome=progress.update)
-    else:
-        result = run_local(plan, store, jobs=jobs, device=device, retry_failed=retry_failed, force=force, on_outcome=progress.update)
-    progress.close()
-    _summary(plan, store, result.count("ok"), result.count("failed"), todo_failed, result.count("busy"))
-    if post:
-        _post(plan, store, study)
-    raise typer.Exit(1 if _states(plan, store)["failed"] else 0)
-
-
-def _summary(plan: Plan, store: StudyStore, ran_ok: int, ran_failed: int, skipped_failed: int, busy: int) -> None:
+    skipped = 0 if retry_failed or force else before.failed
+    ran_ok, ran_failed, busy = result.count("ok"), result.count("failed"), result.count("busy")
     typer.echo(f"ran {ran_ok + ran_failed} runs: {ran_ok} ok, {ran_failed} failed"
-               + (f"; {skipped_failed} failed before (rerun with --retry-failed)" if skipped_failed else "")
+               + (f"; {skipped} failed before (rerun with --retry-failed)" if skipped else "")
                + (f"; {busy} running in another sweep" if busy else ""))
-    failed = [r for r in plan.runs if store.state(r.run_id) == "failed"]
-    for r in failed[:20]:
-        err = read_json(store.run_dir(r.run_id) / "error.json")
-        typer.echo(f"  failed {r.run_id} {json.dumps(r.point, default=str)}: [{err.get('stage')}] {err.get('reason')}")
-    if len(failed) > 20:
-        typer.echo(f"  ... and {len(failed) - 20} more failed runs (convlab status)")
+    _print_failures(s)
+    post_failed = _post(s) if post else False
+    raise typer.Exit(1 if s.status().failed or post_failed else 0)
 
 
-def _post(plan: Plan, store: StudyStore, source: Path) -> None:
-    from convlab.study.figures import make_figures
-    from convlab.study.report import rate_report, render_text
-    from convlab.study.table import collect as collect_table
-    from convlab.study.table import write_table
-
-    df = collect_table(plan, store)
-    if df.empty:
-        typer.echo("no finished runs yet: nothing to collect")
-        return
-    path = write_table(df, store, csv=True)
-    typer.echo(f"table: {path} ({len(df)} rows)")
-    report = rate_report(plan.study, df)
-    atomic_write_json(store.dir / "report.json", report)
-    text = render_text(report)
-    atomic_write_bytes(store.dir / "report.md", text.encode())
-    typer.echo(text)
-    for p in make_figures(plan.study, source, store.dir):
+def _post(s: Study) -> bool:
+    """Table, report and figures, printed; True when something in them failed (said on stderr)."""
+    result = s.post()
+    if result.table is not None:
+        typer.echo(f"table: {result.table}")
+    if result.report is not None:
+        typer.echo(result.report.render())
+    for p in result.figures:
         typer.echo(f"figure: {p}")
+    for e in result.errors:
+        typer.echo(e, err=True)
+    return bool(result.errors) and result.table is not None
 
 
 @app.command()
-def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = Path("results")) -> None:
+def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = None) -> None:
     """How far a study has got: done, failed, running, left."""
-    plan = _plan(study, set_)
-    store = StudyStore(out, plan.study.name)
+    s = _open(study, set_, out)
     from convlab.study.slurm import load_submissions
 
-    if load_submissions(store):  # a SLURM sweep: learn what happened to its tasks first
+    if load_submissions(s.store):  # a SLURM sweep: learn what happened to its tasks first
         from convlab.study.slurm import SlurmUnavailable, check_available, reconcile
 
         try:
             check_available()
-            queued = reconcile(store)["active"]
+            queued = reconcile(s.store)["active"]
             typer.echo(f"SLURM: {len(queued)} runs queued or running")
         except SlurmUnavailable as err:
             typer.echo(f"SLURM not reachable from here ({err}): showing the run directories only")
-    typer.echo(_describe(plan, store))
-    for r in plan.runs:
-        if store.state(r.run_id) == "failed":
-            err = read_json(store.run_dir(r.run_id) / "error.json")
-            typer.echo(f"  failed {r.run_id} {json.dumps(r.point, default=str)}: [{err.get('stage')}] {err.get('reason')}")
+    typer.echo(describe(s))
+    _print_failures(s, limit=10**9)
+
+
+def _finished(s: Study):
+    df = s.results()
+    if df.empty:
+        typer.echo(f"{s.name}: no finished runs yet", err=True)
+        raise typer.Exit(1)
+    return df
 
 
 @app.command()
-def collect(study: StudyArg, set_: SetOpt = [], out: OutOpt = Path("results"),
+def collect(study: StudyArg, set_: SetOpt = [], out: OutOpt = None,
             csv: Annotated[bool, typer.Option("--csv", help="also write results.csv")] = False) -> None:
     """Build results.parquet: one row per finished run."""
-    from convlab.study.table import write_table
-
-    plan, store, df = _finished_table(study, set_, out)
-    typer.echo(f"{write_table(df, store, csv=csv)} ({len(df)} rows, {int((df['status'] != 'ok').sum())} failed)")
+    s = _open(study, set_, out)
+    df = _finished(s)
+    typer.echo(f"{s.write_table(df, csv=csv)} ({len(df)} rows, {int((df['status'] != 'ok').sum())} failed)")
 
 
 @app.command()
-def report(study: StudyArg, set_: SetOpt = [], out: OutOpt = Path("results"),
+def report(study: StudyArg, set_: SetOpt = [], out: OutOpt = None,
            as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False) -> None:
-    """Fitted rates per group: slope, CI, expected, verdict (and comparisons across a column)."""
-    from convlab.study.report import rate_report, render_text
-
-    plan, store, df = _finished_table(study, set_, out)
-    rep = rate_report(plan.study, df)
-    atomic_write_json(store.dir / "report.json", rep)
-    atomic_write_bytes(store.dir / "report.md", render_text(rep).encode())
-    typer.echo(json.dumps(read_json(store.dir / "report.json"), indent=1) if as_json else render_text(rep))
+    """Fitted rates per group: slope, CI, expected, verdict (and comparisons across a column); checks."""
+    s = _open(study, set_, out)
+    rep = s.report(_finished(s))
+    s.write_report(rep)
+    typer.echo(json.dumps(json.loads((s.dir / "report.json").read_text()), indent=1) if as_json else rep.render())
 
 
 @app.command()
-def figures(studies: Annotated[list[Path] | None, typer.Argument(help="study files (default: every study under --out)")] = None,
-            out: OutOpt = Path("results")) -> None:
+def figures(studies: Annotated[list[Path] | None, typer.Argument(help="study files or results directories (default: every study under --out)")] = None,
+            out: OutOpt = None) -> None:
     """Regenerate the figures of studies from their stored results."""
-    from convlab.study.figures import make_figures
-    from convlab.study.schema import Study
-
-    if studies:
-        items = [(_plan(s, []).study, s) for s in studies]
-    else:
-        items = []
-        for snap in sorted(out.glob("*/study.json")):
-            data = read_json(snap)
-            items.append((Study.model_validate(data["study"]), Path(data["source"])))
+    try:
+        items = [Study(p, out=out) for p in studies] if studies else studies_under(out or Path("results"))
+    except StudyError as err:
+        raise _fail(err) from None
     if not items:
-        typer.echo(f"no studies with results under {out}", err=True)
+        typer.echo(f"no studies with results under {out or 'results'}", err=True)
         raise typer.Exit(1)
-    for study, source in items:
-        study_dir = out / study.name
-        if not (study_dir / "results.parquet").exists():
-            typer.echo(f"{study.name}: no results.parquet (run convlab collect first)", err=True)
+    failed = False
+    for s in items:
+        if not (s.dir / "results.parquet").exists():
+            typer.echo(f"{s.name}: no results.parquet (run convlab collect first)", err=True)
             continue
-        for p in make_figures(study, source, study_dir):
-            typer.echo(f"figure: {p}")
+        try:
+            for p in s.figures():
+                typer.echo(f"figure: {p}")
+        except Exception as err:  # noqa: BLE001 - one study's script failing does not stop the others
+            typer.echo(f"{s.name}: figure script failed: {type(err).__name__}: {err}", err=True)
+            failed = True
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()
@@ -267,6 +211,50 @@ def targets() -> None:
                            for p in inspect.signature(make).parameters.values() if p.name != "self")
         doc = (make.__doc__ or "").strip().splitlines()[0]
         typer.echo(f"{name}({params})\n    {doc}")
+
+
+@app.command()
+def kinds(name: Annotated[str | None, typer.Argument(help="one run kind (default: all)")] = None) -> None:
+    """List the run kinds: their config keys with defaults, and the metrics they write (what a study file names)."""
+    from convlab.runs import RUN_KINDS
+    from convlab.runs.describe import describe_kind
+
+    if name is not None and name not in RUN_KINDS:
+        from convlab.registry import did_you_mean
+
+        typer.echo(f"unknown run kind{did_you_mean(name, sorted(RUN_KINDS))}; known: {', '.join(sorted(RUN_KINDS))} (got {name!r})", err=True)
+        raise typer.Exit(2)
+    for kind in [RUN_KINDS[name]] if name else RUN_KINDS.values():
+        typer.echo(describe_kind(kind))
+
+
+@app.command()
+def migrate(paths: Annotated[list[Path], typer.Argument(help="study results directories, or results roots holding them")]) -> None:
+    """Rewrite stored results written under older names (config keys, metrics, target parameters) into today's."""
+    from convlab.study.migrate import migrate_results
+
+    dirs = []
+    for p in paths:
+        if not p.is_dir():
+            typer.echo(f"{p}: no such directory", err=True)
+            raise typer.Exit(2)
+        dirs += [p] if (p / "runs").is_dir() or (p / "study.json").exists() else sorted(d for d in p.iterdir() if (d / "runs").is_dir())
+    if not dirs:
+        typer.echo(f"{', '.join(map(str, paths))}: no study results to migrate", err=True)
+        raise typer.Exit(2)
+    for d in dirs:
+        m = migrate_results(d)
+        if m.already:
+            typer.echo(f"{d}: already current")
+            continue
+        typer.echo(f"{d}: {len(m.moved)} runs migrated")
+        if (d / "study.json").exists():
+            try:
+                result = Study(d).post(figures=False)
+            except StudyError as err:
+                typer.echo(f"  table and report not rebuilt: {'; '.join(err.messages)}", err=True)
+                continue
+            typer.echo(f"  table and report rebuilt: {result.table}" if result.table else f"  {'; '.join(result.errors)}")
 
 
 def main() -> None:

@@ -61,6 +61,10 @@ class Interpolant:
         """a(t) a'(t): finite at t = 1 for follmer and vp even where a'(t) is not, so V stays computable there."""
         return self.a(t) * self.da(t)
 
+    def log_b(self, t: float) -> float:
+        """log b(t) for a float t (the exponential integrators take ratios b1 / b0 as exp of a difference)."""
+        return math.log(self.b(t))
+
     def params(self) -> dict[str, Any]:
         """Constructor parameters (for records and reprs)."""
         return {}
@@ -166,6 +170,20 @@ class VP(Interpolant):
 
     def a_da(self, t):
         return -self.S * _exp(-2 * self.S * (1 - t))
+
+    def log_b(self, t):
+        return -self.S * (1 - t)
+
+
+def column(v: Time, x: torch.Tensor) -> Time:
+    """A schedule value for a float or an (n,) time as a scalar or an (n, 1) column against x (n, D)."""
+    return v.reshape(-1, 1) if isinstance(v, torch.Tensor) and v.ndim else v
+
+
+def variance_preserving(interpolant: Interpolant, *, points: int = 5) -> bool:
+    """Whether a(t)^2 + b(t)^2 = 1 on [0, 1] (vp, trig, follmer; not linear), checked at `points` times."""
+    ts = [k / (points - 1) for k in range(points)]
+    return all(abs(float(interpolant.a(t)) ** 2 + float(interpolant.b(t)) ** 2 - 1.0) < 1e-12 for t in ts)
 
 
 INTERPOLANTS: dict[str, type[Interpolant]] = {"linear": Linear, "trig": Trig, "follmer": Follmer, "vp": VP}

@@ -94,29 +94,32 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
         centre = 0.5 * (fit["x_min"] + fit["x_max"])
         law = lambda slope: y_centre * np.exp(slope * (xs - centre))  # noqa: E731
         y_centre = np.exp(fit["intercept"] + fit["slope"] * centre)
-    ax.plot(xs, law(fit["slope"]), "-", color=color, label=f"{label} {fit['slope']:+.2f} [{fit['ci_low']:+.2f},{fit['ci_high']:+.2f}]")
+    # report.json writes an infinite CI limit (too few points or seeds for one) as null
+    lo, hi = (-np.inf if fit["ci_low"] is None else fit["ci_low"]), (np.inf if fit["ci_high"] is None else fit["ci_high"])
+    ax.plot(xs, law(fit["slope"]), "-", color=color, label=f"{label} {fit['slope']:+.2f} [{lo:+.2f},{hi:+.2f}]")
     # The band is cut at a factor 3 around the data, so that one wide CI (few seeds) cannot squash the panel.
     floor, ceil = summary["lo"].min() / 3, summary["hi"].max() * 3
-    band = [np.clip(law(fit[k]), floor, ceil) for k in ("ci_low", "ci_high")]
+    with np.errstate(over="ignore", invalid="ignore"):
+        band = [np.nan_to_num(np.clip(law(v), floor, ceil), nan=floor) for v in (lo, hi)]
     ax.fill_between(xs, *band, color=color, alpha=0.15, lw=0)
     if show_reference and fit.get("expected") is not None:
         ax.plot(xs, law(fit["expected"]), "--", color="0.45", lw=0.8)
 
 
-def solver_rate_figure(df: pd.DataFrame, report: dict, *, panel: str, values: list, solvers: list[tuple[str, str]],
+def solver_rate_figure(df: pd.DataFrame, report: dict, *, panel: str, values: list, solvers: list[str],
                        title, width: float = COLUMN_WIDTH, height: float = 2.3, handlelength: float = 1.0):
-    """Coupled error against K, one panel per value of the column `panel`, one fitted power law per solver;
-    `solvers` pairs each solver with the title of its rate in the report, `title(value)` names a panel."""
+    """Coupled error against K, one panel per value of the column `panel`, one fitted power law per solver (the rate
+    of coupled_error where solver is that solver, grouped by `panel`); `title(value)` names a panel."""
     fig, axes = figure(len(values), height=height, width=width)
     for ax, value in zip(axes, values):
-        for color, (rate, solver) in zip(PALETTE, solvers):
+        for color, solver in zip(PALETTE, solvers):
             sub = df[(df[panel] == value) & (df["solver"] == solver)]
-            rate_panel(ax, sub, fit_for(report, rate, {panel: value}), x="K", y="coupled_error",
-                       color=color, label=solver, resolved="coupled_resolved")
+            fit = fit_for(report, y="coupled_error", where={"solver": solver}, group={panel: value})
+            rate_panel(ax, sub, fit, x="K", y="coupled_error", color=color, label=solver, resolved="coupled_resolved")
         ax.set_title(title(value))
         ax.set_xlabel("steps $K$")
         ax.legend(loc="lower left", fontsize=5.5, handlelength=handlelength)
-    axes[0].set_ylabel("coupled error (rms)")
+    axes[0].set_ylabel(label("coupled_error"))
     return fig
 
 
@@ -143,14 +146,29 @@ def fitted(fit: dict | None) -> bool:
     return bool(fit) and fit.get("slope") is not None and bool(np.isfinite(fit["slope"]))
 
 
-def fit_for(report: dict, title: str, group: dict | None = None) -> dict | None:
-    """The fitted rate of one group of the rate spec with this title, or None."""
-    for entry in report.get("rates", []):
-        if entry.get("title") == title:
-            for g in entry.get("groups", []):
-                if all(same_value(g["group"].get(k), v) for k, v in (group or {}).items()):
-                    return g
+def fit_for(report: dict, *, y: str, where: dict | None = None, group: dict | None = None, **spec) -> dict | None:
+    """The fitted group of the rate of `y` restricted by `where` (and any other rate field given, e.g. x_min) whose
+    group matches `group`; None when that group has no fit. A rate the report does not declare is an error, not a
+    silently missing line: LookupError naming what was asked for."""
+    entries = [e for e in report.get("rates", []) if e.get("y") == y and (e.get("where") or {}) == (where or {})
+               and all(e.get(k) == v for k, v in spec.items())]
+    if len(entries) != 1:
+        raise LookupError(f"the report of {report.get('study')} has {len(entries)} rates of y={y!r} where={where or {}}"
+                          + (f" {spec}" if spec else ""))
+    for g in entries[0].get("groups", []):
+        if all(same_value(g["group"].get(k), v) for k, v in (group or {}).items()):
+            return g
     return None
+
+
+def label(column: str) -> str:
+    """The axis label of a metric, from its declaration (convlab.runs); the column name for anything else."""
+    from convlab.runs import metric
+
+    try:
+        return metric(column).label
+    except KeyError:
+        return column
 
 
 def same_value(a, b) -> bool:

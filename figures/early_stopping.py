@@ -7,7 +7,7 @@ against 1 - T; right, the integrated Lipschitz constant int_0^T L_t dt. One colo
 import sys
 from pathlib import Path
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, save
 
 
 def main(study_dir):
@@ -18,17 +18,18 @@ def main(study_dir):
         fig, (left, right) = figure(2, height=2.5, width=2 * COLUMN_WIDTH)
         for color, (ip, degenerate) in zip(PALETTE, cases):
             rows = df[(df["interpolant"] == ip) & (df["degenerate"] == degenerate)]
-            label = f"{ip}, {'atoms' if degenerate else 'smoothed'}"
-            group = {"degenerate": degenerate}
-            rate_panel(left, rows, fit_for(report, f"W2 upper {ip}", group), x="one_minus_T", y="w2_ub", color=color, label=label)
-            lower = rows.groupby("one_minus_T")["w2_lb"].mean()
+            name = f"{ip}, {'atoms' if degenerate else 'smoothed'}"
+            group, where = {"degenerate": degenerate}, {"interpolant": ip}
+            rate_panel(left, rows, fit_for(report, y="early_stop_w2_ub", where=where, group=group), x="one_minus_T", y="early_stop_w2_ub",
+                       color=color, label=name)
+            lower = rows.groupby("one_minus_T")["early_stop_w2_lb"].mean()
             left.plot(lower.index, lower.to_numpy(), "v", mfc="none", color=color, ms=3)
-            rate_panel(right, rows, fit_for(report, f"integrated Lipschitz {ip}", group), x="one_minus_T", y="integrated_lipschitz",
-                       color=color, label=label)
+            rate_panel(right, rows, fit_for(report, y="integrated_lipschitz", where=where, group=group), x="one_minus_T",
+                       y="integrated_lipschitz", color=color, label=name)
         left.set_title(r"$W_2(p_T, \nu)$: upper bound (o, fitted), lower bound (v)")
-        right.set_title(r"$\int_0^T L_t\,dt$")
+        right.set_title(label("integrated_lipschitz"))
         for ax in (left, right):
-            ax.set_xlabel("$1 - T$")
+            ax.set_xlabel(label("one_minus_T"))
         left.legend(loc="lower right", fontsize=5.2, handlelength=1.0)
         right.legend(loc="upper right", fontsize=5.2, handlelength=1.0)
     return save(fig, Path(study_dir) / "figures", "early_stopping")

@@ -15,7 +15,7 @@ def main(study_dir):
     df, report = load_results(study_dir)
     with paper_style():
         fig = solver_rate_figure(df, report, panel="target.name", values=list(dict.fromkeys(df["target.name"])),
-                                 solvers=[(s, s) for s in SOLVERS], title=str, width=7.0)
+                                 solvers=SOLVERS, title=str, width=7.0)
     return save(fig, Path(study_dir) / "figures", "euler_rate")
 
 

@@ -1,4 +1,4 @@
-"""Figure of studies/jko_flow.yaml: KL(p_N || N(0, I)) against the number of blocks N on semilog axes, one
+"""Figure of studies/jko_flow.yaml: KL(p_K || N(0, I)) against the number K of JKO steps on semilog axes, one
 panel per target and dimension, one colour per gamma (fitted exponential rate, expected -2 log(1 + gamma) dashed, the exact
 recursion as a dotted line for the Gaussian); right, W2 of generated samples with the noise floor (gamma = 1).
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, save
 
 
 def main(study_dir):
@@ -25,22 +25,22 @@ def main(study_dir):
             for color, gamma in zip(PALETTE, gammas):
                 rows = df[(df["panel"] == name) & (df["gamma"] == gamma)]
                 group = {"target.name": rows["target.name"].iloc[0], "target.D": rows["target.D"].iloc[0]}
-                rate_panel(ax, rows, fit_for(report, f"neural KL gamma {gamma:g}", group), x="N", y="kl",
+                rate_panel(ax, rows, fit_for(report, y="kl", where={"gamma": gamma}, group=group), x="K", y="kl",
                            color=color, label=f"$\\gamma$ = {gamma:g}", resolved="kl_resolved", x_scale="linear")
                 if "kl_closed_form" in rows and rows["kl_closed_form"].notna().any():
-                    exact = rows.groupby("N")["kl_closed_form"].mean()
+                    exact = rows.groupby("K")["kl_closed_form"].mean()
                     ax.plot(exact.index, exact.to_numpy(), ":", color=color, lw=1.0, label="exact JKO" if gamma == gammas[-1] else None)
             ax.set_title(name)
-            ax.set_xlabel("blocks $N$")
+            ax.set_xlabel("JKO steps $K$")
             ax.legend(loc="lower left", fontsize=5.0, handlelength=1.0)
-        axes[0].set_ylabel(r"KL$(p_N \,\|\, N(0, I))$")
+        axes[0].set_ylabel(label("kl"))
         ax = axes[-1]
         for color, name in zip(PALETTE, names):
-            rows = df[(df["panel"] == name) & (df["gamma"] == 1.0)].groupby("N")[["w2", "w2_floor"]].mean()
+            rows = df[(df["panel"] == name) & (df["gamma"] == 1.0)].groupby("K")[["w2", "w2_floor"]].mean()
             ax.plot(rows.index, rows["w2"], "o-", color=color, label=f"{name}")
             ax.plot(rows.index, rows["w2_floor"], "--", color=color, lw=0.8)
         ax.set_yscale("log")
-        ax.set_xlabel("blocks $N$")
+        ax.set_xlabel("JKO steps $K$")
         ax.set_title(r"generated W2 ($\gamma$ = 1)" "\nnoise floor dashed")
         ax.legend(loc="upper right", fontsize=5.0, handlelength=1.0)
     return save(fig, Path(study_dir) / "figures", "jko_flow")

@@ -7,14 +7,13 @@
 import sys
 from pathlib import Path
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
+from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, save
 
-BLOW_UP = {"linear": "linear blow-up", "trig": "trig blow-up", "follmer": "follmer blow-up"}
+INTERPOLANTS = ["linear", "trig", "follmer"]
 
 
 def _label(row) -> str:
-    s = row["target.std"] if row["target.name"] == "ring8" else row["target.s"]
-    return f"{'ring8' if row['target.name'] == 'ring8' else 'circle'} s={s:g}"
+    return f"{'ring8' if row['target.name'] == 'ring8' else 'circle'} s={row['target.s']:g}"
 
 
 def main(study_dir):
@@ -23,19 +22,19 @@ def main(study_dir):
     df["label"] = df.apply(_label, axis=1)
     labels = sorted(df["label"].unique())
     with paper_style():
-        fig, axes = figure(len(BLOW_UP), height=2.4, width=2 * COLUMN_WIDTH)
-        for ax, (ip, title) in zip(axes, BLOW_UP.items()):
-            for color, label in zip(PALETTE, labels):
-                rows = df[(df["interpolant"] == ip) & (df["label"] == label)]
-                degenerate = bool(rows["degenerate"].iloc[0])
-                fit = fit_for(report, title if degenerate else f"smoothed {ip}", {"target.name": rows["target.name"].iloc[0]})
-                rate_panel(ax, rows, fit, x="one_minus_t", y="lipschitz", color=color, label=label)
+        fig, axes = figure(len(INTERPOLANTS), height=2.4, width=2 * COLUMN_WIDTH)
+        for ax, ip in zip(axes, INTERPOLANTS):
+            for color, name in zip(PALETTE, labels):
+                rows = df[(df["interpolant"] == ip) & (df["label"] == name)]
+                where = {"interpolant": ip, "degenerate": bool(rows["degenerate"].iloc[0])}
+                fit = fit_for(report, y="lipschitz", where=where, group={"target.name": rows["target.name"].iloc[0]})
+                rate_panel(ax, rows, fit, x="one_minus_t", y="lipschitz", color=color, label=name)
                 ax.plot(rows["one_minus_t"], rows["lipschitz_sampled"], ".", color="0.6", ms=1.5)
             ax.invert_xaxis()
             ax.set_title(ip)
-            ax.set_xlabel("$1 - t$")
+            ax.set_xlabel(label("one_minus_t"))
             ax.legend(loc="upper left", fontsize=4.8, handlelength=1.0)
-        axes[0].set_ylabel(r"$L_t = \sup_x \|\nabla_x V(t, x)\|_2$")
+        axes[0].set_ylabel(label("lipschitz"))
     return save(fig, Path(study_dir) / "figures", "lipschitz_profile")
 
 

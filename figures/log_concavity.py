@@ -18,8 +18,8 @@ def main(study_dir):
         fig, axes = figure(len(radii), height=2.0, width=2 * COLUMN_WIDTH)
         for ax, R in zip(axes, radii):
             sub = df[df["target.radius"] == R].groupby("t").agg(
-                hess_min=("hess_min", "min"), hess_max=("hess_max", "max"), lower=("bound_lower", "first"),
-                upper=("bound_upper", "first"), t_star=("t_star", "first"), std=("std", "first")).reset_index()
+                hess_min=("hess_min", "min"), hess_max=("hess_max", "max"), lower=("hess_bound_lower", "first"),
+                upper=("hess_bound_upper", "first"), t_star=("t_star", "first"), s=("s", "first")).reset_index()
             ax.fill_between(sub["t"], sub["lower"], sub["upper"], color=PALETTE[0], alpha=0.15, lw=0, label="sandwich")
             ax.plot(sub["t"], sub["hess_min"], "o-", color=PALETTE[1], ms=2.5, label=r"$\lambda_{\min}$ measured")
             ax.plot(sub["t"], sub["hess_max"], "s-", color=PALETTE[2], ms=2.5, label=r"$\lambda_{\max}$ measured")
@@ -29,7 +29,7 @@ def main(study_dir):
                 ax.axvline(t_star, color="0.3", ls="--", lw=0.8, label=f"$t^*$ = {t_star:.2f}")
             ax.set_xscale("log")
             ax.set_yscale("symlog", linthresh=1.0)
-            ax.set_title(f"ring8, R = {R:g}, s = {sub['std'].iloc[0]:g}")
+            ax.set_title(f"ring8, R = {R:g}, s = {sub['s'].iloc[0]:g}")
             ax.set_xlabel("OU time $t$")
             ax.legend(loc="lower right", fontsize=5.0, handlelength=1.0)
         axes[0].set_ylabel(r"eigenvalues of $-\nabla^2 \log p_t$")

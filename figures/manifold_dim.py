@@ -14,7 +14,7 @@ import numpy as np
 
 from convlab.plotting import PALETTE, figure, fit_for, fitted, load_results, paper_style, rate_panel, save
 
-TITLE = "intrinsic rate"
+RATE = {"y": "teacher_flow_error", "compare": "target.D"}  # the intrinsic rate, compared across D
 
 
 def main(study_dir):
@@ -27,17 +27,17 @@ def main(study_dir):
         ax.plot(dd, -1 / (dd + 3), "--", color="0.3", lw=0.9, label="$-1/(d+3)$")
         for j, (D, color) in enumerate(zip(Ds, PALETTE)):
             ax.axhline(-1 / (D + 3), color=color, lw=0.6, ls=":")
-            fits = [fit_for(report, TITLE, {"target.d": d, "target.D": D}) for d in ds]
+            fits = [fit_for(report, **RATE, group={"target.d": d, "target.D": D}) for d in ds]
             keep = [(d, f) for d, f in zip(ds, fits) if fitted(f)]
             if not keep:
                 continue
             x = np.array([d for d, _ in keep], float) * (1 + 0.04 * (j - (len(Ds) - 1) / 2))  # side by side
             s = np.array([f["slope"] for _, f in keep])
             lo, hi = np.array([f["ci_low"] for _, f in keep]), np.array([f["ci_high"] for _, f in keep])
-            ax.errorbar(x, s, yerr=[s - lo, hi - s], fmt="o", color=color, capsize=1.5, elinewidth=0.7, label=f"$D = {D}$")
+            ax.errorbar(x, s, yerr=[np.clip(s - lo, 0, None), np.clip(hi - s, 0, None)], fmt="o", color=color, capsize=1.5, elinewidth=0.7, label=f"$D = {D}$")
         # Axis from the slopes and predictions; a CI wider than that (3 seeds can give one) is cut at the edge.
         bottom = min([-1 / (min(ds) + 3)] + [f["slope"] for D in Ds for d in ds
-                                             if fitted(f := fit_for(report, TITLE, {"target.d": d, "target.D": D}))])
+                                             if fitted(f := fit_for(report, **RATE, group={"target.d": d, "target.D": D}))])
         ax.set_ylim(bottom - 0.12, 0.03)
         ax.set_xscale("log", base=2)
         ax.set_xticks(ds, [str(d) for d in ds])
@@ -50,7 +50,7 @@ def main(study_dir):
         for ax, d in zip(axes, ds):
             for D, color in zip(Ds, PALETTE):
                 sub = df[(df["target.d"] == d) & (df["target.D"] == D)]
-                rate_panel(ax, sub, fit_for(report, TITLE, {"target.d": d, "target.D": D}), x="teacher.n",
+                rate_panel(ax, sub, fit_for(report, **RATE, group={"target.d": d, "target.D": D}), x="teacher.n",
                            y="teacher_flow_error", color=color, label=f"D={D}")
             ax.set_title(f"$S^{{{d}}}$, expected slope {-1 / (d + 3):+.3f}")
             ax.set_xlabel("sample size $n$")

@@ -1,5 +1,5 @@
 """Figure of studies/pf_ode_dimension.yaml: the sampler's error against the ambient dimension D on isotropic
-Gaussians: exact W2 of its law (left) and the coupled error (right), one line per method.
+Gaussians: exact W2 of its law (left) and the coupled error (right), one line per solver.
 
     python figures/pf_ode_dimension.py results/pf_ode_dimension
 """
@@ -14,10 +14,10 @@ def main(study_dir):
     df, report = load_results(study_dir)
     with paper_style():
         fig, axes = figure(2, height=2.2)
-        for ax, (title, y) in zip(axes, [("exact W2", "w2_exact"), ("coupled", "solver_error")]):
-            for color, method in zip(PALETTE, ["euler", "exp"]):
-                rate_panel(ax, df[df["method"] == method], fit_for(report, title, {"method": method}), x="target.D", y=y,
-                           color=color, label=method)
+        for ax, (title, y) in zip(axes, [("exact W2", "sampler_w2"), ("coupled", "coupled_error")]):
+            for color, solver in zip(PALETTE, ["euler", "exp_score"]):
+                rate_panel(ax, df[df["solver"] == solver], fit_for(report, y=y, group={"solver": solver}), x="target.D", y=y,
+                           color=color, label=solver)
             ax.set_title(title)
             ax.set_xlabel("ambient dimension $D$")
             ax.legend(loc="upper left", fontsize=5.2, handlelength=1.0)

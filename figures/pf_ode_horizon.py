@@ -7,7 +7,7 @@ with the fitted exponential rate (expected e^{-S}), one line per target.
 import sys
 from pathlib import Path
 
-from convlab.plotting import PALETTE, figure, fit_for, load_results, paper_style, rate_panel, same_value, save
+from convlab.plotting import PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, same_value, save
 
 
 def main(study_dir):
@@ -17,11 +17,11 @@ def main(study_dir):
         fig, (ax,) = figure(1, height=2.4)
         for color, (name, radius) in zip(PALETTE, targets):
             rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
-            label = name if radius != radius else f"{name} R={radius:g}"
-            rate_panel(ax, rows, fit_for(report, "initialisation (asymptotic)", {"target.name": name, "target.radius": radius}),
-                       x="S", y="init_error", color=color, label=label, x_scale="linear")
+            legend = name if radius != radius else f"{name} R={radius:g}"
+            rate_panel(ax, rows, fit_for(report, y="init_error", x_min=10.0, group={"target.name": name, "target.radius": radius}),
+                       x="S", y="init_error", color=color, label=legend, x_scale="linear")
         ax.set_xlabel("horizon $S$")
-        ax.set_ylabel("initialisation error (rms)")
+        ax.set_ylabel(label("init_error"))
         ax.legend(loc="lower left", fontsize=5.2, handlelength=1.0)
     return save(fig, Path(study_dir) / "figures", "pf_ode_horizon")
 

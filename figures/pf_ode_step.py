@@ -1,5 +1,5 @@
 """Figure of studies/pf_ode_step.yaml: coupled error of the OU probability-flow sampler vs the step h, euler
-and exp side by side with their fitted constants C, one panel per target (the rings' switch time t* shown).
+and exp_score side by side with their fitted constants C, one panel per target (the rings' switch time t* shown).
 
     python figures/pf_ode_step.py results/pf_ode_step
 """
@@ -8,7 +8,7 @@ import math
 import sys
 from pathlib import Path
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, same_value, figure, fit_for, load_results, paper_style, rate_panel, save
+from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, fitted, label, load_results, paper_style, rate_panel, same_value, save
 
 
 def main(study_dir):
@@ -19,15 +19,15 @@ def main(study_dir):
         for ax, (name, radius) in zip(axes, targets):
             rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
             group = {"target.name": name, "target.radius": radius}
-            for color, method in zip(PALETTE, ["euler", "exp"]):
-                fit = fit_for(report, method, group)
-                label = f"{method}, C = {math.exp(fit['intercept']):.2f}," if fit else method
-                rate_panel(ax, rows[rows["method"] == method], fit, x="h", y="solver_error", color=color, label=label)
+            for color, solver in zip(PALETTE, ["euler", "exp_score"]):
+                fit = fit_for(report, y="coupled_error", where={"solver": solver}, group=group)
+                name = f"{solver}, C = {math.exp(fit['intercept']):.2f}," if fitted(fit) else solver
+                rate_panel(ax, rows[rows["solver"] == solver], fit, x="h", y="coupled_error", color=color, label=name)
             t_star = rows["t_star"].dropna()
             ax.set_title(name + (f", R = {radius:g}, $t^*$ = {t_star.iloc[0]:.2f}" if len(t_star) and t_star.iloc[0] > 0 else ""))
             hs = sorted(rows["h"].unique())[::2]
             ax.set_xticks(hs, [f"{h:.3g}" for h in hs])
-            ax.set_xlabel("step $h = S/K$")
+            ax.set_xlabel(label("h"))
             ax.legend(loc="upper left", fontsize=5.0, handlelength=1.0)
         axes[0].set_ylabel("coupled error vs exact flow (rms)")
     return save(fig, Path(study_dir) / "figures", "pf_ode_step")

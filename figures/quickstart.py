@@ -13,7 +13,7 @@ def main(study_dir):
     df, report = load_results(study_dir)
     with paper_style():
         fig = solver_rate_figure(df, report, panel="interpolant", values=sorted(df["interpolant"].unique()),
-                                 solvers=[("Euler", "euler"), ("Heun", "heun")], title=lambda ip: f"ring8, {ip}",
+                                 solvers=["euler", "heun"], title=lambda ip: f"ring8, {ip}",
                                  height=2.4, handlelength=1.2)
     return save(fig, Path(study_dir) / "figures", "quickstart")
 

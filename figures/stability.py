@@ -8,7 +8,7 @@ its fitted slope (smallest lengthscale).
 import sys
 from pathlib import Path
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, load_results, paper_style, rate_panel, same_value, save
+from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, same_value, save
 
 
 def main(study_dir):
@@ -20,23 +20,23 @@ def main(study_dir):
         fig, (left, right) = figure(2, height=2.4, width=2 * COLUMN_WIDTH)
         for color, (name, radius) in zip(PALETTE, targets):
             rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
-            label = name if radius != radius else f"{name} R={radius:g}"
+            legend = name if radius != radius else f"{name} R={radius:g}"
             for marker, ell in zip("os", scales):
                 sub = rows[rows["perturbation.lengthscale"] == ell]
-                left.plot(sub["perturbation.eps"], sub["bound_ratio"], marker, color=color, mfc=color if marker == "o" else "none",
-                          ms=3, label=f"{label}, l = {ell:g}")
+                left.plot(sub["perturbation.eps"], sub["stability_bound_ratio"], marker, color=color, mfc=color if marker == "o" else "none",
+                          ms=3, label=f"{legend}, l = {ell:g}")
             sub = rows[rows["perturbation.lengthscale"] == scales[0]]
-            fit = fit_for(report, "linear in eps", {"target.name": name, "target.radius": radius, "perturbation.lengthscale": scales[0]})
-            rate_panel(right, sub, fit, x="perturbation.eps", y="measured", color=color, label=label)
+            fit = fit_for(report, y="coupled_error", group={"target.name": name, "target.radius": radius, "perturbation.lengthscale": scales[0]})
+            rate_panel(right, sub, fit, x="perturbation.eps", y="coupled_error", color=color, label=legend)
         left.axhline(1.0, color="0.3", ls="--", lw=0.8)
         left.set_xscale("log")
         left.set_yscale("log")
         left.set_xlabel(r"perturbation size $\varepsilon$")
-        left.set_ylabel("stability bound / measured error")
-        left.set_title(f"bound held in {int(df['bound_holds'].sum())} of {len(df)} runs")
+        left.set_ylabel(label("stability_bound_ratio"))
+        left.set_title(f"bound held in {int(df['stability_bound_holds'].sum())} of {len(df)} runs")
         left.legend(loc="center right", fontsize=5.0, handlelength=1.0)
         right.set_xlabel(r"perturbation size $\varepsilon$")
-        right.set_ylabel("measured coupled error (rms)")
+        right.set_ylabel(label("coupled_error"))
         right.set_title(f"lengthscale {scales[0]:g}")
         right.legend(loc="upper left", fontsize=5.2, handlelength=1.0)
     return save(fig, Path(study_dir) / "figures", "stability")

@@ -25,7 +25,7 @@ studies=(
   "quickstart|studies/quickstart.yaml|--set seeds=2|4"
   "quickstart_w2|studies/quickstart.yaml|--set seeds=8 --set grid.K=[512] --set grid.solver=[euler]|4"
   "manifold_dim|studies/manifold_dim.yaml|--set grid.target.d=[2] --set grid.target.D=[128] --set seeds=1|1"
-  'jko_flow|studies/jko_flow.yaml|--set grid.target=[{"name":"gaussian","D":4,"mean":1.0,"std":0.5}] --set grid.gamma=[1.0] --set seeds=1|1'
+  'jko_flow|studies/jko_flow.yaml|--set grid.target=[{"name":"gaussian","D":4,"mean":1.0,"s":0.5}] --set grid.gamma=[1.0] --set seeds=1|1'
 )
 for entry in "${studies[@]}"; do
   IFS='|' read -r label study overrides jobs <<<"$entry"

@@ -17,6 +17,16 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")])]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_artefact_memo():
+    """Every test starts with an empty per-process artefact memo, so that no test sees another's shared artefacts."""
+    from convlab.runs.artefacts import clear_memo
+
+    clear_memo()
+    yield
+    clear_memo()
+
+
 @pytest.fixture(params=DEVICES)
 def device(request):
     """Every device test runs on the CPU, and on CUDA when one is present (one code path for both)."""

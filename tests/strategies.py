@@ -31,10 +31,10 @@ def make_mixture(seed: int, K: int, D: int, kind: str, var_min: float = 0.2) -> 
 
 
 @st.composite
-def mixtures(draw, kinds=COV_KINDS, min_K=1, max_K=4, max_D=4, var_min=0.2):
+def mixtures(draw, kinds=COV_KINDS, min_K=1, max_K=4, min_D=1, max_D=4, var_min=0.2):
     seed = draw(st.integers(0, 2**31 - 1))
     K = draw(st.integers(min_K, max_K))
-    D = draw(st.integers(1, max_D))
+    D = draw(st.integers(min_D, max_D))
     kind = draw(st.sampled_from(kinds))
     return make_mixture(seed, K, D, kind, var_min)
 

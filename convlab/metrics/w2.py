@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import ot
@@ -91,9 +91,6 @@ class CoupledError:
     ci_low: float
     ci_high: float
     n: int
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def coupled_rms(x, y, *, confidence: float = 0.95) -> CoupledError:
@@ -180,9 +177,6 @@ class SampledW2:
     floor_sd: float
     n: int
     resolved: bool
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def sampled_w2(x, target, *, generator: torch.Generator | int, repeats: int = 3, margin: float = 2.0, method: str = "auto") -> SampledW2:

@@ -1,7 +1,7 @@
-"""Networks, the net-backed field and student map, and the shared training loop."""
+"""Networks (velocity, two-time, student map, JKO residual block) and the one training loop."""
 
-from convlab.models.fields import NetField, Student
-from convlab.models.nets import TwoTimeNet, VelocityNet, n_parameters
+from convlab.models.nets import Student, TwoTimeNet, VelocityNet, n_parameters
+from convlab.models.residual import ResidualBlock
 from convlab.models.training import Divergence, train
 
-__all__ = ["NetField", "Student", "TwoTimeNet", "VelocityNet", "n_parameters", "Divergence", "train"]
+__all__ = ["Divergence", "ResidualBlock", "Student", "TwoTimeNet", "VelocityNet", "n_parameters", "train"]

@@ -1,4 +1,4 @@
-"""Networks: a velocity (or denoiser) network v(t, x) and a two-time network f(s, t, x) for the student."""
+"""Networks: a velocity (or denoiser) network v(t, x), a two-time network f(s, t, x), and the student map g(s, t, x)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from convlab.config import NetConfig
+from convlab.interpolants import Interpolant, column
 
 ACTIVATIONS = {"silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
 
@@ -75,6 +76,27 @@ class TwoTimeNet(nn.Module):
         state["body.0.weight"] = torch.cat([w, torch.zeros(w.shape[0], teacher.time.dim, dtype=w.dtype, device=w.device)], 1)
         net.load_state_dict(state)
         return net
+
+
+class Student(nn.Module):
+    """g(s, t, x) with g(s, s, x) = x by construction (THEORY.md section 4, step 3).
+
+    form 'euler': x + (t - s) f(s, t, x); form 'exp_euler': (a_t / a_s) x + (b_t - a_t b_s / a_s) f(s, t, x), the
+    exponential integrator's step with f in place of the denoiser. One-step sampling is g(0, T, z).
+    """
+
+    def __init__(self, net: TwoTimeNet, interpolant: Interpolant, form: str):
+        super().__init__()
+        self.net, self.interpolant, self.form = net, interpolant, form
+
+    def forward(self, s, t, x: Tensor) -> Tensor:
+        f = self.net(s, t, x)
+        s, t = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (s, t))
+        if self.form == "euler":
+            return x + column(t - s, x) * f
+        ip = self.interpolant
+        ratio = column(ip.a(t) / ip.a(s), x)
+        return ratio * x + (column(ip.b(t), x) - ratio * column(ip.b(s), x)) * f
 
 
 def n_parameters(module: nn.Module) -> int:

@@ -65,10 +65,11 @@ def lr_factor(cfg: OptimConfig) -> Callable[[int], float]:
 
 @dataclass
 class TrainLog:
-    """Loss history (mean over each window of `check_every` steps), the final window's mean, wall time."""
+    """Loss history (mean over each window of `check_every` steps), the final window's mean (None without steps),
+    wall time."""
 
     steps: int
-    final_loss: float
+    final_loss: float | None
     history: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -107,4 +108,4 @@ def train(module: nn.Module, loss_fn: Callable[[int], Tensor], cfg: OptimConfig,
     if ema is not None:
         ema.copy_to(module)
     module.eval()
-    return TrainLog(cfg.steps, history[-1] if history else math.nan, history, time.perf_counter() - start)
+    return TrainLog(cfg.steps, history[-1] if history else None, history, time.perf_counter() - start)

@@ -1,8 +1,9 @@
-"""The characteristic-generator pipeline (THEORY.md section 4) and its run configuration."""
+"""The characteristic-generator pipeline (THEORY.md section 4), stage by stage: the teacher (velocity matching,
+oracle or kernel), Euler characteristics, the one-step student, and the measured error budget. The run kind that
+drives it, and its config, is convlab.runs.characteristic."""
 
-from convlab.pipeline.characteristic import run_characteristic
-from convlab.record import RunRecord
-from convlab.config import CharacteristicRun
-from convlab.pipeline.teacher import MemoryCache, teacher_key
+from convlab.pipeline.measure import measure
+from convlab.pipeline.student import characteristics, fit_student
+from convlab.pipeline.teacher import Teacher, build_teacher
 
-__all__ = ["RunRecord", "run_characteristic", "CharacteristicRun", "MemoryCache", "teacher_key"]
+__all__ = ["Teacher", "build_teacher", "characteristics", "fit_student", "measure"]

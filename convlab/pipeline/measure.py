@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -12,11 +10,13 @@ from torch import Tensor
 from convlab.device import generator
 from convlab.fields import ExactField
 from convlab.metrics import coupled_rms, early_stopping_w2_bound, sampled_w2
-from convlab.models.fields import Student
-from convlab.config import CharacteristicRun
+from convlab.models.nets import Student
 from convlab.pipeline.student import random_pairs, semigroup_defect
 from convlab.pipeline.teacher import Teacher
 from convlab.solvers import integrate, reference_flow, time_grid
+
+if TYPE_CHECKING:
+    from convlab.runs.characteristic import CharacteristicRun
 
 
 def rms(x: Tensor, y: Tensor) -> float:
@@ -38,7 +38,6 @@ def velocity_l2_error(field, target, cfg: CharacteristicRun, device) -> float:
 
 def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, device: torch.device) -> dict[str, Any]:
     """Every error of the decomposition, separately (names ending _error are rms pathwise distances)."""
-    start = time.perf_counter()
     ev, cc, ip = cfg.eval, cfg.characteristics, teacher.field.interpolant
     dtype = getattr(torch, cfg.dtype)
     g = generator(cfg.seed, "eval.noise", device)
@@ -46,12 +45,12 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
     exact = ExactField(target, ip)
     out: dict[str, Any] = {}
     with torch.no_grad():
-        flow_true = reference_flow(exact, z.double(), T=cfg.T, steps=ev.reference_steps)
+        flow_true = reference_flow(exact, z.double(), T=cfg.T, reference=cfg.reference)
         if teacher.kind == "oracle":
             flow_teacher = flow_true
             out["velocity_l2_error"] = 0.0
         else:
-            flow_teacher = reference_flow(teacher.field, z, T=cfg.T, steps=ev.reference_steps)
+            flow_teacher = reference_flow(teacher.field, z, T=cfg.T, reference=cfg.reference)
             out["velocity_l2_error"] = velocity_l2_error(teacher.field, target, cfg, device)
         euler = integrate(teacher.field, z, time_grid(cc.K, T=cfg.T, kind=cc.grid), cc.solver, keep_trajectory=True)
         euler_1 = integrate(teacher.field, z, time_grid(1, T=cfg.T), cc.solver).x
@@ -71,11 +70,6 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
         z_w2 = torch.randn(ev.n_w2, target.ambient_dim, generator=g, device=device, dtype=dtype)
         w2 = sampled_w2(student(0.0, cfg.T, z_w2), target, generator=generator(cfg.seed, "eval.w2", torch.device("cpu")),
                         repeats=ev.floor_repeats, margin=ev.resolve_margin)
-    out.update(student_w2=w2.w2, w2_floor=w2.floor, w2_floor_sd=w2.floor_sd, w2_resolved=w2.resolved, w2_n=w2.n,
-               early_stop_w2_ub=early_stopping_w2_bound(target, ip, cfg.T), eval_seconds=time.perf_counter() - start)
-    bad = [k for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)]
-    if bad:
-        from convlab.pipeline.student import NonFinite
-
-        raise NonFinite(f"non-finite measurements: {', '.join(bad)}")
+    out.update(student_w2=w2.w2, w2_floor=w2.floor, w2_floor_sd=w2.floor_sd, w2_resolved=w2.resolved,
+               early_stop_w2_ub=early_stopping_w2_bound(target, ip, cfg.T))
     return out

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from convlab.device import generator, stream_seed
-from convlab.models.fields import Student
-from convlab.models.nets import TwoTimeNet, n_parameters
+from convlab.models.nets import Student, TwoTimeNet, n_parameters
 from convlab.models.training import train
-from convlab.config import CharacteristicRun
 from convlab.pipeline.teacher import Teacher
+from convlab.record import RunFailed
 from convlab.solvers import integrate, time_grid
 
-
-class NonFinite(RuntimeError):
-    """A stage produced inf or nan values."""
+if TYPE_CHECKING:
+    from convlab.runs.characteristic import CharacteristicRun
 
 
 @dataclass
@@ -37,7 +35,7 @@ def characteristics(teacher: Teacher, cfg: CharacteristicRun, z: Tensor) -> Char
     with torch.no_grad():
         sol = integrate(teacher.field, z, grid, cc.solver, keep_trajectory=True)
     if not torch.isfinite(sol.trajectory).all():
-        raise NonFinite("non-finite characteristics (the teacher's Euler steps blew up)")
+        raise RunFailed("non-finite characteristics (the teacher's Euler steps blew up)")
     return Characteristics(sol.trajectory, grid.to(z.device, z.dtype), sol.nfe)
 
 
@@ -87,6 +85,6 @@ def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun
     with torch.no_grad():
         fit, penalty = losses(generator(cfg.seed, "student.final_loss", device))
     return student, {
-        "student_params": n_parameters(student), "student_final_loss": log.final_loss, "student_seconds": log.seconds,
-        "student_fit_loss": fit.item(), "student_semigroup_loss": penalty.item(), "student_loss_history": log.history,
+        "student_params": n_parameters(student), "student_final_loss": log.final_loss, "student_fit_loss": fit.item(),
+        "student_semigroup_loss": penalty.item(), "student_loss_history": log.history,
     }

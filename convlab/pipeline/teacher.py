@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import dataclass
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from convlab.device import generator, stream_seed
-from convlab.fields import ExactField
 from convlab.interpolants import Interpolant
-from convlab.models.fields import NetField
+from convlab.fields import ExactField, NetField
 from convlab.models.nets import VelocityNet, n_parameters
 from convlab.models.training import Divergence, train
-from convlab.config import CharacteristicRun
 
-
-class TeacherCache(Protocol):
-    """Where trained teachers are shared between runs.
-
-    get_or_create(key, create) returns the payload stored under key, or calls create() (which returns
-    {'state_dict': ..., 'info': ...} or {'failed': reason}), stores and returns its result. A cache shared
-    between processes holds a lock across the check and the creation, so one teacher is trained once.
-    """
-
-    def get_or_create(self, key: str, create: Callable[[], dict[str, Any]]) -> dict[str, Any]: ...
-
-
-class MemoryCache(dict):
-    """A TeacherCache in memory (tests, notebooks)."""
-
-    def get_or_create(self, key, create):
-        if key not in self:
-            self[key] = create()
-        return self[key]
+if TYPE_CHECKING:  # the run kind's config; the pipeline does not import the run layer at run time
+    from convlab.runs.characteristic import CharacteristicRun
 
 
 @dataclass
@@ -50,12 +29,6 @@ class Teacher:
     net: VelocityNet | None
     info: dict[str, Any]
     kind: str = "trained"
-
-
-def teacher_key(cfg: CharacteristicRun) -> str:
-    """Everything the trained weights depend on, hashed: runs that differ only in K or the student share it."""
-    parts = cfg.model_dump(include={"seed", "target", "interpolant", "T", "dtype", "teacher"})
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def velocity_matching_loss(field: NetField, x1: torch.Tensor, z: torch.Tensor, t: torch.Tensor, loss: str) -> torch.Tensor:
@@ -71,11 +44,18 @@ def velocity_matching_loss(field: NetField, x1: torch.Tensor, z: torch.Tensor, t
     return residual.pow(2).sum(1).mean()
 
 
-def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device, cache: TeacherCache | None = None) -> Teacher:
-    """The oracle (exact velocity) or a network trained on n = cfg.teacher.n target samples drawn once."""
+def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device,
+                  share: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] | None = None) -> Teacher:
+    """The oracle (exact velocity), the kernel teacher, or a network trained on n = cfg.teacher.n target samples
+    drawn once. `share(create)` returns the trained payload another run may already have made (the run kind's
+    shared 'teacher' artefact) or create()'s; without it the network is trained here.
+
+    The payload is {'state_dict': ..., 'info': ...}, or {'failed': reason, ...} for a diverged training, which
+    is shared too, so that no run repeats it.
+    """
     tc = cfg.teacher
     if tc.kind == "oracle":
-        return Teacher(ExactField(target, ip), None, {"teacher_params": 0, "teacher_seconds": 0.0, "teacher_cached": False}, "oracle")
+        return Teacher(ExactField(target, ip), None, {"teacher_params": 0, "time_teacher_train_s": 0.0, "teacher_cached": False}, "oracle")
     if tc.kind == "kernel":
         return kernel_teacher(cfg, target, ip, device)
     dtype = getattr(torch, cfg.dtype)
@@ -91,7 +71,7 @@ def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch
         trained_here.append(True)
         return _train_teacher(cfg, target, field, device)
 
-    payload = create() if cache is None else cache.get_or_create(teacher_key(cfg), create)
+    payload = create() if share is None else share(create)
     if "failed" in payload:
         raise Divergence(payload["failed_step"], payload["failed_loss"])
     if not trained_here:
@@ -118,7 +98,7 @@ def _train_teacher(cfg: CharacteristicRun, target, field: NetField, device: torc
         log = train(net, loss_fn, tc.optim)
     except Divergence as err:
         return {"failed": str(err), "failed_step": err.step, "failed_loss": err.loss}
-    info = {"teacher_params": n_parameters(net), "teacher_final_loss": log.final_loss, "teacher_seconds": log.seconds,
+    info = {"teacher_params": n_parameters(net), "teacher_final_loss": log.final_loss, "time_teacher_train_s": log.seconds,
             "teacher_loss_history": log.history}
     info.update(_generalisation(cfg, target, field, x1_train, device))
     return {"state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, "info": info}
@@ -184,7 +164,7 @@ def kernel_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torc
         h = hs[best]
         info.update(teacher_cv_bandwidths=hs, teacher_cv_losses=losses, teacher_cv_interior=0 < best < len(hs) - 1)
     field = ExactField(_smoothed_sample(x1, h), ip)
-    info.update(teacher_bandwidth=h, teacher_seconds=time.perf_counter() - start, teacher_cached=False)
+    info.update(teacher_bandwidth=h, time_teacher_train_s=time.perf_counter() - start, teacher_cached=False)
     info.update(_generalisation(cfg, target, field, x1, device))
     return Teacher(field, None, info, "kernel")
 

@@ -1,39 +1,40 @@
-"""Run kinds: each a validated config model and a function config -> RunRecord (never raising on divergence)."""
+"""Run kinds: each declared once, as `KIND` in its own module of this package (runs.kind.RunKind: config model,
+metrics, shared artefacts, run body, renames). Adding a run kind is adding a module here; the registry finds it.
+
+    from convlab.runs import RUN_KINDS
+    record = RUN_KINDS["flow"].run({"target": {"name": "ring8"}, "solver": "heun", "K": 32})
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+import pkgutil
 
-from pydantic import BaseModel
-
-from convlab.config import (CharacteristicRun, EarlyStoppingRun, FlowRun, JKORun, LipschitzRun, LogConcavityRun, PFODERun,
-                            StabilityRun)
-from convlab.pipeline.characteristic import run_characteristic
-from convlab.runs.flow import run_flow
-from convlab.runs.gif import run_early_stopping, run_lipschitz, run_stability
-from convlab.runs.jko import run_jko
-from convlab.runs.pf_ode import run_log_concavity, run_pf_ode
-from convlab.record import RunRecord
+from convlab.record import RunFailed, RunRecord
+from convlab.runs.artefacts import ArtefactCache
+from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
 
 
-@dataclass(frozen=True)
-class RunKind:
-    config: type[BaseModel]
-    run: Callable[..., RunRecord]
-    uses_teacher: bool  # whether runs of this kind may share a trained teacher
+def _discover() -> dict[str, RunKind]:
+    kinds: dict[str, RunKind] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        kind = getattr(importlib.import_module(f"{__name__}.{info.name}"), "KIND", None)
+        if isinstance(kind, RunKind):
+            if kind.name in kinds:
+                raise ValueError(f"run kind {kind.name!r} is declared twice (convlab/runs/{info.name}.py)")
+            kinds[kind.name] = kind
+    return kinds
 
 
-RUN_KINDS: dict[str, RunKind] = {
-    "flow": RunKind(FlowRun, run_flow, uses_teacher=False),
-    "characteristic": RunKind(CharacteristicRun, run_characteristic, uses_teacher=True),
-    "pf_ode": RunKind(PFODERun, run_pf_ode, uses_teacher=False),
-    "log_concavity": RunKind(LogConcavityRun, run_log_concavity, uses_teacher=False),
-    "lipschitz": RunKind(LipschitzRun, run_lipschitz, uses_teacher=False),
-    "early_stopping": RunKind(EarlyStoppingRun, run_early_stopping, uses_teacher=False),
-    "stability": RunKind(StabilityRun, run_stability, uses_teacher=False),
-    "jko": RunKind(JKORun, run_jko, uses_teacher=False),
-}
+RUN_KINDS: dict[str, RunKind] = _discover()
 
-__all__ = ["RUN_KINDS", "RunKind", "RunRecord", "run_flow", "run_characteristic", "run_pf_ode", "run_log_concavity",
-           "run_lipschitz", "run_early_stopping", "run_stability", "run_jko"]
+
+def metric(name: str) -> Metric:
+    """The declaration of a metric by name, whatever kind emits it (a name means one quantity in every kind)."""
+    for kind in RUN_KINDS.values():
+        if name in kind.metric_names:
+            return kind.metric(name)
+    raise KeyError(f"no run kind declares a metric {name!r}")
+
+
+__all__ = ["RUN_KINDS", "Artefact", "ArtefactCache", "Metric", "RunContext", "RunFailed", "RunKind", "RunRecord", "metric"]

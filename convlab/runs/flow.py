@@ -7,61 +7,79 @@ closed-form early-stopping bound.
 
 from __future__ import annotations
 
-import math
-import time
+from typing import Annotated, Literal
 
 import torch
+from pydantic import Field, model_validator
 
-from convlab.config import FlowRun
-from convlab.device import generator, resolve_device
+from convlab.config import GridName, InterpolantSpec, PositiveInt, ReferenceConfig, RunConfig, SolverName
 from convlab.fields import ExactField
 from convlab.interpolants import as_interpolant
 from convlab.metrics import coupled_rms, early_stopping_w2_bound, sampled_w2
-from convlab.record import RunRecord
-from convlab.runs.cache import memo_key, memoised
-from convlab.solvers import integrate, reference_flow, time_grid
+from convlab.record import RunFailed
+from convlab.runs import shared
+from convlab.runs.kind import Artefact, RunContext, RunKind
+from convlab.solvers import as_solver, integrate, reference_flow, time_grid
 from convlab.targets import make_target
 
 # Coupled errors below this fraction of the flow's rms size are float64 round-off, not truncation.
 ROUND_OFF = 1e-10
 
 
-_REFERENCES: dict[str, torch.Tensor] = {}
+class FlowRun(RunConfig):
+    """Integrate the exact velocity of a target with a solver; measure against the reference flow and the target."""
+
+    kind: Literal["flow"] = "flow"
+    interpolant: InterpolantSpec = "linear"
+    T: Annotated[float, Field(gt=0.0, le=1.0, description="end time")] = 1.0
+    solver: SolverName = "euler"
+    K: Annotated[PositiveInt, Field(description="solver steps")] = 16
+    grid: GridName = "uniform"
+    n_coupled: Annotated[int, Field(ge=2, description="noise draws for the coupled error")] = 2000
+    n_w2: Annotated[int, Field(ge=0, description="end points in the sampled W2 and its floor (0: skip)")] = 0
+    floor_repeats: Annotated[int, Field(ge=1)] = 3
+    resolve_margin: Annotated[float, Field(ge=1.0, description="resolved: W2 > margin * floor")] = 2.0
+    reference: ReferenceConfig = ReferenceConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FlowRun:
+        as_solver(self.solver).check(as_interpolant(self.interpolant), self.T)
+        if self.n_w2 > self.n_coupled:
+            raise ValueError(f"n_w2: the sampled W2 uses the first n_w2 of the n_coupled end points, so it needs "
+                             f"n_w2 <= n_coupled = {self.n_coupled} (got {self.n_w2})")
+        return self
 
 
-def _reference(cfg: FlowRun, field, z: torch.Tensor, device) -> torch.Tensor:
-    """The reference flow, shared by the runs of a K sweep in one process (it depends on the key only)."""
-    ref = cfg.reference
-    key = memo_key(cfg, {"seed", "target", "interpolant", "T", "n", "reference"}, device)
-    return memoised(_REFERENCES, key, lambda: reference_flow(field, z, T=cfg.T, method=ref.method, steps=ref.steps, grid=ref.grid))
-
-
-def run_flow(cfg: FlowRun | dict, *, device: str | torch.device = "auto", teacher_cache=None) -> RunRecord:
+def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
     """One solver at one K on one target: the coupled error against the reference flow (float64)."""
-    cfg = cfg if isinstance(cfg, FlowRun) else FlowRun.model_validate(cfg)
-    device = resolve_device(device)
-    start = time.perf_counter()
     target = make_target(cfg.target)
     field = ExactField(target, as_interpolant(cfg.interpolant))
-    g = generator(cfg.seed, "flow.noise", device)
-    z = torch.randn(cfg.n, target.ambient_dim, generator=g, device=device, dtype=torch.float64)
-    with torch.no_grad():
-        truth = _reference(cfg, field, z, device)
+    z = torch.randn(cfg.n_coupled, target.ambient_dim, generator=ctx.rng("flow.noise"), device=ctx.device, dtype=torch.float64)
+    with ctx.stage("integrate"), torch.no_grad():
+        truth = ctx.shared("reference_flow", lambda: reference_flow(field, z, T=cfg.T, reference=cfg.reference))
         sol = integrate(field, z, time_grid(cfg.K, T=cfg.T, kind=cfg.grid), cfg.solver)
-    if not (torch.isfinite(sol.x).all() and torch.isfinite(truth).all()):
-        return RunRecord("failed", {}, {"device": str(device)}, stage="integrate", reason="non-finite flow (is the field singular at T?)")
-    err = coupled_rms(sol.x, truth)
-    scale = coupled_rms(truth, torch.zeros_like(truth)).rms
-    metrics = {
-        "coupled_error": err.rms, "coupled_ci_low": err.ci_low, "coupled_ci_high": err.ci_high,
-        "coupled_resolved": err.rms > ROUND_OFF * max(scale, 1.0), "nfe": sol.nfe,
-        "early_stop_w2_ub": early_stopping_w2_bound(target, field.interpolant, cfg.T),
-    }
-    if cfg.n_w2:
-        w2 = sampled_w2(sol.x[: cfg.n_w2], target, generator=generator(cfg.seed, "flow.w2", torch.device("cpu")),
-                        repeats=cfg.floor_repeats, margin=cfg.resolve_margin)
-        metrics.update(w2=w2.w2, w2_floor=w2.floor, w2_floor_sd=w2.floor_sd, w2_resolved=w2.resolved, w2_n=w2.n)
-    bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
-    if bad:
-        return RunRecord("failed", {}, {"device": str(device)}, stage="measure", reason=f"non-finite {', '.join(bad)}")
-    return RunRecord("ok", metrics, {"device": str(device), "time_total_s": time.perf_counter() - start})
+        if not (torch.isfinite(sol.x).all() and torch.isfinite(truth).all()):
+            raise RunFailed("non-finite flow (is the field singular at T?)")
+    with ctx.stage("measure"):
+        err = coupled_rms(sol.x, truth)
+        scale = coupled_rms(truth, torch.zeros_like(truth)).rms
+        out = {**shared.coupled_values("coupled", err), "coupled_resolved": err.rms > ROUND_OFF * max(scale, 1.0),
+               "nfe": sol.nfe, "early_stop_w2_ub": early_stopping_w2_bound(target, field.interpolant, cfg.T)}
+        if cfg.n_w2:
+            w2 = sampled_w2(sol.x[: cfg.n_w2], target, generator=ctx.rng("flow.w2", "cpu"), repeats=cfg.floor_repeats,
+                            margin=cfg.resolve_margin)
+            out.update(shared.sampled_w2_values("w2", w2))
+    return out
+
+
+KIND = RunKind(
+    name="flow",
+    config=FlowRun,
+    metrics=(*shared.COUPLED, shared.COUPLED_RESOLVED, shared.NFE, shared.EARLY_STOP_W2_UB,
+             *shared.sampled_w2("w2", "$W_2$(samples, target)", when="n_w2 > 0"), shared.TIME_TOTAL),
+    body=run_flow,
+    # Runs of a K or solver sweep share one reference solve per process.
+    artefacts=(Artefact("reference_flow", ("seed", "target", "interpolant", "T", "n_coupled", "reference")),),
+    renamed={"n": "n_coupled", "reference.method": "reference.solver", "reference.steps": "reference.K"},
+    renamed_metrics={"w2_n": None},
+)

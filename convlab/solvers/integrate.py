@@ -9,6 +9,7 @@ import torch
 from scipy.integrate import solve_ivp
 from torch import Tensor
 
+from convlab.config import ReferenceConfig
 from convlab.solvers.grids import time_grid
 from convlab.solvers.methods import RK4, Solver, as_solver
 
@@ -37,6 +38,10 @@ class _Counted:
     def denoiser(self, t, x):
         self.nfe += 1
         return self.field.denoiser(t, x)
+
+    def score(self, t, x):
+        self.nfe += 1
+        return self.field.score(t, x)
 
 
 def integrate(field, x0: Tensor, grid, solver: Solver | str | dict = "euler", *, keep_trajectory: bool = False) -> Solution:
@@ -68,20 +73,20 @@ def reference_flow(
     *,
     T: float = 1.0,
     t0: float = 0.0,
-    method: str = "rk4",
-    steps: int = 2048,
-    grid: str = "quadratic",
+    reference: ReferenceConfig | dict | None = None,
     rtol: float = 1e-11,
     atol: float = 1e-11,
 ) -> Tensor:
     """The flow map x0 -> x(T) solved far more accurately than the methods it judges.
 
-    method='rk4': `steps` RK4 steps on the named grid (stays on the device; error ~ steps^-4).
-    method='dop853' (or any scipy solve_ivp method): adaptive, with rtol/atol; the state is float64 on the
-    host and the field is evaluated in x0's dtype on x0's device (float64 x0 for a tight reference). Use the same x0 as the solver under test: coupled errors need shared noise.
+    `reference` (a ReferenceConfig or its dict; default ReferenceConfig()): solver 'rk4' takes K RK4 steps on
+    the named grid (stays on the device; error ~ K^-4); 'dop853' is scipy's adaptive solver with rtol/atol: the
+    state is float64 on the host and the field is evaluated in x0's dtype on x0's device (float64 x0 for a
+    tight reference). Use the same x0 as the solver under test: coupled errors need shared noise.
     """
-    if method == "rk4":
-        return integrate(field, x0, time_grid(steps, T=T, t0=t0, kind=grid), RK4()).x
+    ref = ReferenceConfig.model_validate(reference or {})
+    if ref.solver == "rk4":
+        return integrate(field, x0, time_grid(ref.K, T=T, t0=t0, kind=ref.grid), RK4()).x
     shape, device = x0.shape, x0.device
 
     def rhs(t, y):
@@ -89,7 +94,7 @@ def reference_flow(
         return field.velocity(float(t), x).detach().cpu().double().numpy().ravel()
 
     y0 = x0.detach().to("cpu", torch.float64).numpy().ravel()
-    sol = solve_ivp(rhs, (t0, T), y0, method=method.upper(), rtol=rtol, atol=atol, t_eval=[T])
+    sol = solve_ivp(rhs, (t0, T), y0, method=ref.solver.upper(), rtol=rtol, atol=atol, t_eval=[T])
     if not sol.success:
-        raise RuntimeError(f"reference_flow: {method} failed: {sol.message}")
+        raise RuntimeError(f"reference_flow: {ref.solver} failed: {sol.message}")
     return torch.from_numpy(np.ascontiguousarray(sol.y[:, -1])).reshape(shape).to(device, x0.dtype)

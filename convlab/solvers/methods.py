@@ -6,13 +6,17 @@ reference. tests/solvers/test_order.py measures every declared order.
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor
 
+from convlab.interpolants import variance_preserving
 from convlab.registry import build
 
 
 class Solver:
-    """Base class: `order` (global), `stages` (NFE per step), `step(field, t0, t1, x)`."""
+    """Base class: `order` (global), `stages` (NFE per step), `step(field, t0, t1, x)`, and `check` for the
+    schedules and end times a solver cannot handle (a config validator calls it before anything runs)."""
 
     name: str
     order: int
@@ -20,6 +24,10 @@ class Solver:
 
     def step(self, field, t0: float, t1: float, x: Tensor) -> Tensor:
         raise NotImplementedError
+
+    @classmethod
+    def check(cls, interpolant, T: float) -> None:
+        """Raise ValueError (naming the field: 'T: ...' or 'interpolant: ...') where this solver cannot run."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(order={self.order})"
@@ -87,8 +95,38 @@ class ExpEuler(Solver):
         ratio = a1 / a0
         return ratio * x + (b1 - ratio * b0) * field.denoiser(t0, x)
 
+    @classmethod
+    def check(cls, interpolant, T):
+        if T >= 1.0:
+            raise ValueError(f"T: exp_euler divides by a(t), which vanishes at t = 1; use T < 1 (got {T!r})")
 
-SOLVERS: dict[str, type[Solver]] = {"euler": Euler, "heun": Heun, "rk4": RK4, "exp_euler": ExpEuler}
+
+class ExpScore(Solver):
+    """Exponential integrator in score form, the score frozen on the step: x1 = r x + (r - 1) score(t0, x),
+    r = b1 / b0. For a variance-preserving schedule (a^2 + b^2 = 1) the velocity is V = (b'/b)(x + score), so the
+    step integrates the rest exactly; on vp with horizon S it is the OU step e^h y + (e^h - 1) score with
+    h = S (t1 - t0) (seed 002's exponential integrator).
+
+    Order: 1; exact when the score is constant along the step. Stages: 1. Needs a field with `interpolant` and
+    `score`, a variance-preserving schedule and b(t0) > 0 (vp: b(0) = e^{-S}). Reference: seed 002 (Kremling et
+    al., arXiv 2510.17608), section 3; Zhang & Chen, DEIS (ICLR 2023).
+    """
+
+    name, order, stages = "exp_score", 1, 1
+
+    def step(self, field, t0, t1, x):
+        ip = field.interpolant
+        log_ratio = ip.log_b(t1) - ip.log_b(t0)  # r - 1 by expm1: a plain b1 / b0 - 1 loses digits on short steps
+        return math.exp(log_ratio) * x + math.expm1(log_ratio) * field.score(t0, x)
+
+    @classmethod
+    def check(cls, interpolant, T):
+        if not (variance_preserving(interpolant) and float(interpolant.b(0.0)) > 0):
+            raise ValueError(f"interpolant: exp_score needs a variance-preserving schedule with b(0) > 0, i.e. vp "
+                             f"(got {interpolant.name})")
+
+
+SOLVERS: dict[str, type[Solver]] = {"euler": Euler, "heun": Heun, "rk4": RK4, "exp_euler": ExpEuler, "exp_score": ExpScore}
 
 
 def as_solver(spec: Solver | str | dict) -> Solver:

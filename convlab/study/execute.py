@@ -1,5 +1,5 @@
 """Executing a plan locally: one function per run (lock, write, record), and a scheduler over worker processes
-that trains each shared teacher once, before the runs that need it."""
+that makes each shared on-disk artefact (a trained teacher) once, before the runs that need it."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import torch
 from filelock import Timeout
 
 from convlab.device import resolve_device
-from convlab.runs import RUN_KINDS
+from convlab.files import atomic_write_bytes, atomic_write_json, utc_now
+from convlab.runs import RUN_KINDS, ArtefactCache
 from convlab.study.plan import Plan, PlannedRun
-from convlab.study.store import CONFIG, DONE, ERROR, LOG, PROVENANCE, RESULT, FileTeacherCache, StudyStore, atomic_write_bytes, atomic_write_json, provenance, utc_now
+from convlab.study.store import CONFIG, DONE, ERROR, LOG, PROVENANCE, RESULT, StudyStore, provenance
 
 log = logging.getLogger("convlab")
 
@@ -87,8 +88,7 @@ def _run_here(store: StudyStore, task: RunTask) -> Outcome:
     with _run_log(d / LOG):
         log.info("run %s (%s) on %s", task.run_id, task.kind, device)
         try:
-            cache = FileTeacherCache(store.root) if kind.uses_teacher else None
-            record = kind.run(config, device=device, teacher_cache=cache)
+            record = kind.run(config, device=device, cache=ArtefactCache(store.root))
             error = None if record.status == "ok" else {"stage": record.stage, "reason": record.reason, "traceback": None}
         except Exception as err:  # noqa: BLE001 - any crash is this run's failure, never the sweep's
             record = None
@@ -151,6 +151,8 @@ def _init_local_worker(threads: int, parent: int) -> None:
 @dataclass
 class SweepResult:
     outcomes: list[Outcome] = field(default_factory=list)
+    submitted: dict[str, str] = field(default_factory=dict)  # SLURM: run id -> job id submitted by this call
+    active: list[str] = field(default_factory=list)  # SLURM: run ids queued or running after submission
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -162,16 +164,16 @@ def tasks_for(plan: Plan, store: StudyStore, *, device: str, retry_failed: bool,
 
 
 def schedule(plan: Plan, store: StudyStore) -> tuple[list[PlannedRun], dict[str, list[PlannedRun]]]:
-    """Runs to start now, and runs waiting for their teacher group's first run (which trains the teacher)."""
-    cache = FileTeacherCache(store.root)
+    """Runs to start now, and runs waiting for their group's first run (which makes the shared on-disk artefact)."""
+    cache = ArtefactCache(store.root)
     ready, waiting, leaders = [], {}, set()
     for r in plan.runs:
-        if r.teacher_key is None or cache.has(r.teacher_key) or r.teacher_key not in leaders:
+        if r.shared is None or cache.has(r.shared) or r.shared not in leaders:
             ready.append(r)
-            if r.teacher_key is not None:
-                leaders.add(r.teacher_key)
+            if r.shared is not None:
+                leaders.add(r.shared)
         else:
-            waiting.setdefault(r.teacher_key, []).append(r)
+            waiting.setdefault(r.shared, []).append(r)
     return ready, waiting
 
 
@@ -193,7 +195,7 @@ def run_local(
     def finished(o: Outcome, planned: PlannedRun) -> Iterable[PlannedRun]:
         result.outcomes.append(o)
         on_outcome(o)
-        return waiting.pop(planned.teacher_key, []) if planned.teacher_key else []
+        return waiting.pop(planned.shared, []) if planned.shared else []
 
     planned_by_id = {r.run_id: r for r in plan.runs}
     if jobs == 1:
@@ -214,7 +216,7 @@ def run_local(
                     outcome = fut.result()
                 except Exception as err:  # noqa: BLE001 - a worker died (e.g. out of memory): that run failed
                     outcome = Outcome(r.run_id, "failed", f"worker died: {type(err).__name__}: {err}")
-                # a group's first run has trained (or failed to train) the shared teacher: release the rest
+                # a group's first run has made (or failed to make) the shared artefact: release the rest
                 for follower in finished(outcome, planned_by_id[r.run_id]):
                     running[pool.submit(execute, by_id[follower.run_id])] = follower
     return result

@@ -1,4 +1,6 @@
-"""From a study file to a validated plan: every grid point resolved, validated and hashed before anything runs."""
+"""From a study file (or a results directory) to a validated plan: every grid point resolved, validated and
+hashed, and every column the rates and checks name checked against the run kinds' declarations, before anything
+runs."""
 
 from __future__ import annotations
 
@@ -7,17 +9,18 @@ import hashlib
 import itertools
 import json
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from convlab.interpolants import as_interpolant
-from convlab.pipeline.teacher import teacher_key
+from convlab.files import read_json
 from convlab.registry import did_you_mean
 from convlab.runs import RUN_KINDS
-from convlab.study.schema import Study
+from convlab.study.columns import check_columns
+from convlab.study.schema import StudySpec
+from convlab.study.store import FORMAT, STUDY
 from convlab.study.yamlio import load_yaml, load_yaml_text
 from convlab.targets import check_target_spec
 
@@ -38,14 +41,20 @@ class PlannedRun:
     kind: str
     config: BaseModel
     point: dict[str, Any]  # the grid values (dotted keys) and the seed that made this run
-    teacher_key: str | None  # runs that share a trained teacher share this key
+    shared: str | None  # '<kind>.<artefact>/<key>' of the on-disk artefact it shares (a trained teacher), or None
 
 
 @dataclass
 class Plan:
-    study: Study
-    source: Path
+    study: StudySpec
+    source: Path  # what was given: a study file or a results directory
     runs: list[PlannedRun]
+    origin: Path | None = None  # the study file the figure script is found from (a results directory's source)
+    warnings: list[str] = field(default_factory=list)  # what is valid but probably not meant (convlab prints them)
+
+    @property
+    def study_file(self) -> Path:
+        return self.origin or self.source
 
 
 # -- dotted keys --------------------------------------------------------------------------------------------------
@@ -86,13 +95,19 @@ def run_id(config: BaseModel) -> str:
 
 # -- loading -----------------------------------------------------------------------------------------------------------
 
-def load_study(path: str | Path, overrides: list[str] = ()) -> Study:
-    """Read and validate a study file, with `--set dotted.key=value` overrides applied first.
-
-    `base.a.b=v` sets a nested base key; `grid.a.b=[...]` sets one grid entry (its key is the rest);
-    other top-level names (seeds, name, ...) replace that field. Values are YAML.
-    """
+def read_study_source(path: str | Path) -> tuple[dict, Path | None]:
+    """The raw study mapping of a study file, or of a results directory's study.json (the study as it was run,
+    overrides included), with the study file it came from (None for a YAML file: itself)."""
     path = Path(path)
+    snapshot = path / STUDY if path.is_dir() else path if path.name == STUDY else None
+    if snapshot is not None:
+        if not snapshot.is_file():
+            raise StudyError([f"{path}: not a study file, nor a results directory with {STUDY}"])
+        data = read_json(snapshot)
+        if data.get("format", 1) != FORMAT:
+            raise StudyError([f"{snapshot}: results written under the names of format {data.get('format', 1)} (this convlab "
+                              f"reads format {FORMAT}); run `convlab migrate {snapshot.parent}` first"])
+        return data["study"], Path(data["source"])
     if not path.is_file():
         raise StudyError([f"{path}: no such study file"])
     try:
@@ -101,14 +116,29 @@ def load_study(path: str | Path, overrides: list[str] = ()) -> Study:
         raise StudyError([f"{path}: not valid YAML: {err}"]) from None
     if not isinstance(raw, dict):
         raise StudyError([f"{path}: a study is a mapping with name, base, grid, ... (got {type(raw).__name__})"])
+    return raw, None
+
+
+def load_study(path: str | Path, overrides: list[str] = ()) -> StudySpec:
+    """Read and validate a study (file or results directory), with `--set dotted.key=value` overrides applied first.
+
+    `base.a.b=v` sets a nested base key; `grid.a.b=[...]` sets one grid entry (its key is the rest);
+    other top-level names (seeds, name, ...) replace that field. Values are YAML.
+    """
+    return _load(path, overrides)[0]
+
+
+def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | None]:
+    raw, origin = read_study_source(path)
+    raw = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise StudyError([f"--set {item}: expected dotted.key=value"])
         value = load_yaml_text(text)
         head, _, rest = key.partition(".")
-        if head not in Study.model_fields:
-            raise StudyError([f"--set {key}: unknown study field {head!r}{did_you_mean(head, list(Study.model_fields))}"])
+        if head not in StudySpec.model_fields:
+            raise StudyError([f"--set {key}: unknown study field {head!r}{did_you_mean(head, list(StudySpec.model_fields))}"])
         if head == "grid" and rest:
             raw.setdefault("grid", {})[rest] = value
         elif rest:
@@ -116,14 +146,14 @@ def load_study(path: str | Path, overrides: list[str] = ()) -> Study:
         else:
             raw[head] = value
     try:
-        return Study.model_validate(raw)
+        return StudySpec.model_validate(raw), origin
     except ValidationError as err:
-        raise StudyError(_messages(err, str(path), Study, "")) from None
+        raise StudyError(_messages(err, str(path), StudySpec, "")) from None
 
 
 # -- expansion and validation -------------------------------------------------------------------------------------------
 
-def expand(study: Study) -> list[tuple[dict[str, Any], dict[str, str]]]:
+def expand(study: StudySpec) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """Grid points as (dotted key -> value, dotted key -> where it came from), seeds last."""
     axes: list[list[tuple[dict, dict]]] = []
     for key, values in study.grid.items():
@@ -142,13 +172,14 @@ def expand(study: Study) -> list[tuple[dict[str, Any], dict[str, str]]]:
     return points
 
 
-def make_plan(study: Study, source: str | Path) -> Plan:
-    """Resolve, validate and hash every run; raise StudyError with every problem found (nothing runs)."""
+def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) -> Plan:
+    """Resolve, validate and hash every run, then check the columns of rates and checks; raise StudyError with
+    every problem found (nothing runs)."""
     source = Path(source)
     errors: list[str] = []
     runs: dict[str, PlannedRun] = {}
     targets_checked: dict[str, list[tuple[str, str, object]]] = {}
-    for point, origin in expand(study):
+    for point, origin_of in expand(study):
         cfg = copy.deepcopy(study.base)
         for key, value in point.items():
             set_dotted(cfg, key, value)
@@ -157,7 +188,7 @@ def make_plan(study: Study, source: str | Path) -> Plan:
         kind = cfg.get("kind")
         if kind not in RUN_KINDS:
             known = sorted(RUN_KINDS)
-            where = origin.get("kind", "base.kind")
+            where = origin_of.get("kind", "base.kind")
             errors.append(f"{source}: {where}: unknown run kind{did_you_mean(str(kind), known)}; known: {', '.join(known)} (got {kind!r})")
             continue
         model = RUN_KINDS[kind].config
@@ -171,33 +202,30 @@ def make_plan(study: Study, source: str | Path) -> Plan:
             for param, msg, value in targets_checked[blob]:
                 path = f"target.{param}" if param and not param.startswith("[") else f"target{param}"
                 got = "" if "(got " in msg else f" (got {value!r})"
-                errors.append(f"{source}: {_where(path, origin, 'base')}: {msg}{got}{context}")
+                errors.append(f"{source}: {_where(path, origin_of, 'base')}: {msg}{got}{context}")
         try:
             config = model.model_validate(cfg)
         except ValidationError as err:
-            errors += _messages(err, str(source), model, "base", origin)
-            continue
-        try:
-            if hasattr(config, "interpolant"):
-                as_interpolant(config.interpolant)
-        except (ValueError, TypeError) as err:
-            errors.append(f"{source}: {_where('interpolant', origin, 'base')}: {err} (got {config.interpolant!r})")
+            errors += _messages(err, str(source), model, "base", origin_of, RUN_KINDS[kind].renamed)
             continue
         rid = run_id(config)
-        tkey = teacher_key(config) if RUN_KINDS[kind].uses_teacher and config.teacher.kind == "trained" else None
-        runs.setdefault(rid, PlannedRun(rid, kind, config, point, tkey))
+        runs.setdefault(rid, PlannedRun(rid, kind, config, point, RUN_KINDS[kind].shared_key(config)))
         if len(set(errors)) >= MAX_ERRORS:
             break
+    if not errors and not runs:
+        errors.append(f"{source}: the grid, seeds and exclude leave no run to do")
+    warnings: list[str] = []
+    if not errors:
+        errors, warnings = check_columns(study, list(runs.values()), str(source))
     if errors:
         unique = list(dict.fromkeys(errors))
         raise StudyError(unique[:MAX_ERRORS] + ([f"... and more (first {MAX_ERRORS} shown)"] if len(unique) > MAX_ERRORS else []))
-    if not runs:
-        raise StudyError([f"{source}: the grid, seeds and exclude leave no run to do"])
-    return Plan(study, source, list(runs.values()))
+    return Plan(study, source, list(runs.values()), origin, warnings)
 
 
 def load_plan(path: str | Path, overrides: list[str] = ()) -> Plan:
-    return make_plan(load_study(path, overrides), path)
+    study, origin = _load(path, list(overrides))
+    return make_plan(study, path, origin)
 
 
 _MISSING = object()
@@ -211,14 +239,19 @@ def _where(path: str, origin: dict[str, str], base: str) -> str:
     return f"{base}.{path}" if base else path
 
 
-def _messages(err: ValidationError, source: str, model: type[BaseModel], base: str, origin: dict[str, str] | None = None) -> list[str]:
+def _messages(err: ValidationError, source: str, model: type[BaseModel], base: str, origin: dict[str, str] | None = None,
+              renamed: dict[str, Any] | None = None) -> list[str]:
     out = []
     for e in err.errors():
         path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in e["loc"]).replace(".[", "[")
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
-            siblings = _field_names(model, [p for p in e["loc"][:-1] if isinstance(p, str)])
-            msg = f"unknown key{did_you_mean(str(e['loc'][-1]), siblings)}" + (f"; known: {', '.join(siblings)}" if siblings else "")
+            if renamed and path in renamed:
+                new = renamed[path]
+                msg = f"renamed to {' and '.join(map(repr, new)) if isinstance(new, tuple) else repr(new)} (convlab migrate updates stored results)"
+            else:
+                siblings = _field_names(model, [p for p in e["loc"][:-1] if isinstance(p, str)])
+                msg = f"unknown key{did_you_mean(str(e['loc'][-1]), siblings)}" + (f"; known: {', '.join(siblings)}" if siblings else "")
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         got = e.get("input")
@@ -227,17 +260,18 @@ def _messages(err: ValidationError, source: str, model: type[BaseModel], base: s
             # A cross-field check of the whole config names its field first: point at that field.
             path, msg, got = head, rest, None
         where = _where(path, origin or {}, base) if path else (base or "study")
-        out.append(f"{source}: {where}: {msg} (got {got!r})" if got is not None and e["type"] != "missing" else f"{source}: {where}: {msg}")
+        show_got = got is not None and e["type"] != "missing" and "(got " not in msg
+        out.append(f"{source}: {where}: {msg} (got {got!r})" if show_got else f"{source}: {where}: {msg}")
     return out
 
 
 def _field_names(model: type[BaseModel], path: list[str]) -> list[str]:
     """Field names of the (nested) model at path, for did-you-mean suggestions."""
     for part in path:
-        field = model.model_fields.get(part)
-        if field is None:
+        info = model.model_fields.get(part)
+        if info is None:
             return []
-        nested = [a for a in (field.annotation, *typing.get_args(field.annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested = [a for a in (info.annotation, *typing.get_args(info.annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
         if not nested:
             return []
         model = nested[0]

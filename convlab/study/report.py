@@ -1,47 +1,144 @@
-"""report: the rates a study declares, fitted per group from its table, with CIs, verdicts and comparisons."""
+"""report: the rates a study declares, fitted per group from its table, with CIs, verdicts and comparisons, and
+the checks it declares, counted; as objects (Report) with a JSON form (report.json) and a text form (report.md)."""
 
 from __future__ import annotations
 
 import ast
 import math
 import operator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from convlab.metrics.rates import compare_slopes, fit_rate
-from convlab.study.schema import CheckSpec, RateSpec, Study
+from convlab.metrics.rates import RateFit, SlopeDifference, compare_slopes, fit_rate
+from convlab.study.schema import CheckSpec, RateSpec, StudySpec
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow,
         ast.USub: operator.neg, ast.UAdd: operator.pos}
 _FUNCS = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp}
 
 
-def expected_slope(spec: RateSpec, group: dict[str, Any]) -> float | None:
-    """The expected slope: a number, or a formula in the group's columns ('-1/(target.d + 3)')."""
-    if spec.expected is None or isinstance(spec.expected, int | float):
-        return spec.expected
-    expr = spec.expected
+def evaluate_formula(expr: str, values: dict[str, Any]) -> float:
+    """A formula in column names ('-1/(target.d + 3)') evaluated at the columns' values; ValueError('expected: ...')
+    for anything but numbers, the given columns, + - * / ** and sqrt/log/exp."""
     names = {}
-    for i, col in enumerate(sorted(group, key=len, reverse=True)):
+    for i, col in enumerate(sorted(values, key=len, reverse=True)):
         if col in expr:
-            names[f"_v{i}"] = float(group[col])
+            names[f"_v{i}"] = float(values[col])
             expr = expr.replace(col, f"_v{i}")
-    return float(_eval(ast.parse(expr, mode="eval").body, names))
+    return float(_eval(ast.parse(expr, mode="eval").body, names, values))
 
 
-def _eval(node, names):
+def _eval(node, names, values):
     if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
         return node.value
     if isinstance(node, ast.Name) and node.id in names:
         return names[node.id]
     if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.left, names), _eval(node.right, names))
+        return _OPS[type(node.op)](_eval(node.left, names, values), _eval(node.right, names, values))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.operand, names))
+        return _OPS[type(node.op)](_eval(node.operand, names, values))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS and len(node.args) == 1:
-        return _FUNCS[node.func.id](_eval(node.args[0], names))
-    raise ValueError(f"expected: only numbers, group columns, + - * / ** and sqrt/log/exp are allowed (got {ast.unparse(node)!r})")
+        return _FUNCS[node.func.id](_eval(node.args[0], names, values))
+    allowed = ", ".join(sorted(values)) or "none (no group_by)"
+    raise ValueError(f"expected: only numbers, group_by columns ({allowed}), + - * / ** and sqrt/log/exp are allowed "
+                     f"(not {ast.unparse(node)!r})")
+
+
+def expected_slope(spec: RateSpec, group: dict[str, Any]) -> float | None:
+    """The expected slope: a number, or a formula in the group's columns ('-1/(target.d + 3)')."""
+    if spec.expected is None or isinstance(spec.expected, int | float):
+        return spec.expected
+    return evaluate_formula(spec.expected, group)
+
+
+@dataclass
+class GroupFit:
+    group: dict[str, Any]
+    fit: RateFit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, **self.fit.as_dict()}
+
+
+@dataclass
+class Comparison:
+    """Slope differences across the levels of `compare` within one group of the other group_by columns."""
+
+    group: dict[str, Any]
+    differences: list[SlopeDifference]
+    verdict: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "differences": [d.as_dict() for d in self.differences], "verdict": self.verdict}
+
+
+@dataclass
+class RateResult:
+    spec: RateSpec
+    groups: list[GroupFit] = field(default_factory=list)
+    comparisons: list[Comparison] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.spec
+        out = {"title": s.title, **s.model_dump(mode="json", exclude={"compare"})}
+        if self.error is not None:
+            return {**out, "error": self.error}
+        out["groups"] = [g.to_dict() for g in self.groups]
+        if s.compare:  # (written only where there is a comparison: figure scripts look entries up by their fields)
+            out.update(compare=s.compare, comparisons=[c.to_dict() for c in self.comparisons])
+        return out
+
+
+@dataclass
+class CheckResult:
+    spec: CheckSpec
+    n_runs: int = 0
+    n_true: int = 0
+    error: str | None = None
+
+    @property
+    def verdict(self) -> str | None:
+        """'pass' only when every run of the window satisfies it (and there is at least one)."""
+        return None if self.error else "pass" if self.n_runs and self.n_true == self.n_runs else "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"name": self.spec.name, "column": self.spec.column}
+        return {**out, "error": self.error} if self.error else {**out, "n_runs": self.n_runs, "n_true": self.n_true, "verdict": self.verdict}
+
+
+@dataclass
+class Report:
+    study: str
+    n_runs: int
+    n_failed: int
+    rates: list[RateResult]
+    checks: list[CheckResult]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The form of report.json (figure scripts read it; non-finite numbers are written as null)."""
+        return {"study": self.study, "n_runs": self.n_runs, "n_failed": self.n_failed, "rates": [r.to_dict() for r in self.rates],
+                "checks": [c.to_dict() for c in self.checks]}
+
+    def fit(self, *, y: str, where: dict[str, Any] | None = None, group: dict[str, Any] | None = None, **spec: Any) -> RateFit | None:
+        """The fit of the rate of `y` restricted by `where` (and other RateSpec fields, e.g. x_min) in `group`."""
+        entries = [r for r in self.rates if r.spec.y == y and r.spec.where == (where or {})
+                   and all(getattr(r.spec, k) == v for k, v in spec.items())]
+        if len(entries) != 1:
+            raise LookupError(f"{len(entries)} rates of y={y!r} where={where or {}} {spec or ''} in the report of {self.study}")
+        return next((g.fit for g in entries[0].groups if all(_same(g.group.get(k), v) for k, v in (group or {}).items())), None)
+
+    def render(self) -> str:
+        """Plain text (report.md)."""
+        return render_text(self.to_dict())
+
+
+def _same(a, b) -> bool:
+    """Equal, where a missing value (NaN/None: a column some targets do not have) equals a missing value."""
+    missing = lambda v: v is None or (isinstance(v, float) and v != v)  # noqa: E731
+    return (missing(a) and missing(b)) or a == b
 
 
 def _groups(df: pd.DataFrame, cols: list[str]):
@@ -50,13 +147,18 @@ def _groups(df: pd.DataFrame, cols: list[str]):
         return
     for key, sub in df.groupby(cols, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        yield {c: (v.item() if hasattr(v, "item") else v) for c, v in zip(cols, key)}, sub
+        yield {c: (v.item() if hasattr(v, "item") else v) for c, v in zip(cols, key, strict=True)}, sub
+
+
+def _ok_rows(df: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    for col, value in where.items():
+        ok = ok[ok[col] == value]
+    return ok
 
 
 def _window(df: pd.DataFrame, spec: RateSpec) -> pd.DataFrame:
-    ok = df[df["status"] == "ok"] if "status" in df else df
-    for col, value in spec.where.items():
-        ok = ok[ok[col] == value]
+    ok = _ok_rows(df, spec.where)
     if spec.x_min is not None:
         ok = ok[ok[spec.x] >= spec.x_min]
     if spec.x_max is not None:
@@ -64,54 +166,52 @@ def _window(df: pd.DataFrame, spec: RateSpec) -> pd.DataFrame:
     return ok
 
 
-def rate_report(study: Study, df: pd.DataFrame) -> dict[str, Any]:
-    """Every declared rate, fitted per group; comparisons across `compare` levels within the other groups."""
-    out = {"study": study.name, "n_runs": int(len(df)), "n_failed": int((df["status"] != "ok").sum()) if len(df) else 0, "rates": []}
-    for spec in study.rates:
-        needed = [spec.x, spec.y, spec.seed, *spec.group_by, *spec.where, *([spec.resolved] if spec.resolved else [])]
-        missing = [c for c in needed if c not in df]
-        if missing:
-            out["rates"].append({"title": spec.title, "error": f"columns not in the table: {', '.join(missing)}"})
-            continue
-        data = _window(df, spec)
-        groups = []
-        for key, sub in _groups(data, spec.group_by):
-            exp = expected_slope(spec, key)
+def _missing(df: pd.DataFrame, cols: list[str]) -> str | None:
+    missing = [c for c in cols if c not in df]
+    return f"columns not in the table (no finished run has them): {', '.join(missing)}" if missing else None
+
+
+def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
+    """One declared rate, fitted per group; comparisons across `compare` levels within the other groups."""
+    error = _missing(df, [spec.x, spec.y, spec.seed, *spec.group_by, *spec.where, *([spec.resolved] if spec.resolved else [])])
+    if error:
+        return RateResult(spec, error=error)
+    data = _window(df, spec)
+    result = RateResult(spec)
+    for key, sub in _groups(data, spec.group_by):
+        exp = expected_slope(spec, key)
+        resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
+        fit = fit_rate(sub[spec.x].to_numpy(float), sub[spec.y].to_numpy(float), seed=sub[spec.seed].to_numpy(), resolved=resolved,
+                       expected=exp, tol=spec.tol if exp is not None else None, log_x=spec.x_scale == "log")
+        result.groups.append(GroupFit(key, fit))
+    if spec.compare:
+        others = [c for c in spec.group_by if c != spec.compare]
+        for key, sub in _groups(data, others):
             resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
-            fit = fit_rate(sub[spec.x].to_numpy(float), sub[spec.y].to_numpy(float), seed=sub[spec.seed].to_numpy(),
-                           resolved=resolved, expected=exp, tol=spec.tol if exp is not None else None, log_x=spec.x_scale == "log")
-            groups.append({"group": key, **fit.as_dict()})
-        entry = {"title": spec.title, "x": spec.x, "y": spec.y, "group_by": spec.group_by, "groups": groups}
-        if spec.compare:
-            entry["compare"] = spec.compare
-            entry["comparisons"] = []
-            others = [c for c in spec.group_by if c != spec.compare]
-            for key, sub in _groups(data, others):
-                resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
-                diffs = compare_slopes(sub[spec.x], sub[spec.y], sub[spec.compare], seed=sub[spec.seed], resolved=resolved)
-                differs = any(d.excludes_zero for d in diffs)
-                entry["comparisons"].append({"group": key, "differences": [d.as_dict() for d in diffs],
-                                             "verdict": f"slope depends on {spec.compare}" if differs else f"no detectable dependence on {spec.compare}"})
-        out["rates"].append(entry)
-    out["checks"] = [check_report(spec, df) for spec in study.checks]
-    return out
+            diffs = compare_slopes(sub[spec.x], sub[spec.y], sub[spec.compare], seed=sub[spec.seed], resolved=resolved)
+            differs = any(d.excludes_zero for d in diffs)
+            verdict = f"slope depends on {spec.compare}" if differs else f"no detectable dependence on {spec.compare}"
+            result.comparisons.append(Comparison(key, diffs, verdict))
+    return result
 
 
-def check_report(spec: CheckSpec, df: pd.DataFrame) -> dict[str, Any]:
-    """How many ok runs satisfy a declared check; 'pass' only when all do (and there is at least one)."""
-    if spec.column not in df or any(c not in df for c in spec.where):
-        missing = [c for c in [spec.column, *spec.where] if c not in df]
-        return {"name": spec.name, "column": spec.column, "error": f"columns not in the table: {', '.join(missing)}"}
-    ok = df[df["status"] == "ok"] if "status" in df else df
-    for col, value in spec.where.items():
-        ok = ok[ok[col] == value]
-    holds = ok[spec.column].astype(bool)
-    n, k = int(len(holds)), int(holds.sum())
-    return {"name": spec.name, "column": spec.column, "n_runs": n, "n_true": k, "verdict": "pass" if n and k == n else "fail"}
+def check_result(spec: CheckSpec, df: pd.DataFrame) -> CheckResult:
+    """How many ok runs satisfy a declared check."""
+    error = _missing(df, [spec.column, *spec.where])
+    if error:
+        return CheckResult(spec, error=error)
+    holds = _ok_rows(df, spec.where)[spec.column].astype(bool)
+    return CheckResult(spec, int(len(holds)), int(holds.sum()))
+
+
+def make_report(study: StudySpec, df: pd.DataFrame) -> Report:
+    """Every declared rate and check of the study on its table."""
+    n_failed = int((df["status"] != "ok").sum()) if len(df) else 0
+    return Report(study.name, int(len(df)), n_failed, [rate_result(s, df) for s in study.rates], [check_result(c, df) for c in study.checks])
 
 
 def render_text(report: dict[str, Any]) -> str:
-    """A plain-text rendering of rate_report's output (also written to report.md)."""
+    """A plain-text rendering of a report's JSON form (also written to report.md)."""
     lines = [f"# {report['study']}: {report['n_runs']} runs ({report['n_failed']} failed)", ""]
     for entry in report["rates"]:
         lines.append(f"## {entry['title']}")
@@ -121,14 +221,14 @@ def render_text(report: dict[str, Any]) -> str:
         for g in entry["groups"]:
             name = ", ".join(f"{k}={v}" for k, v in g["group"].items()) or "all runs"
             exp = "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}: {g['verdict']}"
-            const = f", C = {math.exp(g['intercept']):.3g}" if math.isfinite(g["intercept"]) else ""
-            lines.append(f"- {name}: slope {g['slope']:+.3f} [{g['ci_low']:+.3f}, {g['ci_high']:+.3f}]{const} "
+            const = f", C = {math.exp(g['intercept']):.3g}" if _finite(g["intercept"]) else ""
+            lines.append(f"- {name}: slope {_num(g['slope'])} [{_num(g['ci_low'])}, {_num(g['ci_high'])}]{const} "
                          f"({g['n_points']} points, {g['n_dropped']} dropped, {g['n_seeds']} seeds){exp}")
         for c in entry.get("comparisons", []):
             name = ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all runs"
             lines.append(f"- across {entry['compare']} ({name}): {c['verdict']}")
             for d in c["differences"]:
-                lines.append(f"    {d['level_a']} - {d['level_b']}: {d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] ({d['n_seeds']} seeds)")
+                lines.append(f"    {d['level_a']} - {d['level_b']}: {_num(d['diff'])} [{_num(d['ci_low'])}, {_num(d['ci_high'])}] ({d['n_seeds']} seeds)")
         lines.append("")
     if report.get("checks"):
         lines.append("## checks")
@@ -137,3 +237,11 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"- {c['name']} ({c['column']}): {state}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def _num(v) -> str:
+    return f"{v:+.3f}" if _finite(v) else "nan" if v is None or v != v else f"{v:+}"

@@ -57,7 +57,7 @@ class CheckSpec(Strict):
     where: dict[str, Any] = {}
 
 
-class Study(Strict):
+class StudySpec(Strict):
     """A declarative study (see studies/*.yaml)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

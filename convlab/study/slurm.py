@@ -1,9 +1,9 @@
 """Executing a plan on a SLURM cluster through submitit: job arrays whose tasks write straight into the run
 directories (a shared file system), so the driver may exit or die without losing anything.
 
-Teacher groups: the first run of every group (and every run with no shared teacher) goes in a first array; the
-runs that reuse a teacher go in a second array that starts after the first (`afterany`), so no allocation sits
-waiting on another task's training. Submissions are recorded in <study>/slurm/submissions.json; a later
+Shared artefacts: the first run of every group that shares an on-disk artefact (a trained teacher), and every run
+that shares none, goes in a first array; the runs that reuse an artefact go in a second array that starts after the
+first (`afterany`), so no allocation sits waiting on another task's training. Submissions are recorded in <study>/slurm/submissions.json; a later
 `convlab sweep --executor slurm` (or `convlab status`) reconciles them: a task SLURM no longer runs whose run
 has no outcome is recorded as failed with SLURM's state and reason, and runs still queued are not submitted
 twice.
@@ -24,7 +24,8 @@ from typing import Any
 from convlab.study.execute import Outcome, RunTask, SweepResult, _init_worker, execute, schedule, tasks_for
 from convlab.study.plan import Plan
 from convlab.study.schema import Resources
-from convlab.study.store import ERROR, StudyStore, atomic_write_json, read_json, utc_now
+from convlab.files import atomic_write_json, read_json, utc_now
+from convlab.study.store import ERROR, StudyStore
 
 GRACE_S = 120  # a task SLURM does not know about this soon after submission is not yet presumed lost
 ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT"}

@@ -6,7 +6,11 @@
                                  result.json       the record (ok or failed)
                                  error.json        a failed run's stage, reason and traceback
                                  DONE              completion marker, written last
-    <root>/.teachers/<key>/                        trained teachers shared by runs (and studies)
+    <root>/<study>/study.json                      the study as it was run (source, overrides, format)
+    <root>/.artefacts/<kind>.<artefact>/<key>-<device>/   shared artefacts (trained teachers) on disk
+
+FORMAT is the version of the names in stored results (the vocabulary of config keys and metrics); results of
+another format are refused with a pointer to `convlab migrate`, never mixed into a table.
 
 Every file is written atomically (temp file, fsync, rename), so a killed process leaves either the old
 file or the new one, and a run without DONE or error.json is simply not finished.
@@ -16,9 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import io
-import json
-import math
 import os
 import platform
 import socket
@@ -31,47 +32,16 @@ from typing import Any
 import torch
 from filelock import FileLock
 
-DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG = "DONE", "error.json", "result.json", "config.json", "provenance.json", "log.txt"
+from convlab.files import read_json, utc_now
+
+DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG, STUDY = ("DONE", "error.json", "result.json", "config.json", "provenance.json",
+                                                       "log.txt", "study.json")
+# 1: names before the one-vocabulary redesign (no "format" in study.json); 2: the names of convlab.runs today.
+FORMAT = 2
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=1, sort_keys=True) + "\n").encode())
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _jsonable(obj: Any) -> Any:
-    """JSON-safe: non-finite floats become None (JSON has no nan), tensors and numpy scalars become numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+class StaleResults(Exception):
+    """A study directory holds results written under other names (an older format)."""
 
 
 class StudyStore:
@@ -84,6 +54,21 @@ class StudyStore:
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs / run_id
+
+    def format(self) -> int | None:
+        """The format of the stored results (study.json's, else the runs'; 1 where none is written), None for none."""
+        if (self.dir / STUDY).exists():
+            return read_json(self.dir / STUDY).get("format", 1)
+        for prov in self.runs.glob("*/" + PROVENANCE) if self.runs.is_dir() else ():
+            return read_json(prov).get("format", 1)
+        return None
+
+    def check_format(self) -> None:
+        """Raise StaleResults unless the directory is empty or holds results of this convlab's FORMAT."""
+        found = self.format()
+        if found not in (None, FORMAT):
+            raise StaleResults(f"{self.dir}: holds results written under the names of format {found} (this convlab writes "
+                               f"format {FORMAT}); run `convlab migrate {self.dir}` first, or use another --out")
 
     def state(self, run_id: str) -> str:
         """'done', 'failed' (error.json, no DONE), 'incomplete' (started, not finished) or 'new'."""
@@ -119,42 +104,6 @@ class StudyStore:
         return dest
 
 
-class FileTeacherCache:
-    """Trained teachers on disk, one directory per teacher key, created under an exclusive lock so that two
-    workers never train the same teacher at once (the second waits, then loads)."""
-
-    def __init__(self, root: str | Path):
-        self.dir = Path(root) / ".teachers"
-
-    def has(self, key: str) -> bool:
-        return (self.dir / key / DONE).exists()
-
-    def get_or_create(self, key, create):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.dir / f"{key}.lock")):
-            if self.has(key):
-                return self._load(key)
-            payload = create()
-            self._save(key, payload)
-            return payload
-
-    def _save(self, key: str, payload: dict[str, Any]) -> None:
-        d = self.dir / key
-        if "state_dict" in payload:
-            buf = io.BytesIO()
-            torch.save(payload["state_dict"], buf)
-            atomic_write_bytes(d / "state.pt", buf.getvalue())
-        atomic_write_json(d / "payload.json", {k: v for k, v in payload.items() if k != "state_dict"})
-        atomic_write_bytes(d / DONE, utc_now().encode())
-
-    def _load(self, key: str) -> dict[str, Any]:
-        d = self.dir / key
-        payload = read_json(d / "payload.json")
-        if (d / "state.pt").exists():
-            payload["state_dict"] = torch.load(d / "state.pt", map_location="cpu", weights_only=True)
-        return payload
-
-
 @functools.lru_cache(maxsize=1)
 def _code_provenance() -> dict[str, Any]:
     """The convlab source: git commit and whether the tree had uncommitted changes (None outside git)."""
@@ -179,5 +128,5 @@ def _code_provenance() -> dict[str, Any]:
 
 def provenance(seed: int, device: torch.device) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    return {**_code_provenance(), "seed": seed, "device": str(device), "device_name": name, "host": socket.gethostname(),
+    return {**_code_provenance(), "format": FORMAT, "seed": seed, "device": str(device), "device_name": name, "host": socket.gethostname(),
             "platform": platform.platform(), "torch_threads": torch.get_num_threads(), "pid": os.getpid(), "started": utc_now()}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from convlab.study.plan import Plan, flatten
-from convlab.study.store import ERROR, PROVENANCE, RESULT, StudyStore, atomic_write_bytes, read_json
+from convlab.files import atomic_write_bytes, read_json
+from convlab.study.store import ERROR, PROVENANCE, RESULT, StudyStore
 
 TABLE = "results.parquet"
 

@@ -19,6 +19,11 @@ TARGETS = {
 }
 
 
+# Parameters renamed since results were first stored (target -> {old: new}): `convlab migrate` applies them,
+# and a study file that still uses an old name is told the new one.
+RENAMED = {"ring8": {"std": "s"}, "gaussian": {"std": "s"}}
+
+
 def make_target(spec: str | dict) -> GaussianMixture:
     """A target from a registry name or {'name': ..., **params}, e.g. {'name': 'sphere', 'd': 2, 'D': 16}."""
     return build(TARGETS, spec, kind="target")
@@ -42,8 +47,10 @@ def check_target_spec(spec: dict) -> list[tuple[str, str, object]]:
         return [("name", f"unknown target{did_you_mean(str(name), sorted(TARGETS))}; known: {', '.join(sorted(TARGETS))}", name)]
     params = inspect.signature(TARGETS[name]).parameters
     known = [p for p in params if p not in ("self",)]
+    renamed = RENAMED.get(name, {})
     problems = [
-        (key, f"unknown parameter of {name}{did_you_mean(key, known)}; known: {', '.join(known)}", spec[key])
+        (key, f"renamed to {renamed[key]!r} (convlab migrate updates stored results)" if key in renamed else
+         f"unknown parameter of {name}{did_you_mean(key, known)}; known: {', '.join(known)}", spec[key])
         for key in spec if key != "name" and key not in params
     ]
     if problems:

@@ -9,25 +9,24 @@ import numpy as np
 from convlab.targets.mixture import GaussianMixture
 
 
-def ring8(*, radius: float = 4.0, std: float = 0.4) -> GaussianMixture:
-    """Eight equal-weight isotropic Gaussians N(mu_k, std^2 I) with mu_k = radius (cos 2 pi k/8, sin 2 pi k/8), in 2-D."""
+def ring8(*, radius: float = 4.0, s: float = 0.4) -> GaussianMixture:
+    """Eight equal-weight isotropic Gaussians N(mu_k, s^2 I) with mu_k = radius (cos 2 pi k/8, sin 2 pi k/8), in 2-D:
+    eight atoms smoothed by s (s = 0: the atoms)."""
     _positive("radius", radius)
-    _nonneg("std", std)
+    _nonneg("s", s)
     angles = 2 * math.pi * np.arange(8) / 8
     means = radius * np.stack([np.cos(angles), np.sin(angles)], 1)
-    return GaussianMixture(
-        np.full(8, 1 / 8), means, np.full(8, std**2), name="ring8", params={"radius": radius, "std": std}
-    )
+    return GaussianMixture(np.full(8, 1 / 8), means, np.full(8, s**2), name="ring8", params={"radius": radius, "s": s})
 
 
-def gaussian(*, D: int = 2, mean: float = 0.0, std: float = 1.0) -> GaussianMixture:
-    """One isotropic Gaussian N(mean * 1, std^2 I) in R^D: every error has a closed form (THEORY.md section 5)."""
+def gaussian(*, D: int = 2, mean: float = 0.0, s: float = 1.0) -> GaussianMixture:
+    """One isotropic Gaussian N(mean * 1, s^2 I) in R^D: every error has a closed form (THEORY.md section 5)."""
     _count("D", D)
     if not (isinstance(mean, int | float) and math.isfinite(mean)):
         raise ValueError(f"mean: must be a finite number (got {mean!r})")
-    _positive("std", std)
-    return GaussianMixture(np.ones(1), np.full((1, D), float(mean)), np.full(1, std**2), name="gaussian",
-                           params={"D": D, "mean": mean, "std": std})
+    _positive("s", s)
+    return GaussianMixture(np.ones(1), np.full((1, D), float(mean)), np.full(1, s**2), name="gaussian",
+                           params={"D": D, "mean": mean, "s": s})
 
 
 def random_mixture(

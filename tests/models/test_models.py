@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
-from convlab.interpolants import as_interpolant
-from convlab.models import Divergence, NetField, Student, TwoTimeNet, VelocityNet, train
-from convlab.models.training import EMA, lr_factor
 from convlab.config import NetConfig, OptimConfig
+from convlab.fields import NetField
+from convlab.interpolants import as_interpolant
+from convlab.models import Divergence, Student, TwoTimeNet, VelocityNet, train
+from convlab.models.training import EMA, lr_factor
 
 CFG = NetConfig(width=16, depth=2)
 
@@ -33,9 +34,12 @@ def test_velocity_and_denoiser_views_are_the_same_field(ip):
 
     as_vel = NetField(Frozen(), ip, "velocity")
     torch.testing.assert_close(as_vel.denoiser(t, x), net(t, x))
+    # and the score view is Tweedie's identity score = (b D - x) / a^2
+    a, b = ip.a(t)[:, None], ip.b(t)[:, None]
+    torch.testing.assert_close(as_den.score(t, x), (b * net(t, x) - x) / a**2)
 
 
-@pytest.mark.parametrize("form", ["euler", "exp"])
+@pytest.mark.parametrize("form", ["euler", "exp_euler"])
 def test_student_is_the_identity_at_equal_times(form):
     student = Student(TwoTimeNet(3, CFG).double(), as_interpolant("follmer"), form)
     x = _x()
@@ -49,7 +53,7 @@ def test_student_initialised_from_teacher_is_one_teacher_step():
     x = _x()
     euler = Student(TwoTimeNet.from_teacher(teacher), ip, "euler")
     torch.testing.assert_close(euler(0.2, 0.5, x), x + 0.3 * teacher(0.2, x))
-    exp = Student(TwoTimeNet.from_teacher(teacher), ip, "exp")
+    exp = Student(TwoTimeNet.from_teacher(teacher), ip, "exp_euler")
     ratio = ip.a(0.5) / ip.a(0.2)
     torch.testing.assert_close(exp(0.2, 0.5, x), ratio * x + (ip.b(0.5) - ratio * ip.b(0.2)) * teacher(0.2, x))
 

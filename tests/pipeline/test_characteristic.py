@@ -6,14 +6,17 @@ import torch
 from pydantic import ValidationError
 
 from convlab.metrics import fit_rate
-from convlab.pipeline import CharacteristicRun, MemoryCache, run_characteristic, teacher_key
+from convlab.runs import RUN_KINDS
+from convlab.runs.artefacts import clear_memo
+from convlab.runs.characteristic import CharacteristicRun
 
-SMALL_EVAL = {"n_coupled": 500, "n_w2": 100, "n_velocity": 1000, "reference_steps": 512, "floor_repeats": 1}
-ORACLE = {"target": {"name": "ring8"}, "teacher": {"kind": "oracle"}, "eval": SMALL_EVAL}
+KIND = RUN_KINDS["characteristic"]
+SMALL_EVAL = {"n_coupled": 500, "n_w2": 100, "n_velocity": 1000, "floor_repeats": 1}
+ORACLE = {"target": {"name": "ring8"}, "teacher": {"kind": "oracle"}, "eval": SMALL_EVAL, "reference": {"K": 512}}
 
 
-def run(cfg, **kw):
-    return run_characteristic(cfg, device="cpu", **kw).as_dict()
+def run(cfg, device="cpu"):
+    return KIND.run(cfg, device=device).as_dict()
 
 
 def test_oracle_teacher_euler_error_falls_like_one_over_K():
@@ -35,13 +38,13 @@ def test_one_step_student_beats_one_teacher_euler_step():
 
 
 def test_trained_teacher_end_to_end_error_flattens_at_the_velocity_error():
-    cache = MemoryCache()
     rows = {}
     for K in [2, 4, 8, 16, 32, 64, 128]:
-        cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "teacher": {"n": 1000, "optim": {"steps": 1500}},
+        cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "reference": {"K": 512}, "teacher": {"n": 1000, "optim": {"steps": 1500}},
                "student": {"optim": {"steps": 20}}, "characteristics": {"K": K, "m": 200}}
-        rows[K] = run(cfg, teacher_cache=cache)
-    assert len(cache) == 1 and all(rows[K]["teacher_cached"] for K in [4, 128])
+        rows[K] = run(cfg)
+    # one teacher, trained by the first run and shared through the artefact cache by the others
+    assert not rows[2]["teacher_cached"] and all(rows[K]["teacher_cached"] for K in [4, 128])
     e2e = np.array([rows[K]["teacher_e2e_error"] for K in rows])
     euler = np.array([rows[K]["teacher_euler_error"] for K in rows])
     floor = rows[128]["teacher_flow_error"]  # Flow[v_theta] vs Flow[V]: the velocity error's share
@@ -70,26 +73,29 @@ def test_divergence_gives_a_failed_record_not_an_exception():
 
 @pytest.mark.slow  # about a minute on 2 cores; CI runs it with `make test-slow`
 def test_same_config_same_numbers_and_the_cache_changes_nothing():
-    cfg = {"target": {"name": "ring8", "std": 0.5}, "eval": SMALL_EVAL, "teacher": {"n": 300, "optim": {"steps": 100}},
+    cfg = {"target": {"name": "ring8", "s": 0.5}, "eval": SMALL_EVAL, "reference": {"K": 512}, "teacher": {"n": 300, "optim": {"steps": 100}},
            "student": {"optim": {"steps": 100}}, "characteristics": {"K": 4, "m": 100}, "seed": 3}
-    strip = lambda d: {k: v for k, v in d.items() if not (k.startswith("time_") or k.endswith("seconds") or k == "teacher_cached")}  # noqa: E731
-    a, b = strip(run(cfg)), strip(run(cfg))
-    assert a == b
-    cache = MemoryCache()
-    run(cfg, teacher_cache=cache)
-    assert strip(run(cfg, teacher_cache=cache)) == a
+    strip = lambda d: {k: v for k, v in d.items() if not (k.startswith("time_") or k == "teacher_cached")}  # noqa: E731
+    trained = run(cfg)
+    cached = run(cfg)  # the teacher from the artefact cache
+    assert not trained["teacher_cached"] and cached["teacher_cached"]
+    assert strip(cached) == strip(trained)
+    clear_memo()
+    assert strip(run(cfg)) == strip(trained)  # trained again: the same numbers
+    key = KIND.artefact("teacher").key
     other_K = {**cfg, "characteristics": {"K": 8, "m": 100}}
-    assert teacher_key(CharacteristicRun(**other_K)) == teacher_key(CharacteristicRun(**cfg))
-    assert teacher_key(CharacteristicRun(**{**cfg, "seed": 4})) != teacher_key(CharacteristicRun(**cfg))
+    assert key(CharacteristicRun(**other_K)) == key(CharacteristicRun(**cfg))
+    assert key(CharacteristicRun(**{**cfg, "seed": 4})) != key(CharacteristicRun(**cfg))
+    assert key(CharacteristicRun(**{**cfg, "teacher": {"kind": "oracle"}, "student": {"init": "random"}})) is None
 
 
 @pytest.mark.parametrize(
     "override, message",
     [
         ({"teacher": {"kind": "oracle"}}, "needs a trained teacher"),
-        ({"student": {"form": "exp"}}, "the form must be 'euler'"),
+        ({"student": {"form": "exp_euler"}}, "the form must be 'euler'"),
         ({"student": {"net": {"width": 64}}}, "student.net equal to teacher.net"),
-        ({"teacher": {"parametrization": "denoiser"}, "student": {"form": "exp"}, "T": 1.0}, "use T < 1"),
+        ({"teacher": {"parametrization": "denoiser"}, "student": {"form": "exp_euler"}, "T": 1.0}, "use T < 1"),
         ({"teacher": {"optim": {"lr": -1}}}, "greater than 0"),
         ({"characteristics": {"K": 1}}, "greater than or equal to 2"),
         ({"student": {"semigroup": 1}}, "Extra inputs are not permitted"),
@@ -103,9 +109,9 @@ def test_bad_configs_fail_before_anything_runs(override, message):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_pipeline_runs_on_the_gpu_through_the_same_code_path():
-    cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "teacher": {"n": 300, "optim": {"steps": 100}},
+    cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "reference": {"K": 512}, "teacher": {"n": 300, "optim": {"steps": 100}},
            "student": {"optim": {"steps": 100}}, "characteristics": {"K": 4, "m": 100}}
-    d = run_characteristic(cfg, device="cuda").as_dict()
+    d = run(cfg, device="cuda")
     assert d["status"] == "ok" and d["device"].startswith("cuda")
     cpu = run(cfg)
     assert abs(d["teacher_euler_error"] - cpu["teacher_euler_error"]) < 0.5 * cpu["teacher_euler_error"] + 0.05

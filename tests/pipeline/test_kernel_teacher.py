@@ -4,20 +4,20 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from convlab.config import CharacteristicRun
 from convlab.interpolants import as_interpolant
-from convlab.pipeline import run_characteristic
 from convlab.pipeline.teacher import build_teacher, velocity_matching_loss
+from convlab.runs import RUN_KINDS
+from convlab.runs.characteristic import CharacteristicRun
 from convlab.targets import make_target
 
-EVAL = {"n_coupled": 300, "n_w2": 100, "n_velocity": 2000, "reference_steps": 128, "floor_repeats": 1}
+EVAL = {"n_coupled": 300, "n_w2": 100, "n_velocity": 2000, "floor_repeats": 1}
 
 
 def kernel_cfg(n, **teacher):
     return CharacteristicRun.model_validate({
         "target": {"name": "sphere", "d": 1, "D": 3, "s": 0.05, "n_atoms": 512}, "interpolant": "linear", "T": 1.0,
         "dtype": "float64", "teacher": {"kind": "kernel", "n": n, **teacher}, "characteristics": {"K": 8, "m": 100},
-        "student": {"init": "random", "optim": {"steps": 0}}, "eval": EVAL})
+        "student": {"init": "random", "optim": {"steps": 0}}, "eval": EVAL, "reference": {"K": 128}})
 
 
 def test_kernel_field_minimises_the_velocity_matching_loss_of_its_measure():
@@ -51,12 +51,12 @@ def test_cross_validated_bandwidth_is_interior_and_shrinks_with_n():
 
 
 def test_kernel_teacher_error_falls_with_n_and_gives_a_complete_record():
-    records = {n: run_characteristic(kernel_cfg(n), device="cpu") for n in (100, 3000)}
+    records = {n: RUN_KINDS["characteristic"].run(kernel_cfg(n), device="cpu") for n in (100, 3000)}
     assert all(r.status == "ok" for r in records.values())
     small, large = (records[n].metrics for n in (100, 3000))
     assert large["velocity_l2_error"] < 0.8 * small["velocity_l2_error"]
     assert large["teacher_flow_error"] < 0.8 * small["teacher_flow_error"]
-    assert records[3000].info["teacher_params"] == 0 and records[3000].info["teacher_val_loss"] > 0
+    assert large["teacher_params"] == 0 and large["teacher_val_loss"] > 0 and large["teacher_cv_interior"]
 
 
 @pytest.mark.parametrize("override, message", [

@@ -64,22 +64,37 @@ def test_order_on_random_linear_odes(seed, D, solver, grid_kind):
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 
 
-@settings(max_examples=10)
+def _runs(solver: str, ip) -> bool:
+    try:
+        as_solver(solver).check(ip, 0.9)
+    except ValueError:
+        return False
+    return True
+
+
+# the schedules each solver can run on (exp_score: the variance-preserving vp only)
+SCHEDULES = {s: [ip for ip in (Linear(), Trig(), Follmer(), VP(2.0)) if _runs(s, ip)] for s in sorted(SOLVERS)}
+
+
+@pytest.mark.parametrize("solver", sorted(SOLVERS))
+@settings(max_examples=2)
 @given(
-    target=mixtures(min_K=2, max_K=3, max_D=3, var_min=0.3),
-    ip=st.sampled_from([Linear(), Trig(), Follmer(), VP(2.0)]),
-    solver=st.sampled_from(sorted(SOLVERS)),
+    target=mixtures(min_K=2, max_K=3, min_D=2, max_D=3, var_min=0.3),
+    data=st.data(),
     grid_kind=st.sampled_from(["uniform", "quadratic"]),
     seed=st.integers(0, 10**6),
 )
-def test_order_on_random_gaussian_mixtures(target, ip, solver, grid_kind, seed):
-    """The exact mixture velocity, against an adaptive DOP853 reference at rtol = atol = 1e-13. At least two
-    components: one Gaussian makes the velocity linear and the problem effectively scalar (see above)."""
+def test_order_on_random_gaussian_mixtures(solver, target, data, grid_kind, seed):
+    """The exact mixture velocity, against an adaptive DOP853 reference at rtol = atol = 1e-13, for every registered
+    solver on the schedules it runs on. At least two components and two dimensions: one Gaussian makes the velocity
+    linear, one dimension makes the problem scalar, and either can make a leading error coefficient vanish (see above;
+    measured: rk4 on a 1-D two-component mixture showed slope 4.5)."""
+    ip = data.draw(st.sampled_from(SCHEDULES[solver]))
     # follmer's a' and a degenerate target's velocity are singular at t = 1
     T = 0.9 if isinstance(ip, Follmer) or target.is_degenerate else 1.0
     field = exact_field(target, ip)
     x0 = torch.randn(8, target.ambient_dim, dtype=F64, generator=torch.Generator().manual_seed(seed))
-    exact = reference_flow(field, x0, T=T, method="dop853", rtol=1e-13, atol=1e-13)
+    exact = reference_flow(field, x0, T=T, reference={"solver": "dop853"}, rtol=1e-13, atol=1e-13)
     errors = errors_over_K(field, x0, exact, T, solver, grid_kind, [2**j for j in range(3, 13)])
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 
@@ -104,8 +119,9 @@ def test_exp_euler_is_exact_in_one_step_for_a_point_mass(seed, D, T, ip):
 
 
 @pytest.mark.parametrize("name", sorted(SOLVERS))
-def test_every_solver_declares_order_and_stages(name):
+def test_every_solver_declares_order_and_stages_and_is_measured(name):
     solver = as_solver(name)
     assert isinstance(solver.order, int) and solver.order >= 1
+    assert SCHEDULES[name], f"{name} runs on no schedule the order test draws"
     assert "Order: " + str(solver.order) in type(solver).__doc__
     assert "Stages: " + str(solver.stages) in type(solver).__doc__

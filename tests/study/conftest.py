@@ -16,8 +16,8 @@ base:
   kind: flow
   target: {name: ring8}
   interpolant: linear
-  n: 200
-  reference: {steps: 128}
+  n_coupled: 200
+  reference: {K: 128}
 grid:
   solver: [euler, heun]
   K: [2, 4, 8, 16, 32]
@@ -28,6 +28,12 @@ rates:
     y: coupled_error
     where: {solver: euler}
     expected: -1
+    tol: 0.3
+  - name: Heun
+    x: K
+    y: coupled_error
+    where: {solver: heun}
+    expected: -2
     tol: 0.3
 """
 

@@ -165,7 +165,7 @@ def test_fields_follow_device_and_dtype(device):
 
 
 def test_mixture_mean_and_covariance_closed_forms():
-    target = ring8(radius=2.0, std=0.5)
+    target = ring8(radius=2.0, s=0.5)
     torch.testing.assert_close(target.mean(), torch.zeros(2, dtype=F64), atol=1e-15, rtol=0)
     # 8 points on a circle of radius R: covariance R^2 / 2 I, plus the component variance
     torch.testing.assert_close(target.covariance(), (2.0**2 / 2 + 0.25) * torch.eye(2, dtype=F64))

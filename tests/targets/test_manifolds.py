@@ -92,7 +92,7 @@ def test_seeds_are_explicit_and_reproducible():
 def test_registry_entries_have_documented_parameters():
     for name, make in TARGETS.items():
         assert make.__doc__, name
-    assert ring8().spec() == {"name": "ring8", "radius": 4.0, "std": 0.4}
+    assert ring8().spec() == {"name": "ring8", "radius": 4.0, "s": 0.4}
     rm = random_mixture(D=3, K=2, cov="diag")
     assert make_target(rm.spec()).spec() == rm.spec()
     assert math.isclose(float(rm.weights.sum()), 1.0)

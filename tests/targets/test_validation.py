@@ -36,7 +36,7 @@ def test_mixture_rejects(kwargs, message):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: ring8(std=-1.0), r"std: must be a number >= 0 \(got -1.0\)"),
+        (lambda: ring8(s=-1.0), r"s: must be a number >= 0 \(got -1.0\)"),
         (lambda: sphere(d=0), r"d: must be an integer >= 1 \(got 0\)"),
         (lambda: sphere(d=3, D=3), r"D: sphere with d=3 needs an ambient dimension >= 4 \(got 3\)"),
         (lambda: torus(d=2, D=3), r"D: torus with d=2 needs an ambient dimension >= 4 \(got 3\)"),

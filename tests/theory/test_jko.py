@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convlab.jko import affine_jko_step, contraction, gaussian_jko_path, gaussian_jko_step, gaussian_kl
+from convlab.theory.jko import affine_jko_step, contraction, gaussian_jko_path, gaussian_jko_step, gaussian_kl
 
 F64 = torch.float64
 
@@ -50,14 +50,18 @@ def test_contraction_factors(gamma):
 
 # -- the neural JKO flow ------------------------------------------------------------------------------------------
 
-from convlab.jko_flow import BlockTraining, ResidualBlock, generate, kl_to_standard_normal, push, train_block  # noqa: E402
-from convlab.runs import run_jko  # noqa: E402
+from convlab.config import BlockConfig, OptimConfig  # noqa: E402
+from convlab.models import ResidualBlock, train  # noqa: E402
+from convlab.runs import RUN_KINDS  # noqa: E402
 from convlab.targets import make_target  # noqa: E402
+from convlab.theory.jko import generate, kl_to_standard_normal, proximal_loss, push  # noqa: E402
+
+run_jko = RUN_KINDS["jko"].run
 
 
-def _block(seed=0, D=2, lip=0.9):
+def _block(seed=0, D=2, lip=0.9, width=16):
     torch.manual_seed(seed)
-    block = ResidualBlock(D, width=16, depth=2, lip=lip).double()
+    block = ResidualBlock(D, BlockConfig(width=width, depth=2, lip=lip)).double()
     with torch.no_grad():  # a few power iterations so that the stored spectral norms are converged
         for _ in range(20):
             block(torch.randn(8, D, dtype=F64))
@@ -90,7 +94,7 @@ def test_block_is_lipschitz_perturbation_of_identity_and_inverts():
 
 def test_kl_by_density_tracking_matches_the_closed_form():
     """Identity flow: the Monte Carlo KL with exact log-densities is unbiased for KL(N(m, s^2 I) || N(0, I))."""
-    target = make_target({"name": "gaussian", "D": 2, "mean": 0.7, "std": 0.6})
+    target = make_target({"name": "gaussian", "D": 2, "mean": 0.7, "s": 0.6})
     x = target.sample(20000, generator=torch.Generator().manual_seed(0), dtype=F64)
     kl, se = kl_to_standard_normal(x, target.log_prob(x))
     exact = float(gaussian_kl(torch.full((2,), 0.7, dtype=F64), torch.full((2,), 0.6, dtype=F64)))
@@ -99,12 +103,12 @@ def test_kl_by_density_tracking_matches_the_closed_form():
 
 def test_one_trained_block_is_the_jko_step():
     """A block trained on the proximal objective lands near the closed-form JKO step of a Gaussian."""
-    target, gamma = make_target({"name": "gaussian", "D": 2, "mean": 1.0, "std": 0.5}), 1.0
+    target, gamma = make_target({"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}), 1.0
     g = torch.Generator().manual_seed(0)
     x = target.sample(2000, generator=g, dtype=F64)
-    torch.manual_seed(0)
-    block = ResidualBlock(2, width=32, depth=2).double()
-    train_block(block, x, None, gamma, BlockTraining(steps=250, lr=3e-3), g)
+    block = _block(width=32).train()
+    train(block, lambda step: proximal_loss(block, x[torch.randint(2000, (256,), generator=g)], gamma),
+          OptimConfig(steps=250, lr=3e-3, grad_clip=None))
     x_eval = target.sample(8000, generator=g, dtype=F64)
     y, log_p = push([block], x_eval, target.log_prob(x_eval))
     kl, se = kl_to_standard_normal(y, log_p)
@@ -114,15 +118,34 @@ def test_one_trained_block_is_the_jko_step():
 
 
 def test_jko_run_without_blocks_is_the_target_and_degenerate_targets_fail():
-    rec = run_jko({"target": {"name": "gaussian", "D": 2, "mean": 1.0, "std": 0.5}, "N": 0, "n_w2": 100, "n_eval": 4000}, device="cpu")
+    rec = run_jko({"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "K": 0, "n_w2": 100, "n_mc": 4000}, device="cpu")
     m = rec.metrics
-    assert rec.status == "ok" and abs(m["kl"] - m["kl_closed_form"]) < 4 * m["kl_se"]
-    rec = run_jko({"target": {"name": "ring8", "std": 0.0}, "N": 1}, device="cpu")
+    assert rec.status == "ok" and abs(m["kl"] - m["kl_closed_form"]) < 4 * m["kl_se"] and "block_final_loss" not in m
+    rec = run_jko({"target": {"name": "ring8", "s": 0.0}, "K": 1}, device="cpu")
     assert rec.status == "failed" and "singular" in rec.reason
+
+
+def test_a_diverging_block_fails_its_run_with_the_reason():
+    """Blocks train through the one training loop: a non-finite loss is a failed run (stage train), not a crash."""
+    rec = run_jko({"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "K": 1, "n_w2": 0,
+                   "optim": {"lr": 1e30, "steps": 100}}, device="cpu")
+    assert rec.status == "failed" and rec.stage == "train" and "non-finite loss" in rec.reason
+
+
+def test_a_sweep_over_K_reuses_the_chain_without_changing_a_number():
+    """K = 2 after K = 1 trains one more block on the chain; the same K = 2 run alone gives the same numbers."""
+    from convlab.runs.artefacts import clear_memo
+
+    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "n": 300, "n_mc": 500, "n_w2": 0, "optim": {"steps": 30}}
+    run_jko({**base, "K": 1}, device="cpu")
+    shared = run_jko({**base, "K": 2}, device="cpu").metrics
+    clear_memo()
+    alone = run_jko({**base, "K": 2}, device="cpu").metrics
+    assert {k: v for k, v in shared.items() if k != "time_total_s"} == {k: v for k, v in alone.items() if k != "time_total_s"}
 
 
 def test_closed_form_plateau_is_quadratic_in_the_step_error():
     """With a shift of length eps after every exact step, KL settles at O(eps^2)."""
-    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "std": 0.5}, "N": 12, "n_w2": 0, "train": {"steps": 0}, "n_eval": 10}
+    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "K": 12, "n_w2": 0, "optim": {"steps": 0}, "n_mc": 10}
     kl = [run_jko({**base, "step_error": e}, device="cpu").metrics["kl_closed_form"] for e in (0.05, 0.1)]
     assert math.log(kl[1] / kl[0]) / math.log(2) == pytest.approx(2.0, abs=0.15)

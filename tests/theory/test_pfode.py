@@ -1,6 +1,7 @@
-"""The OU probability-flow ODE (seed 002): the exact score against an independent mixture, the declared
-orders of both steps, the exponential integrator's exactness, the Hessian sandwich by autograd, and the
-pf_ode / log_concavity run kinds against closed forms."""
+"""The OU probability-flow ODE (seed 002): the vp score against an independent OU marginal, the declared orders of
+its two steps (euler and exp_score on the vp field), the exponential integrator's exactness and its identity with
+the OU step, the Hessian sandwich by autograd, and the pf_ode / log_concavity run kinds against closed forms."""
+
 
 import math
 
@@ -10,18 +11,19 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convlab.fields import ExactField
+from convlab.fields import ExactField, PerturbedField
 from convlab.interpolants import VP
 from convlab.metrics import coupled_rms
-from convlab.pfode import (OU_STEPS, log_concavity_bounds, mixture_radius_and_std, neg_hessian_log_density, ou_score,
-                           solve_pf_ode, switch_time)
-from convlab.runs import run_log_concavity, run_pf_ode
-from convlab.solvers import reference_flow
+from convlab.runs import RUN_KINDS
+from convlab.solvers import SOLVERS, integrate, reference_flow, time_grid
 from convlab.targets import GaussianMixture, make_target
+from convlab.theory.pf_ode import log_concavity_bounds, mixture_radius_and_std, neg_hessian_log_density, switch_time
 
 from tests.strategies import mixtures
 
 F64 = torch.float64
+run_pf_ode = RUN_KINDS["pf_ode"].run
+run_log_concavity = RUN_KINDS["log_concavity"].run
 
 
 @st.composite
@@ -38,40 +40,96 @@ def isotropic_mixtures(draw, max_K=4, max_D=3, R_min=0.2, R_max=3.0, s_min=0.2, 
 
 @settings(max_examples=10)
 @given(mixtures(max_D=3), st.floats(0.05, 3.0))
-def test_ou_score_is_the_score_of_the_ou_marginal(target, s):
+def test_vp_score_is_the_score_of_the_ou_marginal(target, s):
     """p_s of the forward OU process is the mixture with means e^{-s} mu_k and covariances e^{-2s} Sigma_k +
-    (1 - e^{-2s}) I: its log-density gradient (autograd) is ou_score."""
+    (1 - e^{-2s}) I: its log-density gradient (autograd) is the target's vp score at t = 1 - s / S."""
     covs = math.exp(-2 * s) * target.cov.dense() + (-math.expm1(-2 * s)) * torch.eye(target.ambient_dim, dtype=F64)
     p_s = GaussianMixture(target.weights.numpy(), math.exp(-s) * target.means.numpy(), covs.numpy())
     y = torch.randn(16, target.ambient_dim, generator=torch.Generator().manual_seed(0), dtype=F64).requires_grad_(True)
     (grad,) = torch.autograd.grad(p_s.log_prob(y).sum(), y)
-    assert torch.allclose(ou_score(target, S=4.0)(s, y.detach()), grad, rtol=1e-9, atol=1e-10)
+    assert torch.allclose(target.score(1.0 - s / 4.0, y.detach(), VP(4.0)), grad, rtol=1e-9, atol=1e-10)
 
 
 @settings(max_examples=4)
-@given(isotropic_mixtures(max_K=3, max_D=2, R_min=0.5, R_max=2.0, s_min=0.4, s_max=0.8), st.sampled_from(sorted(OU_STEPS)))
-def test_declared_order_is_measured(target, method):
+@given(isotropic_mixtures(max_K=3, max_D=2, R_min=0.5, R_max=2.0, s_min=0.4, s_max=0.8), st.sampled_from(["euler", "exp_score"]))
+def test_declared_order_is_measured(target, solver):
     """Coupled error against the exact flow over K = 128..512 has slope -order (diffrax-style). The targets stay
     away from N(0, I), where the score is linear and both steps are nearly exact (errors at round-off), and from
     large R / s, where the score's Lipschitz constant (up to R^2 / s^4) pushes the asymptotic regime to smaller h
     (studies/pf_ode_step.yaml measures R / s = 10 at K up to 1024)."""
-    S = 4.0
+    field = ExactField(target, VP(4.0))
     y0 = torch.randn(16, target.ambient_dim, generator=torch.Generator().manual_seed(1), dtype=F64)
-    exact = reference_flow(ExactField(target, VP(S)), y0, T=1.0, method="rk4", steps=1024)
+    exact = reference_flow(field, y0, T=1.0, reference={"K": 1024})
     Ks = [128, 256, 512]
-    errs = [coupled_rms(solve_pf_ode(ou_score(target, S), y0, S=S, K=K, method=method), exact).rms for K in Ks]
+    errs = [coupled_rms(integrate(field, y0, time_grid(K), solver).x, exact).rms for K in Ks]
     slope = np.polyfit(np.log(Ks), np.log(errs), 1)[0]
-    assert abs(-slope - OU_STEPS[method].order) < 0.15, (method, errs)
+    assert abs(-slope - SOLVERS[solver].order) < 0.15, (solver, errs)
 
 
-def test_exponential_step_is_exact_for_a_constant_score():
-    """dY/dtau = Y + c has the solution e^tau Y0 + (e^tau - 1) c: one exp step of any size hits it, euler does not."""
-    c = torch.tensor([[0.3, -1.2]], dtype=F64)
-    y0 = torch.tensor([[1.0, 2.0]], dtype=F64)
-    score = lambda s, y: c.expand_as(y)  # noqa: E731
-    exact = math.exp(2.0) * y0 + math.expm1(2.0) * c
-    assert torch.allclose(solve_pf_ode(score, y0, S=2.0, K=1, method="exp"), exact, rtol=1e-14)
-    assert not torch.allclose(solve_pf_ode(score, y0, S=2.0, K=1, method="euler"), exact, rtol=1e-2)
+class _ConstantScore:
+    """A vp field whose score is the constant c: V = S (x + c)."""
+
+    def __init__(self, S, c):
+        self.interpolant, self.c = VP(S), c
+
+    def score(self, t, x):
+        return self.c.expand_as(x)
+
+    def velocity(self, t, x):
+        return self.interpolant.S * (x + self.c)
+
+
+@given(st.floats(0.3, 8.0), st.floats(0.05, 1.0), st.integers(0, 10**6))
+def test_exp_score_is_the_ou_exponential_step_and_exact_for_a_constant_score(S, span, seed):
+    """On vp with horizon S, dY/dtau = Y + c (tau = S t) has the solution e^h Y0 + (e^h - 1) c over h = S (t1 - t0):
+    one exp_score step of any size hits it (seed 002's exponential step), euler does not."""
+    g = torch.Generator().manual_seed(seed)
+    c, y0 = torch.randn(1, 3, generator=g, dtype=F64), torch.randn(4, 3, generator=g, dtype=F64)
+    field = _ConstantScore(S, c)
+    h = S * span
+    exact = math.exp(h) * y0 + math.expm1(h) * c
+    one = integrate(field, y0, [0.0, span], "exp_score")
+    torch.testing.assert_close(one.x, exact, rtol=1e-12, atol=1e-12)
+    assert one.nfe == 1
+    assert not torch.allclose(integrate(field, y0, [0.0, span], "euler").x, exact, rtol=1e-3)
+
+
+def test_euler_on_the_vp_field_is_the_ou_euler_step():
+    """y + h (y + score(s, y)) with h = S (t1 - t0): the OU Euler step of seed 002 is Euler on the vp field."""
+    target, S = make_target({"name": "ring8", "radius": 2.0, "s": 0.5}), 3.0
+    field = ExactField(target, VP(S))
+    y = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    t0, t1 = 0.25, 0.3
+    ou = y + S * (t1 - t0) * (y + target.score(t0, y, VP(S)))
+    torch.testing.assert_close(integrate(field, y, [t0, t1], "euler").x, ou, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=10)
+@given(mixtures(max_D=3), st.sampled_from(["score", "velocity"]), st.floats(0.1, 0.9))
+def test_a_perturbed_field_keeps_its_three_views_consistent(target, on, t):
+    """Perturbing the score or the velocity moves all three views so that the identities of THEORY.md section 2
+    still hold: V = (a'/a) x + (b' - a' b / a) D and score = (b D - x) / a^2."""
+    from convlab.theory.perturbation import make_perturbation
+
+    ip = VP(2.0)
+    delta = make_perturbation({"eps": 0.3, "lengthscale": 0.7}, D=target.ambient_dim, generator=torch.Generator().manual_seed(3))
+    field = PerturbedField(ExactField(target, ip), delta, on=on)
+    x = torch.randn(6, target.ambient_dim, generator=torch.Generator().manual_seed(4), dtype=F64)
+    a, b, da, db = (float(f(t)) for f in (ip.a, ip.b, ip.da, ip.db))
+    D = field.denoiser(t, x)
+    torch.testing.assert_close(field.velocity(t, x), (da / a) * x + (db - da * b / a) * D, rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(field.score(t, x), (b * D - x) / a**2, rtol=1e-9, atol=1e-9)
+    moved = field.score(t, x) - target.score(t, x, ip) if on == "score" else field.velocity(t, x) - target.velocity(t, x, ip)
+    torch.testing.assert_close(moved, delta(x), rtol=1e-12, atol=1e-12)
+
+
+def test_exp_score_needs_a_variance_preserving_schedule_with_b0_positive():
+    from convlab.interpolants import as_interpolant
+
+    for name in ("linear", "trig", "follmer"):
+        with pytest.raises(ValueError, match="variance-preserving"):
+            SOLVERS["exp_score"].check(as_interpolant(name), 0.9)
+    SOLVERS["exp_score"].check(VP(3.0), 1.0)
 
 
 @settings(max_examples=10)
@@ -99,7 +157,7 @@ def test_switch_time_is_where_the_lower_bound_turns_positive():
     assert switch_time(0.3, 0.5) == 0.0
 
 
-def _scalar_gaussian_w2(D, mean, std, S, K, method):
+def _scalar_gaussian_w2(D, mean, std, S, K, solver):
     """Independent closed form: per coordinate the sampler is a scalar affine map y -> A y + c of N(0, 1)."""
     A, c, h = 1.0, 0.0, S / K
     for k in range(K):
@@ -107,46 +165,47 @@ def _scalar_gaussian_w2(D, mean, std, S, K, method):
         var = math.exp(-2 * s) * std**2 - math.expm1(-2 * s)
         # score(y) = -(y - e^{-s} mean) / var = p y + q
         p, q = -1 / var, math.exp(-s) * mean / var
-        if method == "euler":
+        if solver == "euler":
             A, c = A + h * (A + p * A), c + h * (c + p * c + q)
         else:
             A, c = math.exp(h) * A + math.expm1(h) * p * A, math.exp(h) * c + math.expm1(h) * (p * c + q)
     return math.sqrt(D * ((c - mean) ** 2 + (A - std) ** 2))
 
 
-@pytest.mark.parametrize("method", ["euler", "exp"])
-def test_exact_w2_on_a_gaussian_matches_the_scalar_recursion(method):
-    cfg = {"target": {"name": "gaussian", "D": 3, "mean": 1.0, "std": 0.5}, "S": 4.0, "K": 16, "method": method, "n": 500,
-           "reference": {"steps": 256}}
+@pytest.mark.parametrize("solver", ["euler", "exp_score"])
+def test_exact_w2_on_a_gaussian_matches_the_scalar_recursion(solver):
+    cfg = {"target": {"name": "gaussian", "D": 3, "mean": 1.0, "s": 0.5}, "S": 4.0, "K": 16, "solver": solver, "n_coupled": 500,
+           "reference": {"K": 256}}
     rec = run_pf_ode(cfg, device="cpu")
     assert rec.status == "ok"
-    assert rec.metrics["w2_exact"] == pytest.approx(_scalar_gaussian_w2(3, 1.0, 0.5, 4.0, 16, method), rel=1e-9)
+    assert rec.metrics["nfe"] == 16 and rec.metrics["h"] == 0.25  # one score evaluation per step, counted
+    assert rec.metrics["sampler_w2"] == pytest.approx(_scalar_gaussian_w2(3, 1.0, 0.5, 4.0, 16, solver), rel=1e-9)
     # The coupled estimate bounds the exact W2 from above (up to its sampling noise).
-    assert rec.metrics["w2_exact"] <= rec.metrics["w2_ub"] * 1.1
+    assert rec.metrics["sampler_w2"] <= rec.metrics["sampler_w2_ub"] * 1.1
 
 
 def test_score_error_effect_is_exactly_linear_for_an_affine_sampler():
-    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "std": 0.5}, "S": 4.0, "K": 16, "n": 200, "reference": {"steps": 128}}
+    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "S": 4.0, "K": 16, "n_coupled": 200, "reference": {"K": 128}}
     effect = [run_pf_ode({**base, "score_error": {"kind": "constant", "eps": e}}, device="cpu").metrics["score_error_effect"] for e in (0.01, 0.04)]
     assert effect[1] / effect[0] == pytest.approx(4.0, rel=1e-9)
 
 
 def test_initialisation_error_decays_like_e_to_the_minus_S():
-    base = {"target": {"name": "ring8", "radius": 2.0, "std": 0.5}, "K": 4, "n": 300, "reference": {"steps": 256}}
+    base = {"target": {"name": "ring8", "radius": 2.0, "s": 0.5}, "K": 4, "n_coupled": 300, "reference": {"K": 256}}
     e = [run_pf_ode({**base, "S": S}, device="cpu").metrics["init_error"] for S in (4.0, 6.0)]
     assert math.log(e[0] / e[1]) / 2.0 == pytest.approx(1.0, abs=0.1)
 
 
 def test_log_concavity_run_reports_the_sandwich():
-    rec = run_log_concavity({"target": {"name": "ring8", "radius": 2.0, "std": 0.5}, "t": 0.3, "n": 200}, device="cpu")
+    rec = run_log_concavity({"target": {"name": "ring8", "radius": 2.0, "s": 0.5}, "t": 0.3, "n_points": 200}, device="cpu")
     m = rec.metrics
     assert rec.status == "ok" and m["sandwich_holds"] and not m["strongly_log_concave"]
-    assert m["bound_lower"] <= m["hess_min"] < 0 < m["hess_max"] <= m["bound_upper"]
+    assert m["hess_bound_lower"] <= m["hess_min"] < 0 < m["hess_max"] <= m["hess_bound_upper"]
     assert m["t_star"] == pytest.approx(0.5 * math.log1p(4.0 - 0.25))
 
 
 def test_log_concavity_needs_one_shared_isotropic_variance():
-    rec = run_log_concavity({"target": {"name": "random_mixture", "D": 2, "cov": "full"}, "t": 0.3, "n": 10}, device="cpu")
+    rec = run_log_concavity({"target": {"name": "random_mixture", "D": 2, "cov": "full"}, "t": 0.3, "n_points": 10}, device="cpu")
     assert rec.status == "failed" and "isotropic" in rec.reason
     with pytest.raises(ValueError, match="shared variance"):
         mixture_radius_and_std(make_target({"name": "random_mixture", "D": 2, "cov": "iso"}))

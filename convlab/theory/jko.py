@@ -6,12 +6,25 @@ For Gaussians with commuting covariances the step acts per eigen-direction in cl
 m' = m / (1 + gamma), s' = (s + sqrt(s^2 + 4 gamma (1 + gamma))) / (2 (1 + gamma)). `affine_jko_step` solves
 the same proximal problem numerically over affine maps x -> A x + c (the optimal map between Gaussians is
 affine), so it must reproduce the closed form; it is the check that the objective is set up right.
+
+The neural JKO flow: residual blocks T_k(x) = x + f_k(x) (convlab.models.residual), each trained on samples
+of p_k to minimise KL(T#p_k || N(0, I)) + E|f_k(x)|^2 / (2 gamma) (`proximal_loss`), with log p_0 = log nu
+exact (an analytic target) and the change of variables
+
+    log p_{k+1}(T_k(x)) = log p_k(x) - log |det grad T_k(x)|,
+
+so KL(p_k || N(0, I)) is a plain Monte Carlo mean over pushed samples (`kl_to_standard_normal`): no density
+estimator. Generation inverts the blocks from N(0, I) (`generate`).
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
+
+LOG_2PI = math.log(2 * math.pi)
 
 
 def gaussian_jko_step(m: Tensor, s: Tensor, gamma: float) -> tuple[Tensor, Tensor]:
@@ -73,3 +86,43 @@ def contraction(gamma: float) -> tuple[float, float]:
     """Per-step contraction factors of the exact scheme: 1 / (1 + gamma) for the mean, 1 / (1 + 2 gamma) for the
     spread near 1 (the linearisation of s' at s = 1)."""
     return 1 / (1 + gamma), 1 / (1 + 2 * gamma)
+
+
+# -- the neural JKO flow ----------------------------------------------------------------------------------------------
+
+def proximal_loss(block, x: Tensor, gamma: float) -> Tensor:
+    """E[|T(x)|^2 / 2 - log det grad T(x)] + E|T(x) - x|^2 / (2 gamma) over samples x ~ p_k: the JKO step's
+    objective KL(T#p_k || N(0, I)) + (transport cost) / (2 gamma), up to the constant E log p_k."""
+    y, log_det = block.forward_and_log_det(x.requires_grad_(True), create_graph=True)
+    move = (y - x).pow(2).sum(1)
+    return (0.5 * y.pow(2).sum(1) - log_det + move / (2 * gamma)).mean()
+
+
+def kl_to_standard_normal(x: Tensor, log_p: Tensor) -> tuple[float, float]:
+    """Monte Carlo KL(p || N(0, I)) = E_p[log p(x) - log phi(x)] from samples and their exact log-densities;
+    returns the mean and its standard error."""
+    integrand = log_p + 0.5 * x.pow(2).sum(1) + 0.5 * x.shape[1] * LOG_2PI
+    return float(integrand.mean()), float(integrand.std() / math.sqrt(x.shape[0]))
+
+
+def push(blocks, x: Tensor, log_p: Tensor, shifts: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """Samples and exact log-densities through the blocks (each followed by its shift, if any: a translation
+    leaves the density's values unchanged)."""
+    for k, block in enumerate(blocks):
+        x, log_det = block.forward_and_log_det(x)
+        log_p = log_p - log_det
+        if shifts is not None:
+            x = x + shifts[k]
+    return x.detach(), log_p.detach()
+
+
+def generate(blocks, z: Tensor, shifts: list[Tensor] | None = None) -> tuple[Tensor, float]:
+    """Invert the flow from noise z: undo each shift and invert each block, last first; returns the samples
+    and the largest fixed-point residual."""
+    x, worst = z, 0.0
+    for k in reversed(range(len(blocks))):
+        if shifts is not None:
+            x = x - shifts[k]
+        x, res = blocks[k].inverse(x)
+        worst = max(worst, res)
+    return x, worst

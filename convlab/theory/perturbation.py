@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from convlab.config import PerturbationConfig
+
 
 @dataclass(frozen=True)
 class Perturbation:
@@ -48,17 +50,16 @@ class Perturbation:
         return torch.einsum("nm,mi,mj->nij", s, u, w)
 
 
-def make_perturbation(kind: str, *, eps: float, D: int, generator: torch.Generator, n_features: int = 64,
-                      lengthscale: float = 1.0) -> Perturbation:
-    """A seeded perturbation of size eps in R^D (float64; moved to the input's device and dtype when applied)."""
-    if kind not in ("fourier", "constant"):
-        raise ValueError(f"kind: must be 'fourier' or 'constant' (got {kind!r})")
+def make_perturbation(cfg: PerturbationConfig | dict, *, D: int, generator: torch.Generator) -> Perturbation:
+    """A seeded perturbation of kind cfg.kind and size cfg.eps in R^D (float64; moved to the input's device and
+    dtype when applied)."""
+    cfg = PerturbationConfig.model_validate(cfg)
     dev = generator.device
-    m = n_features if kind == "fourier" else 1
+    m = cfg.n_features if cfg.kind == "fourier" else 1
     u = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64)
     u = u / u.norm(dim=1, keepdim=True)
-    if kind == "constant":
-        return Perturbation(float(eps), u)
-    w = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64) / lengthscale
+    if cfg.kind == "constant":
+        return Perturbation(float(cfg.eps), u)
+    w = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64) / cfg.lengthscale
     c = 2 * math.pi * torch.rand(m, generator=generator, device=dev, dtype=torch.float64)
-    return Perturbation(float(eps), u, w, c)
+    return Perturbation(float(cfg.eps), u, w, c)

@@ -16,17 +16,25 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from convlab.config import LipschitzSearch
 from convlab.interpolants import Interpolant
 
 
-def velocity_jacobian(target, interpolant: Interpolant, t: float, x: Tensor) -> Tensor:
-    """grad_x V(t, x), (n, D, D), from the posterior covariance; needs a(t) > 0."""
+def jacobian_coefficients(interpolant: Interpolant, t: float) -> tuple[float, float]:
+    """(alpha, beta) with grad_x V = alpha I + beta Cov(X1 | x): alpha = a'/a, beta = b (a b' - a' b) / a^3.
+
+    Written with a a' so that follmer and vp stay finite in the products; needs a(t) > 0. beta is also the
+    blow-up shape of L_t on atoms (L_t ~ beta(t) R^2 as t -> 1)."""
     a, b, db, a_da = (float(f(t)) for f in (interpolant.a, interpolant.b, interpolant.db, interpolant.a_da))
     if not a > 0:
         raise ValueError(f"t: the Jacobian identity divides by a(t), which vanishes at t = {t!r}")
     a2 = a * a
-    alpha = a_da / a2  # a'/a, written with a a' so that follmer and vp stay finite in the product
-    beta = b * (a2 * db - b * a_da) / (a2 * a2)  # (b / a^3)(a b' - a' b)
+    return a_da / a2, b * (a2 * db - b * a_da) / (a2 * a2)
+
+
+def velocity_jacobian(target, interpolant: Interpolant, t: float, x: Tensor) -> Tensor:
+    """grad_x V(t, x), (n, D, D), from the posterior covariance; needs a(t) > 0."""
+    alpha, beta = jacobian_coefficients(interpolant, t)
     eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     return alpha * eye + beta * target.posterior_cov(t, x, interpolant)
 
@@ -60,39 +68,41 @@ def _candidates(target, ip: Interpolant, t: float, n: int, g: torch.Generator, d
     return p_t, torch.cat([wide, mid, b * mean[None]])
 
 
-def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator: torch.Generator, n_samples: int = 1024,
-                       n_starts: int = 8, ascent_steps: int = 100, perturbation=None) -> LipschitzEstimate:
-    """sup_x ||grad_x (V + delta)(t, x)||_2 estimated from below (float64), delta an optional Perturbation.
+def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator: torch.Generator,
+                       search: LipschitzSearch | dict | None = None, perturbation=None) -> LipschitzEstimate:
+    """sup_x ||grad_x (V + delta)(t, x)||_2 estimated from below (float64), delta an optional Perturbation of the
+    velocity; `search` (LipschitzSearch or its dict) sets the candidate draws and the ascent.
 
     Close to t = 1 the maximisers sit in transition layers of width ~ a(t)^2 that neither draws nor a local
     ascent can find, so the search follows them by continuation: it starts at 1 - t = 0.1 and moves towards t
     in steps of sqrt(10) in 1 - t, each level's best points (rescaled by the change of b) seeding the next.
     """
+    search = LipschitzSearch.model_validate(search or {})
     gaps = [] if 1 - t >= 0.1 else list(np.geomspace(0.1, 1 - t, max(2, int(np.ceil(2 * np.log10(0.1 / (1 - t)))) + 1)))[:-1]
     carried, b_prev, sampled = None, None, None
     for level in [1.0 - g for g in gaps] + [t]:
         b = float(interpolant.b(level))
         starts = None if carried is None else carried * (b / b_prev if b_prev else 1.0)
-        best, best_x, sampled, carried = _search(target, interpolant, level, generator, n_samples, n_starts, ascent_steps,
-                                                 perturbation, starts)
+        best, best_x, sampled, carried = _search(target, interpolant, level, generator, search, perturbation, starts)
         b_prev = b
     return LipschitzEstimate(best, sampled, best_x)
 
 
-def lipschitz_profile(target, interpolant: Interpolant, ts, *, generator: torch.Generator, n_samples: int = 1024,
-                      n_starts: int = 8, ascent_steps: int = 100, perturbation=None) -> np.ndarray:
+def lipschitz_profile(target, interpolant: Interpolant, ts, *, generator: torch.Generator,
+                      search: LipschitzSearch | dict | None = None, perturbation=None) -> np.ndarray:
     """L_t on an increasing grid ts (as lipschitz_estimate), the grid itself serving as the continuation."""
+    search = LipschitzSearch.model_validate(search or {})
     out, carried, b_prev = [], None, None
     for t in ts:
         b = float(interpolant.b(float(t)))
         starts = None if carried is None else carried * (b / b_prev if b_prev else 1.0)
-        best, _, _, carried = _search(target, interpolant, float(t), generator, n_samples, n_starts, ascent_steps, perturbation, starts)
+        best, _, _, carried = _search(target, interpolant, float(t), generator, search, perturbation, starts)
         out.append(best)
         b_prev = b
     return np.array(out)
 
 
-def _search(target, ip: Interpolant, t: float, g, n_samples, n_starts, ascent_steps, perturbation, starts):
+def _search(target, ip: Interpolant, t: float, g, search: LipschitzSearch, perturbation, starts):
     """(best norm, its x, max norm over draws of p_t, the ascended starting points) at one time t."""
     dtype = torch.float64
 
@@ -102,27 +112,27 @@ def _search(target, ip: Interpolant, t: float, g, n_samples, n_starts, ascent_st
             J = J + perturbation.jacobian(x)
         return spectral_norm(J)
 
-    p_t, others = _candidates(target, ip, t, n_samples, g, dtype)
+    p_t, others = _candidates(target, ip, t, search.n_samples, g, dtype)
     if starts is not None:
         others = torch.cat([others, starts])
     with torch.no_grad():
         on_p_t, on_others = norm(p_t), norm(others)
     pool = torch.cat([p_t, others])
     values = torch.cat([on_p_t, on_others])
-    x = pool[values.argsort(descending=True)[:n_starts]].clone().requires_grad_(True)
+    x = pool[values.argsort(descending=True)[: search.n_starts]].clone().requires_grad_(True)
     # Adam moves every coordinate by about lr per step, so lr follows the width a^2 / (b |mu_i - mu_j| + a) of
     # the posterior's transition layers, which shrinks like a^2 as t -> 1.
     a, b = float(ip.a(t)), float(ip.b(t))
     spread = float(target.covariance().diagonal().sum().sqrt()) + 1e-12
     opt = torch.optim.Adam([x], lr=0.05 * a * a / (b * spread + a))
     best, best_x = float(values.max()), pool[values.argmax()]
-    for _ in range(ascent_steps + 1):
+    for step in range(search.ascent_steps + 1):
         opt.zero_grad()
         v = norm(x)
         top = int(v.detach().argmax())
         if float(v[top].detach()) > best:
             best, best_x = float(v[top].detach()), x[top].detach().clone()
-        if _ < ascent_steps:
+        if step < search.ascent_steps:
             (-v.sum()).backward()
             opt.step()
     return best, best_x, float(on_p_t.max()), x.detach()

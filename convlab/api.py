@@ -1,0 +1,236 @@
+"""The Python API of studies, for notebooks and scripts; the `convlab` command line is a thin layer over it.
+
+    import convlab
+    study = convlab.open_study("studies/quickstart.yaml", overrides=["seeds=2"])   # validated: StudyError if not
+    study.run(jobs=2)                  # or executor="slurm", slurm=SlurmOptions(...)
+    study.status()                     # Status(done=..., failed=..., ...)
+    df = study.results()               # one row per finished run
+    report = study.report()            # Report: report.fit(y="coupled_error", where={"solver": "euler"}, group=...)
+    study.figures()                    # the study's figure script on its stored results
+
+A study is a study file or a results directory (its study.json: the study as it was run, overrides included).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from convlab.device import resolve_device
+from convlab.files import atomic_write_bytes, atomic_write_json, read_json, utc_now
+from convlab.study.execute import Outcome, SweepResult
+from convlab.study.plan import Plan, StudyError, load_plan
+from convlab.study.store import ERROR, FORMAT, STUDY, StaleResults, StudyStore
+
+if TYPE_CHECKING:  # pandas and the report are imported where they are used: the command line starts faster
+    import pandas as pd
+
+    from convlab.study.report import Report
+
+DEVICES = ("auto", "cpu", "cuda")
+EXECUTORS = ("local", "slurm")
+
+
+@dataclass
+class Failure:
+    run_id: str
+    point: dict[str, Any]
+    stage: str | None
+    reason: str | None
+
+
+@dataclass
+class Status:
+    """How far a study has got; `failures` lists the failed runs with their stage and reason."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    incomplete: int = 0  # started and interrupted (no DONE, no error.json, nobody running it)
+    new: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def left(self) -> int:
+        return self.incomplete + self.new
+
+
+@dataclass
+class PostResult:
+    """What `post` made: the table, the report, the figures, and what went wrong (never an exception)."""
+
+    table: Path | None = None
+    report: Report | None = None
+    figures: list[Path] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Study:
+    """A validated study (its plan) and where its results live. Raises StudyError for invalid input, before
+    anything is written."""
+
+    def __init__(self, source: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None):
+        self.source, self.overrides = Path(source), list(overrides)
+        self.plan: Plan = load_plan(self.source, self.overrides)
+        if out is None and self.source.is_dir():  # a results directory: it is the store
+            self.store = StudyStore(self.source.resolve().parent, self.source.resolve().name)
+        else:
+            self.store = StudyStore(Path(out) if out is not None else Path("results"), self.plan.study.name)
+        try:
+            self.store.check_format()
+        except StaleResults as err:
+            raise StudyError([str(err)]) from None
+
+    @property
+    def name(self) -> str:
+        return self.plan.study.name
+
+    @property
+    def dir(self) -> Path:
+        return self.store.dir
+
+    # -- running ----------------------------------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        s = Status(total=len(self.plan.runs))
+        for r in self.plan.runs:
+            state = self.store.state(r.run_id)
+            if state in ("incomplete", "new") and self.store.is_running(r.run_id):
+                state = "running"
+            setattr(s, state, getattr(s, state) + 1)
+            if state == "failed":
+                err = read_json(self.store.run_dir(r.run_id) / ERROR)
+                s.failures.append(Failure(r.run_id, r.point, err.get("stage"), err.get("reason")))
+        return s
+
+    def run(self, *, jobs: int | None = None, device: str | None = None, executor: str = "local", retry_failed: bool = False,
+            force: bool = False, slurm: Any = None, detach: bool = False,
+            on_outcome: Callable[[Outcome], None] = lambda o: None) -> SweepResult:
+        """Run every run that is not done (resumable; kill it at any time). Local: `jobs` worker processes
+        (default resources.jobs or 1). SLURM: job arrays with `slurm` (a SlurmOptions; default from the study's
+        resources), followed to the end unless `detach`. Raises StudyError for a bad option before running."""
+        device = self.check_options(device=device, executor=executor, detach=detach, jobs=jobs)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.dir / STUDY, {"source": str(self.plan.study_file.resolve()), "overrides": self.overrides,
+                                             "written": utc_now(), "format": FORMAT, "study": self.plan.study.model_dump(mode="json")})
+        if executor == "local":
+            from convlab.study.execute import run_local
+
+            return run_local(self.plan, self.store, jobs=jobs or self.plan.study.resources.jobs or 1, device=device,
+                             retry_failed=retry_failed, force=force, on_outcome=on_outcome)
+        from convlab.study.slurm import SlurmOptions, follow, reconcile, submit
+
+        options = slurm or SlurmOptions.from_resources(self.plan.study.resources)
+        submitted = submit(self.plan, self.store, options, device=device, retry_failed=retry_failed, force=force)
+        planned = {r.run_id for r in self.plan.runs}
+        active = sorted((set(reconcile(self.store)["active"]) | set(submitted)) & planned)
+        if detach:
+            return SweepResult(submitted=submitted, active=active)
+        result = follow(self.store, active, on_outcome=on_outcome)
+        result.submitted, result.active = submitted, active
+        return result
+
+    def check_options(self, *, device: str | None = None, executor: str = "local", detach: bool = False,
+                      jobs: int | None = None) -> str:
+        """The device to run on (the option, else resources.device, else auto); StudyError for a bad option."""
+        device = device or self.plan.study.resources.device or "auto"
+        if device not in DEVICES:
+            raise StudyError([f"--device: must be auto, cpu or cuda (got {device!r})"])
+        if executor not in EXECUTORS:
+            raise StudyError([f"--executor: must be local or slurm (got {executor!r})"])
+        if detach and executor != "slurm":
+            raise StudyError(["--detach: only with --executor slurm (a local sweep runs in this process)"])
+        if jobs is not None and jobs < 1:
+            raise StudyError([f"--jobs: must be >= 1 (got {jobs})"])
+        if executor == "local":  # the GPUs of a SLURM job are on its node
+            try:
+                resolve_device(device)
+            except ValueError as err:
+                raise StudyError([f"--device: {str(err).removeprefix('device: ')}"]) from None
+        else:
+            from convlab.study.slurm import SlurmUnavailable, check_available
+
+            try:
+                check_available()
+            except SlurmUnavailable as err:
+                raise StudyError([f"--executor slurm: {err}"]) from None
+        return device
+
+    # -- results ----------------------------------------------------------------------------------------------------
+
+    def results(self) -> pd.DataFrame:
+        """The tidy table of the finished runs (done or failed), one row each, in plan order."""
+        from convlab.study.table import collect
+
+        return collect(self.plan, self.store)
+
+    def write_table(self, df: pd.DataFrame | None = None, *, csv: bool = False) -> Path:
+        from convlab.study.table import write_table
+
+        return write_table(self.results() if df is None else df, self.store, csv=csv)
+
+    def report(self, df: pd.DataFrame | None = None) -> Report:
+        """The declared rates fitted per group and the declared checks counted, on the finished runs."""
+        from convlab.study.report import make_report
+
+        return make_report(self.plan.study, self.results() if df is None else df)
+
+    def write_report(self, report: Report) -> None:
+        atomic_write_json(self.dir / "report.json", report.to_dict())
+        atomic_write_bytes(self.dir / "report.md", report.render().encode())
+
+    def figures(self) -> list[Path]:
+        """The study's figure script (figures/<name>.py next to the study file) on its stored table and report."""
+        from convlab.study.figures import make_figures
+
+        return make_figures(self.plan.study, self.plan.study_file, self.dir)
+
+    def post(self, *, csv: bool = True, figures: bool = True) -> PostResult:
+        """Collect, report and draw: table, report.json/md and figures. A failure here is returned, never raised, so
+        that post-processing cannot turn a finished study into a crash."""
+        out = PostResult()
+        try:
+            df = self.results()
+            if df.empty:
+                out.errors.append(f"{self.name}: no finished runs yet: nothing to collect")
+                return out
+            out.table = self.write_table(df, csv=csv)
+            out.report = self.report(df)
+            self.write_report(out.report)
+        except Exception as err:  # noqa: BLE001 - reported to the user with its reason
+            out.errors.append(f"{self.name}: collect/report failed: {type(err).__name__}: {err}")
+            return out
+        if figures:
+            try:
+                out.figures = self.figures()
+            except Exception as err:  # noqa: BLE001
+                out.errors.append(f"{self.name}: figure script failed: {type(err).__name__}: {err}")
+        return out
+
+
+def open_study(source: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None) -> Study:
+    """A study file or results directory, validated, with its results under `out` (default results/, or the
+    results directory itself)."""
+    return Study(source, overrides, out=out)
+
+
+def studies_under(out: str | Path) -> list[Study]:
+    """Every study with stored results under a results root."""
+    return [Study(snap.parent) for snap in sorted(Path(out).glob(f"*/{STUDY}"))]
+
+
+def describe(study: Study) -> str:
+    """One line: runs, shared artefacts, and how many are done, failed, running and left."""
+    s = study.status()
+    shared = len({r.shared for r in study.plan.runs if r.shared})
+    extra = f" ({shared} shared {'artefact' if shared == 1 else 'artefacts'})" if shared else ""
+    return (f"{study.name}: {s.total} runs{extra} | done {s.done}, failed {s.failed}, running {s.running}, left {s.left}"
+            + (f" ({s.incomplete} interrupted)" if s.incomplete else ""))
+
+
+def point_text(point: dict[str, Any]) -> str:
+    return json.dumps(point, default=str)

@@ -1,0 +1,177 @@
+"""The 'characteristic' run kind: the characteristic-generator pipeline (THEORY.md section 4) on one target,
+teacher -> Euler characteristics -> one-step student -> the measured error budget (convlab.pipeline).
+
+Runs that differ only in K, the student or the evaluation share one trained teacher (an on-disk artefact: the
+scheduler trains it once, before the runs that need it). One seed drives every draw through named streams, so
+the same config on the same device gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+from pydantic import Field, model_validator
+
+from convlab.config import DType, GridName, InterpolantSpec, NetConfig, OptimConfig, PositiveInt, ReferenceConfig, RunConfig, Strict
+from convlab.interpolants import as_interpolant
+from convlab.pipeline import build_teacher, characteristics, fit_student, measure
+from convlab.runs import shared
+from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
+from convlab.targets import make_target
+
+
+class TeacherConfig(Strict):
+    """The velocity network (or the oracle: the target's exact velocity, or the kernel teacher)."""
+
+    # trained: a network fitted by velocity matching; oracle: the exact velocity; kernel: the exact velocity of
+    # the training sample smoothed by N(0, h^2 I), i.e. the minimiser of the velocity-matching loss over all
+    # fields for that measure -- a teacher with a statistical error and no optimisation error.
+    kind: Literal["trained", "oracle", "kernel"] = "trained"
+    n: Annotated[PositiveInt, Field(description="the sample size of the theory: one training set drawn once")] = 2000
+    bandwidth: Annotated[float, Field(gt=0.0, description="kernel only; null: chosen by held-out loss")] | None = None
+    parametrization: Literal["velocity", "denoiser"] = "velocity"
+    loss: Literal["velocity", "denoiser"] = "velocity"  # velocity matching, or its unweighted denoising form
+    net: NetConfig = NetConfig()
+    optim: OptimConfig = OptimConfig()
+
+
+class CharacteristicsConfig(Strict):
+    """m noise draws pushed through K steps of a first-order solver on the teacher."""
+
+    solver: Literal["euler", "exp_euler"] = "euler"
+    K: Annotated[int, Field(ge=2, description="solver steps of the characteristics")] = 16
+    m: Annotated[PositiveInt, Field(description="noise draws (trajectories)")] = 2000
+    grid: GridName = "uniform"
+
+
+class StudentConfig(Strict):
+    """g(s, t, x) with g(s, s, x) = x: form 'euler' x + (t - s) f(s, t, x), or 'exp_euler' the exponential-integrator
+    form (a_t / a_s) x + (b_t - a_t b_s / a_s) f(s, t, x)."""
+
+    form: Literal["euler", "exp_euler"] = "euler"
+    init: Literal["teacher", "random"] = "teacher"
+    semigroup_weight: Annotated[float, Field(ge=0.0)] = 0.1
+    net: NetConfig = NetConfig()
+    optim: OptimConfig = OptimConfig()
+
+
+class EvalConfig(Strict):
+    """Held-out measurement sizes."""
+
+    n_coupled: Annotated[PositiveInt, Field(description="noise draws for the coupled (pathwise) errors")] = 2000
+    n_w2: Annotated[int, Field(ge=2, description="sample size of the sampled W2 and of its noise floor")] = 1000
+    n_velocity: Annotated[PositiveInt, Field(description="(t, x) draws for the velocity L2 error")] = 4000
+    floor_repeats: Annotated[int, Field(ge=1)] = 3
+    resolve_margin: Annotated[float, Field(ge=1.0)] = 2.0
+
+
+class EvalReference(ReferenceConfig):
+    """The reference flows of the exact and the teacher's velocity: 1024 rk4 steps (the teacher is float32)."""
+
+    K: Annotated[int, Field(ge=16, description="rk4 steps")] = 1024
+
+
+class CharacteristicRun(RunConfig):
+    """One run of the characteristic-generator pipeline (THEORY.md section 4)."""
+
+    kind: Literal["characteristic"] = "characteristic"
+    interpolant: InterpolantSpec = "follmer"
+    T: Annotated[float, Field(gt=0.0, le=1.0, description="early-stopping time")] = 0.999
+    dtype: Annotated[DType, Field(description="of the networks and everything they touch")] = "float32"
+    teacher: TeacherConfig = TeacherConfig()
+    characteristics: CharacteristicsConfig = CharacteristicsConfig()
+    student: StudentConfig = StudentConfig()
+    eval: EvalConfig = EvalConfig()
+    reference: EvalReference = EvalReference()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CharacteristicRun:
+        if self.teacher.bandwidth is not None and self.teacher.kind != "kernel":
+            raise ValueError(f"teacher.bandwidth: only a kernel teacher has a bandwidth (teacher.kind is {self.teacher.kind!r})")
+        if self.student.init == "teacher":
+            if self.teacher.kind != "trained":
+                raise ValueError(f"student.init: 'teacher' needs a trained teacher (teacher.kind is {self.teacher.kind!r}); use 'random'")
+            if self.student.net != self.teacher.net:
+                raise ValueError("student.init: 'teacher' needs student.net equal to teacher.net")
+            wanted = {"velocity": "euler", "denoiser": "exp_euler"}[self.teacher.parametrization]
+            if self.student.form != wanted:
+                raise ValueError(
+                    f"student.form: initialising from a {self.teacher.parametrization}-parametrised teacher makes "
+                    f"g one {wanted} step, so the form must be {wanted!r} (got {self.student.form!r})"
+                )
+        uses_denoiser = "exp_euler" in (self.student.form, self.characteristics.solver) or self.teacher.parametrization == "denoiser"
+        if uses_denoiser and self.T >= 1.0:
+            raise ValueError("T: the denoiser form divides by a(t), which vanishes at t = 1; use T < 1 (got 1.0)")
+        return self
+
+
+def run_characteristic(cfg: CharacteristicRun, ctx: RunContext) -> dict:
+    """Teacher, characteristics, student, error budget; a divergence or a non-finite stage fails the run there."""
+    target = make_target(cfg.target)
+    ip = as_interpolant(cfg.interpolant)
+    with ctx.stage("teacher", timed=True):
+        teacher = build_teacher(cfg, target, ip, ctx.device, share=lambda create: ctx.shared("teacher", create))
+    with ctx.stage("characteristics", timed=True):
+        z = torch.randn(cfg.characteristics.m, target.ambient_dim, device=ctx.device, dtype=getattr(torch, cfg.dtype),
+                        generator=ctx.rng("characteristics.noise"))
+        chars = characteristics(teacher, cfg, z)
+    with ctx.stage("student", timed=True):
+        student, student_info = fit_student(teacher, chars, cfg, ctx.device)
+    with ctx.stage("eval", timed=True):
+        metrics = measure(teacher, student, target, cfg, ctx.device)
+    return {**metrics, **teacher.info, **student_info, "characteristics_nfe": chars.nfe}
+
+
+def _error(name: str, label: str, doc: str) -> Metric:
+    return Metric(name, label, "monte_carlo", doc, unit="x")
+
+
+def _record(name: str, label: str, doc: str, when: str | None = None, unit: str = "") -> Metric:
+    return Metric(name, label, "record", doc, unit=unit, when=when)
+
+
+KERNEL, TRAINED = "teacher.kind = kernel", "teacher.kind = trained"
+
+KIND = RunKind(
+    name="characteristic",
+    config=CharacteristicRun,
+    metrics=(
+        _error("velocity_l2_error", r"velocity error $\|v - V\|_{L^2}$", "the teacher against the exact velocity, t ~ U[0, T], x ~ p_t"),
+        _error("teacher_euler_error", "teacher Euler error (rms)", "Euler_K[v](z) vs a reference solve of the same teacher: the discretisation error"),
+        _error("teacher_flow_error", "teacher flow error (rms)", "Flow[v](z) vs Flow[V](z): what the velocity error does to the flow"),
+        _error("teacher_e2e_error", "teacher end-to-end error (rms)", "Euler_K[v](z) vs the exact flow"),
+        _error("teacher_one_step_e2e_error", "teacher one-step error (rms)", "Euler_1[v](z) vs the exact flow"),
+        _error("fitting_error", "fitting error (rms)", "g(0, T, z) vs Euler_K[v](z)"),
+        *shared.coupled("student_e2e", "student end-to-end error (rms)", "g(0, T, z) vs the exact flow of the true velocity"),
+        _error("semigroup_defect", "semigroup defect (rms)", "rms of g(s, u, x) - g(t, u, g(s, t, x)) over grid triples of held-out trajectories"),
+        *shared.sampled_w2("student_w2", "$W_2$(one-step samples, target)"),
+        shared.EARLY_STOP_W2_UB,
+        _record("teacher_params", "teacher parameters", "parameter count (0: oracle and kernel)"),
+        _record("teacher_cached", "teacher from the cache", "whether the trained teacher was made by another run"),
+        _record("time_teacher_train_s", "teacher training time (s)", "time to train (or build) the teacher, in whichever run made it", unit="s"),
+        _record("teacher_final_loss", "teacher final loss", "mean loss of the last window of training steps (null without steps)", TRAINED),
+        _record("teacher_loss_history", "teacher loss history", "mean loss per window of 50 steps", TRAINED),
+        _record("teacher_train_loss", "teacher loss, training set", "velocity-matching loss on the training sample", "teacher.kind != oracle"),
+        _record("teacher_val_loss", "teacher loss, fresh data", "velocity-matching loss on as many fresh target draws", "teacher.kind != oracle"),
+        _record("teacher_bandwidth", "kernel bandwidth $h$", "the kernel teacher's bandwidth", KERNEL),
+        _record("teacher_cv_bandwidths", "bandwidths tried", "held-out selection grid", "kernel, bandwidth null"),
+        _record("teacher_cv_losses", "held-out losses", "held-out loss per bandwidth tried", "kernel, bandwidth null"),
+        _record("teacher_cv_interior", "bandwidth inside the grid", "the held-out optimum is not at an end of the grid", "kernel, bandwidth null"),
+        _record("student_params", "student parameters", "parameter count"),
+        _record("student_final_loss", "student final loss", "mean loss of the last window of training steps (null without steps)"),
+        _record("student_fit_loss", "student fit loss", "the pair-fitting term on fresh batches after training"),
+        _record("student_semigroup_loss", "student semigroup loss", "the semigroup term on fresh batches after training"),
+        _record("student_loss_history", "student loss history", "mean loss per window of 50 steps"),
+        _record("characteristics_nfe", "characteristics field evaluations", "teacher evaluations of the characteristics"),
+        *(_record(f"time_{s}_s", f"{s} stage time (s)", f"wall time of the {s} stage", unit="s") for s in ("teacher", "characteristics", "student", "eval")),
+        shared.TIME_TOTAL,
+    ),
+    body=run_characteristic,
+    artefacts=(Artefact("teacher", ("seed", "target", "interpolant", "T", "dtype", "teacher"), on_disk=True,
+                        applies=lambda cfg: cfg.teacher.kind == "trained", memo_size=4),),
+    renamed={"eval.reference_steps": "reference.K"},
+    renamed_values={"student.form": {"exp": "exp_euler"}},
+    renamed_metrics={"teacher_seconds": "time_teacher_train_s", "student_seconds": None, "eval_seconds": None, "w2_n": None,
+                     "device_name": None},
+)

@@ -1,0 +1,171 @@
+"""A run kind, declared once: its config model (whose defaults are the only defaults), the metrics it emits, the
+artefacts it shares with other runs, its run body, and the history of its names.
+
+The study layer (plan, store, execute, slurm, report) knows run kinds only through this declaration:
+`RunKind.run` validates the config, resolves the device, calls the body inside a RunContext, turns a failure
+into a failed record, refuses metrics the kind did not declare and records non-finite ones as a failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+
+from convlab.config import RunConfig
+from convlab.device import generator, resolve_device
+from convlab.models.training import Divergence
+from convlab.record import RunFailed, RunRecord
+from convlab.runs.artefacts import ArtefactCache
+
+# closed_form: a formula of the config (deterministic); monte_carlo: a mean over seeded draws (pathwise errors,
+# KL), with a CI or standard error where one is given; sampled: a W2 between finite samples (biased by n, beside
+# its noise floor); lower_estimate: a sup searched from below; flag: a boolean derived from the others;
+# record: bookkeeping (counts, losses, times).
+Estimate = Literal["closed_form", "monte_carlo", "sampled", "lower_estimate", "flag", "record"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column a run kind writes: its name, a figure label (matplotlib mathtext), how it is estimated, its unit
+    ('' dimensionless, 'x' the units of the data, 'nats', 's' seconds), whether it is a squared quantity, and
+    `when` it is emitted if only in some configurations."""
+
+    name: str
+    label: str
+    estimate: Estimate
+    doc: str
+    unit: str = ""
+    squared: bool = False
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """An expensive intermediate result that runs of a sweep share: a function of the config fields `depends_on`
+    (and the device), so runs that differ only elsewhere reuse it without changing a number. `on_disk`: worth
+    persisting across processes (a trained network), and the scheduler trains it once before the runs that need
+    it; otherwise memoised per process. `applies`: for which configs it is shared (None: all)."""
+
+    name: str
+    depends_on: tuple[str, ...]
+    on_disk: bool = False
+    applies: Callable[[Any], bool] | None = None
+    memo_size: int = 16
+
+    def key(self, cfg: RunConfig) -> str | None:
+        """The hash of the fields it depends on (as validated, defaults filled in); None where it does not apply."""
+        if self.applies is not None and not self.applies(cfg):
+            return None
+        blob = json.dumps(cfg.model_dump(mode="json", include=set(self.depends_on)), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class RunContext:
+    """What a run body gets besides its config: the device, seeded streams, stages (timed, named in failures) and
+    the shared artefacts."""
+
+    def __init__(self, kind: RunKind, cfg: RunConfig, device: torch.device, cache: ArtefactCache):
+        self.kind, self.cfg, self.device, self.cache = kind, cfg, device, cache
+        self.current = "setup"
+        self.timings: dict[str, float] = {}
+        self.created: dict[str, bool] = {}  # artefact name -> whether this run computed it
+
+    def rng(self, stream: str, device: torch.device | str | None = None) -> torch.Generator:
+        """The generator of one named stream of the run's seed (on the run's device unless told otherwise)."""
+        return generator(self.cfg.seed, stream, torch.device(device) if device is not None else self.device)
+
+    @contextlib.contextmanager
+    def stage(self, name: str, *, timed: bool = False) -> Iterator[None]:
+        """Work of one stage: a failure inside is recorded with this stage; timed stages add time_<name>_s."""
+        self.current = name
+        start = time.perf_counter()
+        yield
+        if timed:
+            self.timings[f"time_{name}_s"] = time.perf_counter() - start
+
+    def shared(self, name: str, create: Callable[[], Any]) -> Any:
+        """The artefact `name` for this config, from the cache or from create()."""
+        artefact = self.kind.artefact(name)
+        key = artefact.key(self.cfg)
+        if key is None:
+            value, created = create(), True
+        else:
+            value, created = self.cache.get(f"{self.kind.name}.{name}", key, self.device, create, on_disk=artefact.on_disk,
+                                            memo_size=artefact.memo_size)
+        self.created[name] = created
+        return value
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """The one declaration of a run kind. `renamed` maps old dotted config keys to new ones (a tuple: the old
+    value goes to each), `renamed_values` new dotted keys to {old value: new value}, `renamed_metrics` old metric
+    names to new ones (None: no longer recorded); `convlab migrate` applies them to stored results."""
+
+    name: str
+    config: type[RunConfig]
+    metrics: tuple[Metric, ...]
+    body: Callable[[Any, RunContext], dict[str, Any]]
+    artefacts: tuple[Artefact, ...] = ()
+    renamed: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+    renamed_values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
+    renamed_metrics: Mapping[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self):
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError(f"run kind {self.name}: metrics declared twice: {sorted(n for n in names if names.count(n) > 1)}")
+
+    @property
+    def doc(self) -> str:
+        return (self.config.__doc__ or "").strip()
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
+
+    def metric(self, name: str) -> Metric:
+        return next(m for m in self.metrics if m.name == name)
+
+    def artefact(self, name: str) -> Artefact:
+        return next(a for a in self.artefacts if a.name == name)
+
+    def shared_key(self, cfg: RunConfig) -> str | None:
+        """'<kind>.<artefact>/<key>' of the on-disk artefact this run shares (the scheduler's groups), or None."""
+        for a in self.artefacts:
+            if a.on_disk and (key := a.key(cfg)) is not None:
+                return f"{self.name}.{a.name}/{key}"
+        return None
+
+    def validate(self, cfg: RunConfig | Mapping[str, Any]) -> RunConfig:
+        return cfg if isinstance(cfg, self.config) else self.config.model_validate(cfg)
+
+    def run(self, cfg: RunConfig | Mapping[str, Any], *, device: str | torch.device = "auto",
+            cache: ArtefactCache | None = None) -> RunRecord:
+        """One run: a failed record (stage, reason) for a RunFailed or a diverging training stage, never an exception
+        for those; other exceptions are bugs and propagate (a sweep records them as crashed runs)."""
+        cfg = self.validate(cfg)
+        device = resolve_device(device)
+        ctx = RunContext(self, cfg, device, cache if cache is not None else ArtefactCache())
+        start = time.perf_counter()
+        info = {"device": str(device)}
+        try:
+            metrics = self.body(cfg, ctx)
+        except (RunFailed, Divergence) as err:
+            return RunRecord("failed", getattr(err, "metrics", {}), info, stage=ctx.current, reason=str(err))
+        metrics = {**metrics, **ctx.timings, "time_total_s": time.perf_counter() - start}
+        undeclared = sorted(set(metrics) - set(self.metric_names))
+        if undeclared:
+            raise KeyError(f"run kind {self.name} emitted metrics it does not declare: {', '.join(undeclared)}")
+        bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            return RunRecord("failed", {}, info, stage="measure", reason=f"non-finite {', '.join(bad)}")
+        return RunRecord("ok", metrics, info)

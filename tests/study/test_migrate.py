@@ -1,0 +1,84 @@
+"""Results stored under the old names are refused until `convlab migrate` rewrites them; migrated runs are the
+runs today's planner makes of the migrated study (nothing is recomputed), under today's names."""
+
+import json
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from convlab.cli import app
+from convlab.files import atomic_write_json
+from convlab.study.plan import load_plan
+
+
+class _Result:
+    def __init__(self, r):
+        self.stdout = self.stderr = r.output
+
+
+def convlab(*args, check):
+    """The command in process (fast); exit status and output as a user sees them."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == check, result.output
+    return _Result(result)
+
+OLD_STUDY = {"name": "old", "base": {"kind": "pf_ode", "target": {"name": "ring8", "std": 0.5}, "method": "exp", "n": 100,
+                                     "reference": {"steps": 64}},
+             "grid": {"K": [4, 8]}, "seeds": [0],
+             "rates": [{"name": "exp", "x": "h", "y": "solver_error", "where": {"method": "exp"}, "group_by": ["target.std"]}],
+             "checks": []}
+
+
+def _old_results(root):
+    """A study directory as the format-1 code wrote it: study.json without a format, runs under the old names."""
+    d = root / "old"
+    atomic_write_json(d / "study.json", {"source": "studies/old.yaml", "overrides": [], "study": OLD_STUDY})
+    for i, K in enumerate((4, 8)):
+        run = d / "runs" / f"oldid{i}"
+        atomic_write_json(run / "config.json", {**OLD_STUDY["base"], "seed": 0, "K": K})
+        atomic_write_json(run / "result.json", {"status": "ok", "stage": None, "reason": None, "solver_error": 0.1 / K, "R": 4.0,
+                                                "std": 0.5, "w2_ub": 0.3, "h": 8.0 / K, "device": "cpu"})
+        atomic_write_json(run / "provenance.json", {"seed": 0})
+        (run / "DONE").write_text("x")
+    return d
+
+
+def test_old_results_are_refused_then_migrated_and_reused(tmp_path):
+    d = _old_results(tmp_path / "res")
+    refused = convlab("status", d, check=2)
+    assert "format 1" in refused.stderr and f"convlab migrate {d}" in refused.stderr
+    before = sorted(p.name for p in (d / "runs").iterdir())
+
+    migrated = convlab("migrate", tmp_path / "res", check=0)
+    assert f"{d}: 2 runs migrated" in migrated.stdout
+    study = json.loads((d / "study.json").read_text())
+    assert study["format"] == 2
+    assert study["study"]["base"] == {"kind": "pf_ode", "target": {"name": "ring8", "s": 0.5}, "solver": "exp_score",
+                                      "n_coupled": 100, "reference": {"K": 64}}
+    rate = study["study"]["rates"][0]
+    assert (rate["y"], rate["where"], rate["group_by"]) == ("coupled_error", {"solver": "exp_score"}, ["target.s"])
+    # every run moved to the id today's planner gives it: nothing is recomputed
+    plan = load_plan(d)
+    assert sorted(p.name for p in (d / "runs").iterdir()) == sorted(r.run_id for r in plan.runs) != before
+    result = json.loads((d / "runs" / plan.runs[0].run_id / "result.json").read_text())
+    assert {"coupled_error", "support_radius", "s", "sampler_w2_ub"} <= set(result) and "solver_error" not in result
+    assert "ran 0 runs" in convlab("sweep", d, "--no-post", check=0).stdout
+    df = pd.read_parquet(d / "results.parquet")  # rebuilt by migrate
+    assert {"coupled_error", "target.s", "solver"} <= set(df) and "solver_error" not in df and len(df) == 2
+    assert "already current" in convlab("migrate", d, check=0).stdout
+
+
+def test_a_study_file_into_old_results_is_refused_and_writes_nothing(tmp_path, write_study):
+    d = _old_results(tmp_path / "res")
+    study = write_study("name: old\nbase: {kind: pf_ode, target: {name: ring8}, K: 4, n_coupled: 50, reference: {K: 32}}\n")
+    before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file()}
+    proc = convlab("sweep", study, "--out", tmp_path / "res", check=2)
+    assert "run `convlab migrate" in proc.stderr
+    assert {p: p.read_bytes() for p in d.rglob("*") if p.is_file()} == before
+
+
+def test_a_study_file_with_old_names_is_told_the_new_ones(write_study):
+    proc = convlab("sweep", write_study("name: x\nbase: {kind: pf_ode, target: {name: ring8, std: 0.5}, method: exp, n: 10}\n"),
+                   "--dry-run", check=2)
+    for hint in ("base.method: renamed to 'solver'", "base.n: renamed to 'n_coupled'", "base.target.std: renamed to 's'"):
+        assert hint in proc.stderr, proc.stderr
