@@ -5,7 +5,8 @@
 floor:    x @ means.T, the (n, N) product of the points with the means the velocity must touch.
 velocity: GaussianMixture.velocity (streamed softmax; two products plus one exp pass).
 Peak memory: each chunk_size runs in a fresh process; the peak resident-set growth of one velocity call
-(VmHWM after a reset through /proc/self/clear_refs, so Linux only) is reported beside the size of the floor's own (n, N) output, to show memory follows the chunk setting.
+(VmHWM after a reset through /proc/self/clear_refs, so Linux only) is reported beside the size of the floor's own
+(n, N) output, to show memory follows the chunk setting.
 """
 
 from __future__ import annotations
@@ -71,16 +72,39 @@ def main() -> None:
     target.velocity(0.5, x[:2], "follmer")
     floor = best_of(lambda: x @ means.T, args.repeats)
     vel = best_of(lambda: target.velocity(0.5, x, "follmer"), args.repeats)
-    print(f"N = {args.N} isotropic atoms, n = {args.n}, D = {args.D}, {args.dtype}, {torch.get_num_threads()} threads, median of {args.repeats}")
+    print(
+        f"N = {args.N} isotropic atoms, n = {args.n}, D = {args.D}, {args.dtype}, {torch.get_num_threads()} threads, "
+        f"median of {args.repeats}"
+    )
     print(f"  floor x @ means.T : {floor * 1e3:8.1f} ms")
     print(f"  velocity          : {vel * 1e3:8.1f} ms   ratio {vel / floor:.2f}x the floor (target <= 3x)")
     itemsize = torch.empty(0, dtype=x.dtype).element_size()
     print(f"  the floor's own (n, N) output: {args.n * args.N * itemsize / 2**20:.0f} MiB")
     for chunk in (2**18, 2**20, 2**22, 2**24):
-        out = subprocess.run([sys.executable, __file__, "--N", str(args.N), "--n", str(args.n), "--D", str(args.D),
-                              "--dtype", args.dtype, "--child-chunk", str(chunk)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--N",
+                str(args.N),
+                "--n",
+                str(args.n),
+                "--D",
+                str(args.D),
+                "--dtype",
+                args.dtype,
+                "--child-chunk",
+                str(chunk),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         growth = json.loads(out.stdout)["peak_growth_mib"]
-        print(f"  chunk_size 2^{chunk.bit_length() - 1:<2}: block {chunk * itemsize / 2**20:6.1f} MiB, peak RSS growth {growth:7.1f} MiB")
+        print(
+            f"  chunk_size 2^{chunk.bit_length() - 1:<2}: block {chunk * itemsize / 2**20:6.1f} MiB, "
+            f"peak RSS growth {growth:7.1f} MiB"
+        )
 
 
 if __name__ == "__main__":

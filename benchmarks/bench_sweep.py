@@ -38,10 +38,31 @@ seeds: 1
 
 def sweep(study: Path, out: Path, jobs: int) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "convlab", "sweep", str(study), "--jobs", str(jobs), "--out", str(out),
-                    "--no-post", "--device", "cpu"], check=True, stdout=subprocess.DEVNULL, env={**os.environ, "TERM": "dumb"})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convlab",
+            "sweep",
+            str(study),
+            "--jobs",
+            str(jobs),
+            "--out",
+            str(out),
+            "--no-post",
+            "--device",
+            "cpu",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "TERM": "dumb"},
+    )
     wall = time.perf_counter() - start
-    subprocess.run([sys.executable, "-m", "convlab", "collect", str(study), "--out", str(out)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "convlab", "collect", str(study), "--out", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return wall
 
 
@@ -58,7 +79,7 @@ def main(argv=None):
         study.write_text(STUDY.format(steps=args.steps, ns=ns))
         tables = {}
         for r in range(args.repeats):
-            for jobs in ((1, 2) if r % 2 == 0 else (2, 1)):
+            for jobs in (1, 2) if r % 2 == 0 else (2, 1):
                 out = Path(tmp) / f"out{r}_{jobs}"
                 times[jobs].append(sweep(study, out, jobs))
                 tables[jobs] = pd.read_parquet(out / "bench_sweep" / "results.parquet")
@@ -66,8 +87,10 @@ def main(argv=None):
     metrics = [c for c in tables[1] if c.endswith("_error")]
     same = tables[1][metrics].equals(tables[2][metrics])
     t1, t2 = statistics.median(times[1]), statistics.median(times[2])
-    print(f"\n{args.runs} runs, median of {args.repeats}: --jobs 1 {t1:.1f} s, --jobs 2 {t2:.1f} s, "
-          f"speed-up {t1 / t2:.2f}x (target >= 1.7x on 2 cores); metrics identical across job counts: {same}")
+    print(
+        f"\n{args.runs} runs, median of {args.repeats}: --jobs 1 {t1:.1f} s, --jobs 2 {t2:.1f} s, "
+        f"speed-up {t1 / t2:.2f}x (target >= 1.7x on 2 cores); metrics identical across job counts: {same}"
+    )
 
 
 if __name__ == "__main__":

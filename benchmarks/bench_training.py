@@ -80,7 +80,9 @@ def bare_student(cfg: CharacteristicRun, paths, times, device) -> float:
     for _ in range(cfg.student.optim.steps):
         rows = torch.randint(m, (B,), generator=g, device=device)
         kl = torch.rand(B, K1, generator=g, device=device).argsort(1)[:, :2].sort(1).values
-        fit = (gmap(times[kl[:, 0]], times[kl[:, 1]], paths[kl[:, 0], rows]) - paths[kl[:, 1], rows]).pow(2).sum(1).mean()
+        fit = (
+            (gmap(times[kl[:, 0]], times[kl[:, 1]], paths[kl[:, 0], rows]) - paths[kl[:, 1], rows]).pow(2).sum(1).mean()
+        )
         rows3 = torch.randint(m, (B,), generator=g, device=device)
         idx = torch.rand(B, K1, generator=g, device=device).argsort(1)[:, :3].sort(1).values
         s, t, u = times[idx[:, 0]], times[idx[:, 1]], times[idx[:, 2]]
@@ -105,12 +107,18 @@ def main() -> None:
     args = p.parse_args()
     device = resolve_device(args.device)
     steps = {"optim": {"steps": args.steps}}
-    cfg = CharacteristicRun(target={"name": "ring8"}, teacher={**steps, "n": 2000}, student={**steps, "init": "random"},
-                            characteristics={"K": 16, "m": 2000})
+    cfg = CharacteristicRun(
+        target={"name": "ring8"},
+        teacher={**steps, "n": 2000},
+        student={**steps, "init": "random"},
+        characteristics={"K": 16, "m": 2000},
+    )
     target, ip = make_target(cfg.target), as_interpolant(cfg.interpolant)
     x1 = target.sample(2000, generator=0, device=device, dtype=torch.float32)
     teacher = build_teacher(cfg, target, ip, device)
-    chars = characteristics(teacher, cfg, torch.randn(2000, 2, device=device, generator=torch.Generator(device).manual_seed(1)))
+    chars = characteristics(
+        teacher, cfg, torch.randn(2000, 2, device=device, generator=torch.Generator(device).manual_seed(1))
+    )
     times = {"teacher": ([], []), "student": ([], [])}
     for _ in range(args.repeats):
         times["teacher"][0].append(build_teacher(cfg, target, ip, device).info["time_teacher_train_s"])
@@ -121,11 +129,16 @@ def main() -> None:
         sync(device)
         times["student"][0].append(time.perf_counter() - start)
         times["student"][1].append(bare_student(cfg, chars.paths, chars.times, device))
-    print(f"training throughput on {device} ({torch.get_num_threads()} threads), {args.steps} steps, batch "
-          f"{cfg.teacher.optim.batch_size}, MLP {cfg.teacher.net.width}x{cfg.teacher.net.depth}, median of {args.repeats}")
+    print(
+        f"training throughput on {device} ({torch.get_num_threads()} threads), {args.steps} steps, batch "
+        f"{cfg.teacher.optim.batch_size}, MLP {cfg.teacher.net.width}x{cfg.teacher.net.depth}, median of {args.repeats}"
+    )
     for stage, (ours, bare) in times.items():
         o, b = statistics.median(ours), statistics.median(bare)
-        print(f"  {stage:<8} convlab {o / args.steps * 1e3:6.2f} ms/step   bare {b / args.steps * 1e3:6.2f} ms/step   ratio {o / b:.3f}x (target <= 1.15x)")
+        print(
+            f"  {stage:<8} convlab {o / args.steps * 1e3:6.2f} ms/step   bare {b / args.steps * 1e3:6.2f} ms/step   "
+            f"ratio {o / b:.3f}x (target <= 1.15x)"
+        )
     record = RUN_KINDS["characteristic"].run(CharacteristicRun(target={"name": "ring8"}), device=device).as_dict()
     print("per-stage wall time of one default 2-D run (ring8, 2000 teacher + 2000 student steps, K = 16, m = 2000):")
     for key in ("time_teacher_s", "time_characteristics_s", "time_student_s", "time_eval_s", "time_total_s"):

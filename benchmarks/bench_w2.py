@@ -40,8 +40,13 @@ def main() -> None:
     args = p.parse_args()
     n = args.n
     u = np.full(n, 1 / n)
-    print(f"exact W2^2, n = {n}, median of {args.repeats} (auto uses lsa from effective dim >= {LSA_MIN_EFFECTIVE_DIM})")
-    print(f"{'D':>4} {'eff.dim':>7} {'plain s':>8} {'conv s':>8} {'convlab s':>9} {'vs plain':>9} {'vs conv':>8}  rel.err plain / convlab  (warnings)")
+    print(
+        f"exact W2^2, n = {n}, median of {args.repeats} (auto uses lsa from effective dim >= {LSA_MIN_EFFECTIVE_DIM})"
+    )
+    print(
+        f"{'D':>4} {'eff.dim':>7} {'plain s':>8} {'conv s':>8} {'convlab s':>9} {'vs plain':>9} {'vs conv':>8}  "
+        "rel.err plain / convlab  (warnings)"
+    )
     for D in args.dims:
         rng = np.random.default_rng(D)
         x, y = rng.standard_normal((n, D)), rng.standard_normal((n, D)) + 0.3
@@ -54,9 +59,13 @@ def main() -> None:
         val = {k: v[0][1] for k, v in runs.items()}
         warn = {k: v[0][2] for k, v in runs.items()}
         rel = lambda k: abs(val[k] - val["conv"]) / val["conv"]  # noqa: E731
-        print(f"{D:>4} {effective_dim(x, y):>7.1f} {t['plain']:>8.2f} {t['conv']:>8.2f} {t['convlab']:>9.2f} "
-              f"{t['convlab'] / t['plain']:>8.2f}x {t['convlab'] / t['conv']:>7.2f}x  {rel('plain'):.1e} / {rel('convlab'):.1e}"
-              f"  ({warn['plain']} / {warn['convlab']})", flush=True)
+        print(
+            f"{D:>4} {effective_dim(x, y):>7.1f} {t['plain']:>8.2f} {t['conv']:>8.2f} {t['convlab']:>9.2f} "
+            f"{t['convlab'] / t['plain']:>8.2f}x {t['convlab'] / t['conv']:>7.2f}x  "
+            f"{rel('plain'):.1e} / {rel('convlab'):.1e}"
+            f"  ({warn['plain']} / {warn['convlab']})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -107,21 +107,45 @@ class Study:
                 s.failures.append(Failure(r.run_id, r.point, err.get("stage"), err.get("reason")))
         return s
 
-    def run(self, *, jobs: int | None = None, device: str | None = None, executor: str = "local", retry_failed: bool = False,
-            force: bool = False, slurm: Any = None, detach: bool = False,
-            on_outcome: Callable[[Outcome], None] = lambda o: None) -> SweepResult:
+    def run(
+        self,
+        *,
+        jobs: int | None = None,
+        device: str | None = None,
+        executor: str = "local",
+        retry_failed: bool = False,
+        force: bool = False,
+        slurm: Any = None,
+        detach: bool = False,
+        on_outcome: Callable[[Outcome], None] = lambda o: None,
+    ) -> SweepResult:
         """Run every run that is not done (resumable; kill it at any time). Local: `jobs` worker processes
         (default resources.jobs or 1). SLURM: job arrays with `slurm` (a SlurmOptions; default from the study's
         resources), followed to the end unless `detach`. Raises StudyError for a bad option before running."""
         device = self.check_options(device=device, executor=executor, detach=detach, jobs=jobs)
         self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.dir / STUDY, {"source": str(self.plan.study_file.resolve()), "overrides": self.overrides,
-                                             "written": utc_now(), "format": FORMAT, "study": self.plan.study.model_dump(mode="json")})
+        atomic_write_json(
+            self.dir / STUDY,
+            {
+                "source": str(self.plan.study_file.resolve()),
+                "overrides": self.overrides,
+                "written": utc_now(),
+                "format": FORMAT,
+                "study": self.plan.study.model_dump(mode="json"),
+            },
+        )
         if executor == "local":
             from convlab.study.execute import run_local
 
-            return run_local(self.plan, self.store, jobs=jobs or self.plan.study.resources.jobs or 1, device=device,
-                             retry_failed=retry_failed, force=force, on_outcome=on_outcome)
+            return run_local(
+                self.plan,
+                self.store,
+                jobs=jobs or self.plan.study.resources.jobs or 1,
+                device=device,
+                retry_failed=retry_failed,
+                force=force,
+                on_outcome=on_outcome,
+            )
         from convlab.study.slurm import SlurmOptions, follow, reconcile, submit
 
         options = slurm or SlurmOptions.from_resources(self.plan.study.resources)
@@ -134,8 +158,9 @@ class Study:
         result.submitted, result.active = submitted, active
         return result
 
-    def check_options(self, *, device: str | None = None, executor: str = "local", detach: bool = False,
-                      jobs: int | None = None) -> str:
+    def check_options(
+        self, *, device: str | None = None, executor: str = "local", detach: bool = False, jobs: int | None = None
+    ) -> str:
         """The device to run on (the option, else resources.device, else auto); StudyError for a bad option."""
         device = device or self.plan.study.resources.device or "auto"
         if device not in DEVICES:
@@ -228,8 +253,10 @@ def describe(study: Study) -> str:
     s = study.status()
     shared = len({r.shared for r in study.plan.runs if r.shared})
     extra = f" ({shared} shared {'artefact' if shared == 1 else 'artefacts'})" if shared else ""
-    return (f"{study.name}: {s.total} runs{extra} | done {s.done}, failed {s.failed}, running {s.running}, left {s.left}"
-            + (f" ({s.incomplete} interrupted)" if s.incomplete else ""))
+    return (
+        f"{study.name}: {s.total} runs{extra} | done {s.done}, failed {s.failed}, running {s.running}, left {s.left}"
+        + (f" ({s.incomplete} interrupted)" if s.incomplete else "")
+    )
 
 
 def point_text(point: dict[str, Any]) -> str:

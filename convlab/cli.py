@@ -17,12 +17,20 @@ import typer
 from convlab.api import Study, describe, point_text, studies_under
 from convlab.study.plan import StudyError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Check the convergence theory of flow-based generative models by experiment.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Check the convergence theory of flow-based generative models by experiment.",
+)
 
-StudyArg = Annotated[Path, typer.Argument(help="a study file (studies/quickstart.yaml) or a results directory (results/quickstart)")]
+StudyArg = Annotated[
+    Path, typer.Argument(help="a study file (studies/quickstart.yaml) or a results directory (results/quickstart)")
+]
 SetOpt = Annotated[list[str], typer.Option("--set", help="override a study value: dotted.key=value (YAML), repeatable")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="results root (default: results, or the results directory given)")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="results root (default: results, or the results directory given)")
+]
 
 
 def _fail(err: StudyError) -> typer.Exit:
@@ -53,21 +61,54 @@ def _print_failures(s: Study, limit: int = 20) -> None:
 def sweep(
     study: StudyArg,
     set_: SetOpt = [],
-    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="local worker processes (default: resources.jobs or 1)")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda (default: resources.device or auto)")] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", min=1, help="local worker processes (default: resources.jobs or 1)")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto | cpu | cuda (default: resources.device or auto)")
+    ] = None,
     out: OutOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan and what is done and left; run nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan and what is done and left; run nothing")
+    ] = False,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="rerun runs that failed before")] = False,
-    force: Annotated[bool, typer.Option("--force", help="recompute finished runs too (old results are set aside, not deleted)")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="recompute finished runs too (old results are set aside, not deleted)")
+    ] = False,
     post: Annotated[bool, typer.Option("--post/--no-post", help="collect, report and draw figures afterwards")] = True,
     executor: Annotated[str, typer.Option("--executor", help="local | slurm (job arrays through submitit)")] = "local",
-    detach: Annotated[bool, typer.Option("--detach", help="slurm: submit and exit; rerun the command (or status) later")] = False,
-    partition: Annotated[str | None, typer.Option("--partition", help="slurm partition (default: resources.partition)")] = None,
-    time_min: Annotated[int | None, typer.Option("--time-min", min=1, help="slurm time limit per run, minutes (default: resources.time_min or 60)")] = None,
-    cpus_per_run: Annotated[int | None, typer.Option("--cpus-per-run", min=1, help="slurm CPUs per run (default: resources.cpus_per_run or 1)")] = None,
-    gpus_per_run: Annotated[int | None, typer.Option("--gpus-per-run", min=0, help="slurm GPUs per run (default: resources.gpus_per_run or 0)")] = None,
-    mem_gb: Annotated[float | None, typer.Option("--mem-gb", min=0.001, help="slurm memory per run, GB (default: resources.mem_gb or the partition's)")] = None,
-    array_parallelism: Annotated[int | None, typer.Option("--array-parallelism", min=1, help="slurm: most tasks of an array at once (default: resources.array_parallelism or 64)")] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="slurm: submit and exit; rerun the command (or status) later")
+    ] = False,
+    partition: Annotated[
+        str | None, typer.Option("--partition", help="slurm partition (default: resources.partition)")
+    ] = None,
+    time_min: Annotated[
+        int | None,
+        typer.Option("--time-min", min=1, help="slurm time limit per run, minutes (default: resources.time_min or 60)"),
+    ] = None,
+    cpus_per_run: Annotated[
+        int | None,
+        typer.Option("--cpus-per-run", min=1, help="slurm CPUs per run (default: resources.cpus_per_run or 1)"),
+    ] = None,
+    gpus_per_run: Annotated[
+        int | None,
+        typer.Option("--gpus-per-run", min=0, help="slurm GPUs per run (default: resources.gpus_per_run or 0)"),
+    ] = None,
+    mem_gb: Annotated[
+        float | None,
+        typer.Option(
+            "--mem-gb", min=0.001, help="slurm memory per run, GB (default: resources.mem_gb or the partition's)"
+        ),
+    ] = None,
+    array_parallelism: Annotated[
+        int | None,
+        typer.Option(
+            "--array-parallelism",
+            min=1,
+            help="slurm: most tasks of an array at once (default: resources.array_parallelism or 64)",
+        ),
+    ] = None,
 ) -> None:
     """Run every run of a study that is not done yet; resumable, safe to kill."""
     s = _open(study, set_, out)
@@ -87,30 +128,53 @@ def sweep(
     from convlab.study.slurm import SlurmOptions
 
     before = s.status()
-    options = SlurmOptions.from_resources(s.plan.study.resources, partition=partition, time_min=time_min, cpus_per_run=cpus_per_run,
-                                          gpus_per_run=gpus_per_run, mem_gb=mem_gb, array_parallelism=array_parallelism)
+    options = SlurmOptions.from_resources(
+        s.plan.study.resources,
+        partition=partition,
+        time_min=time_min,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        mem_gb=mem_gb,
+        array_parallelism=array_parallelism,
+    )
     # The local executor reports every planned run, done ones included; SLURM's follow() only the active ones.
-    progress = SweepProgress(len(s.plan.runs), done_before=0 if force or executor == "local" else before.done, failed_before=0,
-                             live=False if detach else None)
+    progress = SweepProgress(
+        len(s.plan.runs),
+        done_before=0 if force or executor == "local" else before.done,
+        failed_before=0,
+        live=False if detach else None,
+    )
     try:
-        result = s.run(jobs=jobs, device=device, executor=executor, retry_failed=retry_failed, force=force, slurm=options,
-                       detach=detach, on_outcome=progress.update)
+        result = s.run(
+            jobs=jobs,
+            device=device,
+            executor=executor,
+            retry_failed=retry_failed,
+            force=force,
+            slurm=options,
+            detach=detach,
+            on_outcome=progress.update,
+        )
     except StudyError as err:
         progress.close()
         raise _fail(err) from None
     progress.close()
     if executor == "slurm":
         arrays = sorted({j.split("_")[0] for j in result.submitted.values()})
-        typer.echo(f"submitted {len(result.submitted)} runs as SLURM job array(s) {', '.join(arrays) or '-'}; "
-                   f"{len(result.active)} runs queued or running")
+        typer.echo(
+            f"submitted {len(result.submitted)} runs as SLURM job array(s) {', '.join(arrays) or '-'}; "
+            f"{len(result.active)} runs queued or running"
+        )
         if detach:
             typer.echo(f"detached: rerun this command, or `convlab status {study}`, to follow it")
             return
     skipped = 0 if retry_failed or force else before.failed
     ran_ok, ran_failed, busy = result.count("ok"), result.count("failed"), result.count("busy")
-    typer.echo(f"ran {ran_ok + ran_failed} runs: {ran_ok} ok, {ran_failed} failed"
-               + (f"; {skipped} failed before (rerun with --retry-failed)" if skipped else "")
-               + (f"; {busy} running in another sweep" if busy else ""))
+    typer.echo(
+        f"ran {ran_ok + ran_failed} runs: {ran_ok} ok, {ran_failed} failed"
+        + (f"; {skipped} failed before (rerun with --retry-failed)" if skipped else "")
+        + (f"; {busy} running in another sweep" if busy else "")
+    )
     _print_failures(s)
     post_failed = _post(s) if post else False
     raise typer.Exit(1 if s.status().failed or post_failed else 0)
@@ -158,8 +222,12 @@ def _finished(s: Study):
 
 
 @app.command()
-def collect(study: StudyArg, set_: SetOpt = [], out: OutOpt = None,
-            csv: Annotated[bool, typer.Option("--csv", help="also write results.csv")] = False) -> None:
+def collect(
+    study: StudyArg,
+    set_: SetOpt = [],
+    out: OutOpt = None,
+    csv: Annotated[bool, typer.Option("--csv", help="also write results.csv")] = False,
+) -> None:
     """Build results.parquet: one row per finished run."""
     s = _open(study, set_, out)
     df = _finished(s)
@@ -167,8 +235,12 @@ def collect(study: StudyArg, set_: SetOpt = [], out: OutOpt = None,
 
 
 @app.command()
-def report(study: StudyArg, set_: SetOpt = [], out: OutOpt = None,
-           as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False) -> None:
+def report(
+    study: StudyArg,
+    set_: SetOpt = [],
+    out: OutOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
     """Fitted rates per group: slope, CI, expected, verdict (and comparisons across a column); checks."""
     s = _open(study, set_, out)
     rep = s.report(_finished(s))
@@ -177,8 +249,12 @@ def report(study: StudyArg, set_: SetOpt = [], out: OutOpt = None,
 
 
 @app.command()
-def figures(studies: Annotated[list[Path] | None, typer.Argument(help="study files or results directories (default: every study under --out)")] = None,
-            out: OutOpt = None) -> None:
+def figures(
+    studies: Annotated[
+        list[Path] | None, typer.Argument(help="study files or results directories (default: every study under --out)")
+    ] = None,
+    out: OutOpt = None,
+) -> None:
     """Regenerate the figures of studies from their stored results."""
     try:
         items = [Study(p, out=out) for p in studies] if studies else studies_under(out or Path("results"))
@@ -207,8 +283,11 @@ def targets() -> None:
     from convlab.targets import TARGETS
 
     for name, make in TARGETS.items():
-        params = ", ".join(f"{p.name}={p.default!r}" if p.default is not inspect.Parameter.empty else p.name
-                           for p in inspect.signature(make).parameters.values() if p.name != "self")
+        params = ", ".join(
+            f"{p.name}={p.default!r}" if p.default is not inspect.Parameter.empty else p.name
+            for p in inspect.signature(make).parameters.values()
+            if p.name != "self"
+        )
         doc = (make.__doc__ or "").strip().splitlines()[0]
         typer.echo(f"{name}({params})\n    {doc}")
 
@@ -222,14 +301,20 @@ def kinds(name: Annotated[str | None, typer.Argument(help="one run kind (default
     if name is not None and name not in RUN_KINDS:
         from convlab.registry import did_you_mean
 
-        typer.echo(f"unknown run kind{did_you_mean(name, sorted(RUN_KINDS))}; known: {', '.join(sorted(RUN_KINDS))} (got {name!r})", err=True)
+        typer.echo(
+            f"unknown run kind{did_you_mean(name, sorted(RUN_KINDS))}; "
+            f"known: {', '.join(sorted(RUN_KINDS))} (got {name!r})",
+            err=True,
+        )
         raise typer.Exit(2)
     for kind in [RUN_KINDS[name]] if name else RUN_KINDS.values():
         typer.echo(describe_kind(kind))
 
 
 @app.command()
-def migrate(paths: Annotated[list[Path], typer.Argument(help="study results directories, or results roots holding them")]) -> None:
+def migrate(
+    paths: Annotated[list[Path], typer.Argument(help="study results directories, or results roots holding them")],
+) -> None:
     """Rewrite stored results written under older names (config keys, metrics, target parameters) into today's."""
     from convlab.study.migrate import migrate_results
 
@@ -238,7 +323,11 @@ def migrate(paths: Annotated[list[Path], typer.Argument(help="study results dire
         if not p.is_dir():
             typer.echo(f"{p}: no such directory", err=True)
             raise typer.Exit(2)
-        dirs += [p] if (p / "runs").is_dir() or (p / "study.json").exists() else sorted(d for d in p.iterdir() if (d / "runs").is_dir())
+        dirs += (
+            [p]
+            if (p / "runs").is_dir() or (p / "study.json").exists()
+            else sorted(d for d in p.iterdir() if (d / "runs").is_dir())
+        )
     if not dirs:
         typer.echo(f"{', '.join(map(str, paths))}: no study results to migrate", err=True)
         raise typer.Exit(2)
@@ -254,7 +343,9 @@ def migrate(paths: Annotated[list[Path], typer.Argument(help="study results dire
             except StudyError as err:
                 typer.echo(f"  table and report not rebuilt: {'; '.join(err.messages)}", err=True)
                 continue
-            typer.echo(f"  table and report rebuilt: {result.table}" if result.table else f"  {'; '.join(result.errors)}")
+            typer.echo(
+                f"  table and report rebuilt: {result.table}" if result.table else f"  {'; '.join(result.errors)}"
+            )
 
 
 def main() -> None:

@@ -53,7 +53,9 @@ class OptimConfig(Strict):
     warmup_steps: Annotated[int, Field(ge=0)] = 0
     steps: Annotated[int, Field(ge=0, description="optimiser steps")] = 2000
     batch_size: PositiveInt = 256
-    grad_clip: Annotated[float, Field(gt=0.0, description="max gradient norm (per network); null: no clipping")] | None = 1.0
+    grad_clip: (
+        Annotated[float, Field(gt=0.0, description="max gradient norm (per network); null: no clipping")] | None
+    ) = 1.0
     ema: Probability | None = None  # off: on short runs with a decaying lr it lags the weights (measured)
     weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
 
@@ -109,7 +111,10 @@ def _interpolant_spec(spec):
 
 
 SolverName = Annotated[str, AfterValidator(_solver_name), Field(description="a solver of convlab.solvers.SOLVERS")]
-InterpolantSpec = Annotated[str | dict[str, Any], AfterValidator(_interpolant_spec),
-                            Field(description="linear, trig, follmer or {name: vp, S: ...}")]
+InterpolantSpec = Annotated[
+    str | dict[str, Any],
+    AfterValidator(_interpolant_spec),
+    Field(description="linear, trig, follmer or {name: vp, S: ...}"),
+]
 GridName = Literal["uniform", "quadratic"]
 DType = Literal["float32", "float64"]

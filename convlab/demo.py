@@ -6,7 +6,8 @@ For K = 4 ... 512 steps it integrates the exact velocity from shared noise, meas
 against a reference flow (seed by seed), fits log-log slopes over the asymptotic window K >= --fit-min-K
 with a bootstrap-over-seeds CI and gives a verdict against each solver's declared order. (follmer's
 a(t) = sqrt(1 - t^2) has unbounded derivatives at t = 1: on a uniform grid heun and rk4 lose order near T,
-which `--grid uniform` shows; the quadratic grid refines towards T and restores it.) It also prints the sample-vs-target W2 of the Euler output
+which `--grid uniform` shows; the quadratic grid refines towards T and restores it.) It also prints the
+sample-vs-target W2 of the Euler output
 beside the target's noise floor, to show why that quantity cannot see a 1/K rate (THEORY.md section 5).
 """
 
@@ -42,12 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     field = exact_field(target, args.interpolant)
     Ks = [4, 8, 16, 32, 64, 128, 256, 512]
     start = time.perf_counter()
-    print(f"convlab demo: {target!r}, interpolant {args.interpolant}, T = {args.T}, {args.grid} grid, "
-          f"{args.seeds} seeds x {args.n} draws\n")
+    print(
+        f"convlab demo: {target!r}, interpolant {args.interpolant}, T = {args.T}, {args.grid} grid, "
+        f"{args.seeds} seeds x {args.n} draws\n"
+    )
 
     # One batch of shared noise per seed: every K and every solver starts from the same z.
-    z = torch.cat([torch.randn(args.n, target.ambient_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(s))
-                   for s in range(args.seeds)])
+    z = torch.cat(
+        [
+            torch.randn(args.n, target.ambient_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(s))
+            for s in range(args.seeds)
+        ]
+    )
     seed_of = np.repeat(np.arange(args.seeds), args.n)
     exact = reference_flow(field, z, T=args.T, reference={"solver": "rk4", "K": 2048, "grid": "quadratic"})
 

@@ -90,7 +90,9 @@ class PerturbedField:
 
     def velocity(self, t, x: Tensor) -> Tensor:
         d = self.delta(x)
-        return self.field.velocity(t, x) + (d if self.on == "velocity" else score_coefficient(self.interpolant, t, x) * d)
+        return self.field.velocity(t, x) + (
+            d if self.on == "velocity" else score_coefficient(self.interpolant, t, x) * d
+        )
 
     def score(self, t, x: Tensor) -> Tensor:
         return self.field.score(t, x) + self._score_change(t, x)

@@ -34,7 +34,7 @@ def read_json(path: Path) -> Any:
 
 
 def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _jsonable(obj: Any) -> Any:

@@ -20,10 +20,24 @@ from scipy import stats  # noqa: E402
 
 COLUMN_WIDTH = 3.35  # inches: one column of a two-column paper
 STYLE = {
-    "font.family": "DejaVu Sans", "font.size": 8, "axes.labelsize": 8, "axes.titlesize": 8, "legend.fontsize": 6.5,
-    "xtick.labelsize": 7, "ytick.labelsize": 7, "lines.linewidth": 1.0, "lines.markersize": 3.5, "axes.linewidth": 0.6,
-    "axes.grid": True, "grid.linewidth": 0.3, "grid.alpha": 0.5, "legend.frameon": False, "savefig.dpi": 300,
-    "pdf.fonttype": 42, "svg.hashsalt": "convlab", "figure.constrained_layout.use": True,
+    "font.family": "DejaVu Sans",
+    "font.size": 8,
+    "axes.labelsize": 8,
+    "axes.titlesize": 8,
+    "legend.fontsize": 6.5,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 3.5,
+    "axes.linewidth": 0.6,
+    "axes.grid": True,
+    "grid.linewidth": 0.3,
+    "grid.alpha": 0.5,
+    "legend.frameon": False,
+    "savefig.dpi": 300,
+    "pdf.fonttype": 42,
+    "svg.hashsalt": "convlab",
+    "figure.constrained_layout.use": True,
 }
 PALETTE = sns.color_palette("colorblind")
 
@@ -59,12 +73,26 @@ def seed_summary(df: pd.DataFrame, x: str, y: str, seed: str = "seed") -> pd.Dat
         if logs.size == 0:
             continue
         half = stats.t.ppf(0.975, logs.size - 1) * logs.std(ddof=1) / np.sqrt(logs.size) if logs.size > 1 else 0.0
-        rows.append({x: xv, "mean": np.exp(logs.mean()), "lo": np.exp(logs.mean() - half), "hi": np.exp(logs.mean() + half)})
+        rows.append(
+            {x: xv, "mean": np.exp(logs.mean()), "lo": np.exp(logs.mean() - half), "hi": np.exp(logs.mean() + half)}
+        )
     return pd.DataFrame(rows)
 
 
-def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color, label: str, resolved: str | None = None,
-               seed: str = "seed", show_reference: bool = True, x_scale: str = "log") -> None:
+def rate_panel(
+    ax,
+    df: pd.DataFrame,
+    fit: dict | None,
+    *,
+    x: str,
+    y: str,
+    color,
+    label: str,
+    resolved: str | None = None,
+    seed: str = "seed",
+    show_reference: bool = True,
+    x_scale: str = "log",
+) -> None:
     """Seed means with 95% CIs (hollow where unresolved), the fitted rate with its slope CI as a band, and the
     expected slope as a dashed grey line through the same centre. x_scale 'log': power law C x^slope on
     log-log axes; 'linear': exponential C e^{slope x} on semilog axes (a fit made with x_scale: linear)."""
@@ -72,7 +100,11 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
     summary = seed_summary(ok, x, y, seed)
     if summary.empty:
         return
-    res = ok.groupby(x)[resolved].mean().reindex(summary[x]).to_numpy() >= 0.5 if resolved else np.ones(len(summary), bool)
+    res = (
+        ok.groupby(x)[resolved].mean().reindex(summary[x]).to_numpy() >= 0.5
+        if resolved
+        else np.ones(len(summary), bool)
+    )
     yerr = [summary["mean"] - summary["lo"], summary["hi"] - summary["mean"]]
     ax.errorbar(summary[x], summary["mean"], yerr=yerr, fmt="none", ecolor=color, elinewidth=0.7, capsize=1.5)
     ax.plot(summary[x][res], summary["mean"][res], "o", color=color)
@@ -95,7 +127,10 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
         law = lambda slope: y_centre * np.exp(slope * (xs - centre))  # noqa: E731
         y_centre = np.exp(fit["intercept"] + fit["slope"] * centre)
     # report.json writes an infinite CI limit (too few points or seeds for one) as null
-    lo, hi = (-np.inf if fit["ci_low"] is None else fit["ci_low"]), (np.inf if fit["ci_high"] is None else fit["ci_high"])
+    lo, hi = (
+        (-np.inf if fit["ci_low"] is None else fit["ci_low"]),
+        (np.inf if fit["ci_high"] is None else fit["ci_high"]),
+    )
     ax.plot(xs, law(fit["slope"]), "-", color=color, label=f"{label} {fit['slope']:+.2f} [{lo:+.2f},{hi:+.2f}]")
     # The band is cut at a factor 3 around the data, so that one wide CI (few seeds) cannot squash the panel.
     floor, ceil = summary["lo"].min() / 3, summary["hi"].max() * 3
@@ -106,8 +141,18 @@ def rate_panel(ax, df: pd.DataFrame, fit: dict | None, *, x: str, y: str, color,
         ax.plot(xs, law(fit["expected"]), "--", color="0.45", lw=0.8)
 
 
-def solver_rate_figure(df: pd.DataFrame, report: dict, *, panel: str, values: list, solvers: list[str],
-                       title, width: float = COLUMN_WIDTH, height: float = 2.3, handlelength: float = 1.0):
+def solver_rate_figure(
+    df: pd.DataFrame,
+    report: dict,
+    *,
+    panel: str,
+    values: list,
+    solvers: list[str],
+    title,
+    width: float = COLUMN_WIDTH,
+    height: float = 2.3,
+    handlelength: float = 1.0,
+):
     """Coupled error against K, one panel per value of the column `panel`, one fitted power law per solver (the rate
     of coupled_error where solver is that solver, grouped by `panel`); `title(value)` names a panel."""
     fig, axes = figure(len(values), height=height, width=width)
@@ -138,7 +183,9 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, dict]:
 
     study_dir = Path(study_dir)
     report_path = study_dir / "report.json"
-    return pd.read_parquet(study_dir / "results.parquet"), (json.loads(report_path.read_text()) if report_path.exists() else {"rates": []})
+    return pd.read_parquet(study_dir / "results.parquet"), (
+        json.loads(report_path.read_text()) if report_path.exists() else {"rates": []}
+    )
 
 
 def fitted(fit: dict | None) -> bool:
@@ -150,11 +197,16 @@ def fit_for(report: dict, *, y: str, where: dict | None = None, group: dict | No
     """The fitted group of the rate of `y` restricted by `where` (and any other rate field given, e.g. x_min) whose
     group matches `group`; None when that group has no fit. A rate the report does not declare is an error, not a
     silently missing line: LookupError naming what was asked for."""
-    entries = [e for e in report.get("rates", []) if e.get("y") == y and (e.get("where") or {}) == (where or {})
-               and all(e.get(k) == v for k, v in spec.items())]
+    entries = [
+        e
+        for e in report.get("rates", [])
+        if e.get("y") == y and (e.get("where") or {}) == (where or {}) and all(e.get(k) == v for k, v in spec.items())
+    ]
     if len(entries) != 1:
-        raise LookupError(f"the report of {report.get('study')} has {len(entries)} rates of y={y!r} where={where or {}}"
-                          + (f" {spec}" if spec else ""))
+        raise LookupError(
+            f"the report of {report.get('study')} has {len(entries)} rates of y={y!r} where={where or {}}"
+            + (f" {spec}" if spec else "")
+        )
     for g in entries[0].get("groups", []):
         if all(same_value(g["group"].get(k), v) for k, v in (group or {}).items()):
             return g

@@ -13,19 +13,39 @@ from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, label, load
 def main(study_dir):
     df, report = load_results(study_dir)
     df = df[df["status"] == "ok"]
-    cases = df[["interpolant", "degenerate"]].drop_duplicates().sort_values(["interpolant", "degenerate"]).to_numpy().tolist()
+    cases = (
+        df[["interpolant", "degenerate"]]
+        .drop_duplicates()
+        .sort_values(["interpolant", "degenerate"])
+        .to_numpy()
+        .tolist()
+    )
     with paper_style():
         fig, (left, right) = figure(2, height=2.5, width=2 * COLUMN_WIDTH)
         for color, (ip, degenerate) in zip(PALETTE, cases):
             rows = df[(df["interpolant"] == ip) & (df["degenerate"] == degenerate)]
             name = f"{ip}, {'atoms' if degenerate else 'smoothed'}"
             group, where = {"degenerate": degenerate}, {"interpolant": ip}
-            rate_panel(left, rows, fit_for(report, y="early_stop_w2_ub", where=where, group=group), x="one_minus_T", y="early_stop_w2_ub",
-                       color=color, label=name)
+            rate_panel(
+                left,
+                rows,
+                fit_for(report, y="early_stop_w2_ub", where=where, group=group),
+                x="one_minus_T",
+                y="early_stop_w2_ub",
+                color=color,
+                label=name,
+            )
             lower = rows.groupby("one_minus_T")["early_stop_w2_lb"].mean()
             left.plot(lower.index, lower.to_numpy(), "v", mfc="none", color=color, ms=3)
-            rate_panel(right, rows, fit_for(report, y="integrated_lipschitz", where=where, group=group), x="one_minus_T",
-                       y="integrated_lipschitz", color=color, label=name)
+            rate_panel(
+                right,
+                rows,
+                fit_for(report, y="integrated_lipschitz", where=where, group=group),
+                x="one_minus_T",
+                y="integrated_lipschitz",
+                color=color,
+                label=name,
+            )
         left.set_title(r"$W_2(p_T, \nu)$: upper bound (o, fitted), lower bound (v)")
         right.set_title(label("integrated_lipschitz"))
         for ax in (left, right):

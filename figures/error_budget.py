@@ -1,6 +1,6 @@
 """Figure of studies/error_budget.yaml: each term of the characteristic generator's error budget vs K.
 
-    python figures/error_budget.py results/error_budget
+python figures/error_budget.py results/error_budget
 """
 
 import sys
@@ -22,7 +22,15 @@ def main(study_dir):
     with paper_style():
         fig, (ax,) = figure(1, height=2.6)
         for color, (col, label, fitted) in zip(PALETTE, TERMS):
-            rate_panel(ax, df, fit_for(report, y=col) if fitted else None, x="characteristics.K", y=col, color=color, label=label)
+            rate_panel(
+                ax,
+                df,
+                fit_for(report, y=col) if fitted else None,
+                x="characteristics.K",
+                y=col,
+                color=color,
+                label=label,
+            )
         ax.set_xlabel("Euler steps $K$ of the characteristics")
         ax.set_ylabel("rms pathwise error")
         ax.legend(loc="lower left", fontsize=5.2, handlelength=1.0)

@@ -1,5 +1,6 @@
 """Figure of studies/jko_flow.yaml: KL(p_K || N(0, I)) against the number K of JKO steps on semilog axes, one
-panel per target and dimension, one colour per gamma (fitted exponential rate, expected -2 log(1 + gamma) dashed, the exact
+panel per target and dimension, one colour per gamma (fitted exponential rate, expected -2 log(1 + gamma) dashed, the
+exact
 recursion as a dotted line for the Gaussian); right, W2 of generated samples with the noise floor (gamma = 1).
 
     python figures/jko_flow.py results/jko_flow
@@ -25,11 +26,27 @@ def main(study_dir):
             for color, gamma in zip(PALETTE, gammas):
                 rows = df[(df["panel"] == name) & (df["gamma"] == gamma)]
                 group = {"target.name": rows["target.name"].iloc[0], "target.D": rows["target.D"].iloc[0]}
-                rate_panel(ax, rows, fit_for(report, y="kl", where={"gamma": gamma}, group=group), x="K", y="kl",
-                           color=color, label=f"$\\gamma$ = {gamma:g}", resolved="kl_resolved", x_scale="linear")
+                rate_panel(
+                    ax,
+                    rows,
+                    fit_for(report, y="kl", where={"gamma": gamma}, group=group),
+                    x="K",
+                    y="kl",
+                    color=color,
+                    label=f"$\\gamma$ = {gamma:g}",
+                    resolved="kl_resolved",
+                    x_scale="linear",
+                )
                 if "kl_closed_form" in rows and rows["kl_closed_form"].notna().any():
                     exact = rows.groupby("K")["kl_closed_form"].mean()
-                    ax.plot(exact.index, exact.to_numpy(), ":", color=color, lw=1.0, label="exact JKO" if gamma == gammas[-1] else None)
+                    ax.plot(
+                        exact.index,
+                        exact.to_numpy(),
+                        ":",
+                        color=color,
+                        lw=1.0,
+                        label="exact JKO" if gamma == gammas[-1] else None,
+                    )
             ax.set_title(name)
             ax.set_xlabel("JKO steps $K$")
             ax.legend(loc="lower left", fontsize=5.0, handlelength=1.0)

@@ -15,8 +15,25 @@ def main(study_dir):
     df = df[(df["status"] == "ok") & (df["step_error"] > 0)]
     with paper_style():
         fig, (ax,) = figure(1, height=2.4)
-        rate_panel(ax, df, fit_for(report, y="kl"), x="step_error", y="kl", color=PALETTE[0], label="neural", resolved="kl_resolved")
-        rate_panel(ax, df, fit_for(report, y="kl_closed_form"), x="step_error", y="kl_closed_form", color=PALETTE[1], label="exact JKO")
+        rate_panel(
+            ax,
+            df,
+            fit_for(report, y="kl"),
+            x="step_error",
+            y="kl",
+            color=PALETTE[0],
+            label="neural",
+            resolved="kl_resolved",
+        )
+        rate_panel(
+            ax,
+            df,
+            fit_for(report, y="kl_closed_form"),
+            x="step_error",
+            y="kl_closed_form",
+            color=PALETTE[1],
+            label="exact JKO",
+        )
         ax.set_xlabel(r"per-step error $\varepsilon$")
         ax.set_ylabel(f"KL after K = {int(df['K'].iloc[0])} JKO steps")
         ax.legend(loc="upper left", fontsize=5.5, handlelength=1.0)

@@ -17,9 +17,19 @@ def main(study_dir):
     with paper_style():
         fig, axes = figure(len(radii), height=2.0, width=2 * COLUMN_WIDTH)
         for ax, R in zip(axes, radii):
-            sub = df[df["target.radius"] == R].groupby("t").agg(
-                hess_min=("hess_min", "min"), hess_max=("hess_max", "max"), lower=("hess_bound_lower", "first"),
-                upper=("hess_bound_upper", "first"), t_star=("t_star", "first"), s=("s", "first")).reset_index()
+            sub = (
+                df[df["target.radius"] == R]
+                .groupby("t")
+                .agg(
+                    hess_min=("hess_min", "min"),
+                    hess_max=("hess_max", "max"),
+                    lower=("hess_bound_lower", "first"),
+                    upper=("hess_bound_upper", "first"),
+                    t_star=("t_star", "first"),
+                    s=("s", "first"),
+                )
+                .reset_index()
+            )
             ax.fill_between(sub["t"], sub["lower"], sub["upper"], color=PALETTE[0], alpha=0.15, lw=0, label="sandwich")
             ax.plot(sub["t"], sub["hess_min"], "o-", color=PALETTE[1], ms=2.5, label=r"$\lambda_{\min}$ measured")
             ax.plot(sub["t"], sub["hess_max"], "s-", color=PALETTE[2], ms=2.5, label=r"$\lambda_{\max}$ measured")

@@ -16,8 +16,15 @@ def main(study_dir):
         fig, axes = figure(2, height=2.2)
         for ax, (title, y) in zip(axes, [("exact W2", "sampler_w2"), ("coupled", "coupled_error")]):
             for color, solver in zip(PALETTE, ["euler", "exp_score"]):
-                rate_panel(ax, df[df["solver"] == solver], fit_for(report, y=y, group={"solver": solver}), x="target.D", y=y,
-                           color=color, label=solver)
+                rate_panel(
+                    ax,
+                    df[df["solver"] == solver],
+                    fit_for(report, y=y, group={"solver": solver}),
+                    x="target.D",
+                    y=y,
+                    color=color,
+                    label=solver,
+                )
             ax.set_title(title)
             ax.set_xlabel("ambient dimension $D$")
             ax.legend(loc="upper left", fontsize=5.2, handlelength=1.0)

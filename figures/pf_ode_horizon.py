@@ -12,14 +12,28 @@ from convlab.plotting import PALETTE, figure, fit_for, label, load_results, pape
 
 def main(study_dir):
     df, report = load_results(study_dir)
-    targets = df[["target.name", "target.radius"]].drop_duplicates().sort_values(["target.name", "target.radius"]).to_numpy().tolist()
+    targets = (
+        df[["target.name", "target.radius"]]
+        .drop_duplicates()
+        .sort_values(["target.name", "target.radius"])
+        .to_numpy()
+        .tolist()
+    )
     with paper_style():
         fig, (ax,) = figure(1, height=2.4)
         for color, (name, radius) in zip(PALETTE, targets):
             rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
             legend = name if radius != radius else f"{name} R={radius:g}"
-            rate_panel(ax, rows, fit_for(report, y="init_error", x_min=10.0, group={"target.name": name, "target.radius": radius}),
-                       x="S", y="init_error", color=color, label=legend, x_scale="linear")
+            rate_panel(
+                ax,
+                rows,
+                fit_for(report, y="init_error", x_min=10.0, group={"target.name": name, "target.radius": radius}),
+                x="S",
+                y="init_error",
+                color=color,
+                label=legend,
+                x_scale="linear",
+            )
         ax.set_xlabel("horizon $S$")
         ax.set_ylabel(label("init_error"))
         ax.legend(loc="lower left", fontsize=5.2, handlelength=1.0)

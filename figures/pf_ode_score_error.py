@@ -18,8 +18,15 @@ def main(study_dir):
         for ax, name in zip(axes, names):
             for color, kind in zip(PALETTE, sorted(df["score_error.kind"].unique())):
                 rows = df[(df["target.name"] == name) & (df["score_error.kind"] == kind)]
-                rate_panel(ax, rows, fit_for(report, y="score_error_effect", group={"target.name": name, "score_error.kind": kind}),
-                           x="score_error.eps", y="score_error_effect", color=color, label=kind)
+                rate_panel(
+                    ax,
+                    rows,
+                    fit_for(report, y="score_error_effect", group={"target.name": name, "score_error.kind": kind}),
+                    x="score_error.eps",
+                    y="score_error_effect",
+                    color=color,
+                    label=kind,
+                )
             ax.set_title(name)
             ax.set_xlabel(r"score error $\varepsilon$")
             ax.legend(loc="upper left", fontsize=5.2, handlelength=1.0)

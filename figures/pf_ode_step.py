@@ -8,12 +8,30 @@ import math
 import sys
 from pathlib import Path
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, fitted, label, load_results, paper_style, rate_panel, same_value, save
+from convlab.plotting import (
+    COLUMN_WIDTH,
+    PALETTE,
+    figure,
+    fit_for,
+    fitted,
+    label,
+    load_results,
+    paper_style,
+    rate_panel,
+    same_value,
+    save,
+)
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
-    targets = df[["target.name", "target.radius"]].drop_duplicates().sort_values(["target.name", "target.radius"]).to_numpy().tolist()
+    targets = (
+        df[["target.name", "target.radius"]]
+        .drop_duplicates()
+        .sort_values(["target.name", "target.radius"])
+        .to_numpy()
+        .tolist()
+    )
     with paper_style():
         fig, axes = figure(len(targets), height=2.2, width=2 * COLUMN_WIDTH)
         for ax, (name, radius) in zip(axes, targets):
@@ -24,7 +42,9 @@ def main(study_dir):
                 name = f"{solver}, C = {math.exp(fit['intercept']):.2f}," if fitted(fit) else solver
                 rate_panel(ax, rows[rows["solver"] == solver], fit, x="h", y="coupled_error", color=color, label=name)
             t_star = rows["t_star"].dropna()
-            ax.set_title(name + (f", R = {radius:g}, $t^*$ = {t_star.iloc[0]:.2f}" if len(t_star) and t_star.iloc[0] > 0 else ""))
+            ax.set_title(
+                name + (f", R = {radius:g}, $t^*$ = {t_star.iloc[0]:.2f}" if len(t_star) and t_star.iloc[0] > 0 else "")
+            )
             hs = sorted(rows["h"].unique())[::2]
             ax.set_xticks(hs, [f"{h:.3g}" for h in hs])
             ax.set_xlabel(label("h"))

@@ -20,10 +20,26 @@ def main(study_dir):
         fig, (left, right) = figure(2, height=2.3)
         for color, kind in zip(PALETTE, kinds):
             sub = df[df["teacher.kind"] == kind]
-            rate_panel(left, sub, fit_for(report, y="student_e2e_error", group={"teacher.kind": kind}), x="teacher.n",
-                       y="student_e2e_error", color=color, label=kind)
-            rate_panel(right, sub, fit_for(report, y="student_w2", group={"teacher.kind": kind}), x="teacher.n",
-                       y="student_w2", color=color, label=kind, resolved="w2_resolved", show_reference=False)
+            rate_panel(
+                left,
+                sub,
+                fit_for(report, y="student_e2e_error", group={"teacher.kind": kind}),
+                x="teacher.n",
+                y="student_e2e_error",
+                color=color,
+                label=kind,
+            )
+            rate_panel(
+                right,
+                sub,
+                fit_for(report, y="student_w2", group={"teacher.kind": kind}),
+                x="teacher.n",
+                y="student_w2",
+                color=color,
+                label=kind,
+                resolved="w2_resolved",
+                show_reference=False,
+            )
         ok = df[df["status"] == "ok"]
         if len(ok):
             floor, sd = ok["w2_floor"].mean(), ok["w2_floor_sd"].mean()

@@ -8,13 +8,30 @@ its fitted slope (smallest lengthscale).
 import sys
 from pathlib import Path
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, same_value, save
+from convlab.plotting import (
+    COLUMN_WIDTH,
+    PALETTE,
+    figure,
+    fit_for,
+    label,
+    load_results,
+    paper_style,
+    rate_panel,
+    same_value,
+    save,
+)
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
     df = df[df["status"] == "ok"]
-    targets = df[["target.name", "target.radius"]].drop_duplicates().sort_values(["target.name", "target.radius"]).to_numpy().tolist()
+    targets = (
+        df[["target.name", "target.radius"]]
+        .drop_duplicates()
+        .sort_values(["target.name", "target.radius"])
+        .to_numpy()
+        .tolist()
+    )
     scales = sorted(df["perturbation.lengthscale"].unique())
     with paper_style():
         fig, (left, right) = figure(2, height=2.4, width=2 * COLUMN_WIDTH)
@@ -23,10 +40,21 @@ def main(study_dir):
             legend = name if radius != radius else f"{name} R={radius:g}"
             for marker, ell in zip("os", scales):
                 sub = rows[rows["perturbation.lengthscale"] == ell]
-                left.plot(sub["perturbation.eps"], sub["stability_bound_ratio"], marker, color=color, mfc=color if marker == "o" else "none",
-                          ms=3, label=f"{legend}, l = {ell:g}")
+                left.plot(
+                    sub["perturbation.eps"],
+                    sub["stability_bound_ratio"],
+                    marker,
+                    color=color,
+                    mfc=color if marker == "o" else "none",
+                    ms=3,
+                    label=f"{legend}, l = {ell:g}",
+                )
             sub = rows[rows["perturbation.lengthscale"] == scales[0]]
-            fit = fit_for(report, y="coupled_error", group={"target.name": name, "target.radius": radius, "perturbation.lengthscale": scales[0]})
+            fit = fit_for(
+                report,
+                y="coupled_error",
+                group={"target.name": name, "target.radius": radius, "perturbation.lengthscale": scales[0]},
+            )
             rate_panel(right, sub, fit, x="perturbation.eps", y="coupled_error", color=color, label=legend)
         left.axhline(1.0, color="0.3", ls="--", lw=0.8)
         left.set_xscale("log")

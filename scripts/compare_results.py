@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = bool(missing)
     print(f"{args.a} vs {args.b}: {len(set(runs_a) & set(runs_b))} runs in both")
     print(f"  {'kind':<15}{'estimate':<15}{'metric':<28}{'max rel diff':>14}  verdict")
-    for (kind, estimate, name), (d, rid) in sorted(worst.items()):
+    for (kind, estimate, name), (d, _rid) in sorted(worst.items()):
         exact = estimate == "closed_form" or kind not in TRAINED
         verdict = ("ok" if d <= args.tol_exact else "DIFFERS") if exact else "trained (reported)"
         failed |= exact and d > args.tol_exact

@@ -6,7 +6,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from convlab.interpolants import INTERPOLANTS, VP, Interpolant, as_interpolant
-
 from tests.strategies import interpolants
 
 ENDPOINT = [as_interpolant(n) for n in ("linear", "trig", "follmer")]

@@ -9,7 +9,6 @@ from convlab.demo import main
 from convlab.fields import exact_field
 from convlab.solvers import as_solver, reference_flow
 from convlab.targets import make_target
-
 from tests.solvers.test_order import TOLERANCE, errors_over_K, measured_order
 
 pytestmark = pytest.mark.slow
@@ -23,13 +22,15 @@ def test_full_demo_recovers_every_declared_order(capsys):
 
 @settings(max_examples=16)
 @given(
-    spec=st.sampled_from([
-        {"name": "swiss_roll", "s": 0.3, "n_atoms": 256},
-        {"name": "sphere", "d": 2, "D": 6, "s": 0.3, "n_atoms": 256},
-        {"name": "torus", "d": 1, "D": 3, "s": 0.3, "n_atoms": 256},
-        {"name": "subspaces", "d": 1, "D": 3, "s": 0.3},
-        {"name": "random_mixture", "D": 3, "K": 5, "cov": "diag", "var_min": 0.3},
-    ]),
+    spec=st.sampled_from(
+        [
+            {"name": "swiss_roll", "s": 0.3, "n_atoms": 256},
+            {"name": "sphere", "d": 2, "D": 6, "s": 0.3, "n_atoms": 256},
+            {"name": "torus", "d": 1, "D": 3, "s": 0.3, "n_atoms": 256},
+            {"name": "subspaces", "d": 1, "D": 3, "s": 0.3},
+            {"name": "random_mixture", "D": 3, "K": 5, "cov": "diag", "var_min": 0.3},
+        ]
+    ),
     solver=st.sampled_from(["euler", "heun", "rk4", "exp_euler"]),
     ip=st.sampled_from(["linear", "trig"]),
     seed=st.integers(0, 10**6),

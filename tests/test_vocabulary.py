@@ -22,4 +22,6 @@ def test_every_name_in_the_vocabulary_exists():
     assert len(rows) > 20
     for row in rows:
         for name in re.findall(r"`([^`<]+)`", row[2] + row[3]):
-            assert name in keys | leaves | metrics | set(SOLVERS) | params, f"{name!r} (docs/vocabulary.md) names nothing in convlab"
+            assert name in keys | leaves | metrics | set(SOLVERS) | params, (
+                f"{name!r} (docs/vocabulary.md) names nothing in convlab"
+            )

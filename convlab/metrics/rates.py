@@ -50,7 +50,10 @@ class RateFit:
         return asdict(self)
 
     def __str__(self) -> str:
-        s = f"slope {self.slope:+.3f} [{self.ci_low:+.3f}, {self.ci_high:+.3f}] ({self.confidence:.0%} CI, {self.n_seeds} seeds)"
+        s = (
+            f"slope {self.slope:+.3f} [{self.ci_low:+.3f}, {self.ci_high:+.3f}] "
+            f"({self.confidence:.0%} CI, {self.n_seeds} seeds)"
+        )
         if self.expected is not None:
             s += f" vs expected {self.expected:+.3f} +/- {self.tol:.3f}: {self.verdict}"
         return s
@@ -81,7 +84,11 @@ def fit_rate(
     x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:
         raise ValueError(f"x, y: need equal lengths (got {x.shape[0]} and {y.shape[0]})")
-    groups = np.zeros(x.shape, dtype=np.int64) if seed is None else np.unique(np.asarray(seed).ravel(), return_inverse=True)[1]
+    groups = (
+        np.zeros(x.shape, dtype=np.int64)
+        if seed is None
+        else np.unique(np.asarray(seed).ravel(), return_inverse=True)[1]
+    )
     if groups.shape != x.shape:
         raise ValueError(f"seed: needs one entry per point (got {groups.shape[0]} for {x.shape[0]} points)")
     keep = np.isfinite(x) & np.isfinite(y) & (y > 0) & ((x > 0) if log_x else True)
@@ -95,11 +102,27 @@ def fit_rate(
     ly, g = np.log(y[keep]), np.unique(groups[keep], return_inverse=True)[1]
     n_seeds = int(g.max()) + 1 if g.size else 0
     distinct = np.unique(lx)
-    base = dict(confidence=confidence, n_points=int(keep.sum()), n_dropped=int((~keep).sum()), n_seeds=n_seeds,
-                expected=expected, tol=tol)
+    base = dict(
+        confidence=confidence,
+        n_points=int(keep.sum()),
+        n_dropped=int((~keep).sum()),
+        n_seeds=n_seeds,
+        expected=expected,
+        tol=tol,
+    )
     if distinct.size < 2:
         nan = math.nan
-        return RateFit(nan, nan, nan, nan, ci_method="none", x_min=nan, x_max=nan, verdict=_verdict(nan, nan, expected, tol, False), **base)
+        return RateFit(
+            nan,
+            nan,
+            nan,
+            nan,
+            ci_method="none",
+            x_min=nan,
+            x_max=nan,
+            verdict=_verdict(nan, nan, expected, tol, False),
+            **base,
+        )
     X = np.stack([lx, np.ones_like(lx)], 1)
     beta = np.linalg.lstsq(X, ly, rcond=None)[0]
     if n_seeds >= 2:
@@ -112,9 +135,15 @@ def fit_rate(
     enough = distinct.size >= 3 and span >= math.log(10) - 1e-12
     back = math.exp if log_x else float
     return RateFit(
-        float(beta[0]), float(beta[1]), float(lo), float(hi), ci_method=method,
-        x_min=float(back(distinct[0])), x_max=float(back(distinct[-1])),
-        verdict=_verdict(lo, hi, expected, tol, enough), **base,
+        float(beta[0]),
+        float(beta[1]),
+        float(lo),
+        float(hi),
+        ci_method=method,
+        x_min=float(back(distinct[0])),
+        x_max=float(back(distinct[-1])),
+        verdict=_verdict(lo, hi, expected, tol, enough),
+        **base,
     )
 
 

@@ -158,11 +158,17 @@ class NoiseFloor:
     values: tuple[float, ...]
 
 
-def noise_floor_w2(target, n: int, *, generator: torch.Generator | int, repeats: int = 3, method: str = "auto") -> NoiseFloor:
+def noise_floor_w2(
+    target, n: int, *, generator: torch.Generator | int, repeats: int = 3, method: str = "auto"
+) -> NoiseFloor:
     """The two-sample noise floor W2(nu_n, nu'_n) of `target` at sample size n (THEORY.md section 5)."""
     g = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator
     vals = tuple(
-        exact_w2(target.sample(n, generator=g, dtype=torch.float64), target.sample(n, generator=g, dtype=torch.float64), method=method)
+        exact_w2(
+            target.sample(n, generator=g, dtype=torch.float64),
+            target.sample(n, generator=g, dtype=torch.float64),
+            method=method,
+        )
         for _ in range(repeats)
     )
     return NoiseFloor(n, float(np.mean(vals)), float(np.std(vals, ddof=1)) if repeats > 1 else 0.0, vals)
@@ -179,7 +185,9 @@ class SampledW2:
     resolved: bool
 
 
-def sampled_w2(x, target, *, generator: torch.Generator | int, repeats: int = 3, margin: float = 2.0, method: str = "auto") -> SampledW2:
+def sampled_w2(
+    x, target, *, generator: torch.Generator | int, repeats: int = 3, margin: float = 2.0, method: str = "auto"
+) -> SampledW2:
     """W2 of samples x (n, D) against n fresh target samples, beside the target's noise floor at n.
 
     A point is resolved only when its W2 exceeds `margin` times the floor: below that the floor, not the

@@ -73,7 +73,9 @@ class TwoTimeNet(nn.Module):
         net = cls(teacher.dim, teacher.cfg).to(ref.device, ref.dtype)
         state = {k: v.clone() for k, v in teacher.state_dict().items()}
         w = state["body.0.weight"]  # columns [x | phi(t)] of the first layer
-        state["body.0.weight"] = torch.cat([w, torch.zeros(w.shape[0], teacher.time.dim, dtype=w.dtype, device=w.device)], 1)
+        state["body.0.weight"] = torch.cat(
+            [w, torch.zeros(w.shape[0], teacher.time.dim, dtype=w.dtype, device=w.device)], 1
+        )
         net.load_state_dict(state)
         return net
 

@@ -37,7 +37,10 @@ class ResidualBlock(nn.Module):
         with torch.enable_grad():
             xg = x if x.requires_grad else x.detach().requires_grad_(True)
             f = self.residual(xg)
-            rows = [torch.autograd.grad(f[:, i].sum(), xg, create_graph=create_graph, retain_graph=True)[0] for i in range(x.shape[1])]
+            rows = [
+                torch.autograd.grad(f[:, i].sum(), xg, create_graph=create_graph, retain_graph=True)[0]
+                for i in range(x.shape[1])
+            ]
         J = torch.stack(rows, 1)  # [n, i, j] = d f_i / d x_j
         eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
         out = xg + f

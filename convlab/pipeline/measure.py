@@ -62,14 +62,34 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
             teacher_e2e_error=rms(euler.x, flow_true),
             teacher_one_step_e2e_error=rms(euler_1, flow_true),
             fitting_error=rms(one_step, euler.x),  # g(0, T, z) vs Euler_K[v](z)
-            student_e2e_error=e2e.rms, student_e2e_ci_low=e2e.ci_low, student_e2e_ci_high=e2e.ci_high,
+            student_e2e_error=e2e.rms,
+            student_e2e_ci_low=e2e.ci_low,
+            student_e2e_ci_high=e2e.ci_high,
         )
         idx = random_pairs(ev.n_coupled, cc.K, 3, g, device)
         rows = torch.arange(ev.n_coupled, device=device)
-        out["semigroup_defect"] = semigroup_defect(student, euler.trajectory, euler.grid.to(device, dtype), idx, rows).double().pow(2).sum(1).mean().sqrt().item()
+        out["semigroup_defect"] = (
+            semigroup_defect(student, euler.trajectory, euler.grid.to(device, dtype), idx, rows)
+            .double()
+            .pow(2)
+            .sum(1)
+            .mean()
+            .sqrt()
+            .item()
+        )
         z_w2 = torch.randn(ev.n_w2, target.ambient_dim, generator=g, device=device, dtype=dtype)
-        w2 = sampled_w2(student(0.0, cfg.T, z_w2), target, generator=generator(cfg.seed, "eval.w2", torch.device("cpu")),
-                        repeats=ev.floor_repeats, margin=ev.resolve_margin)
-    out.update(student_w2=w2.w2, w2_floor=w2.floor, w2_floor_sd=w2.floor_sd, w2_resolved=w2.resolved,
-               early_stop_w2_ub=early_stopping_w2_bound(target, ip, cfg.T))
+        w2 = sampled_w2(
+            student(0.0, cfg.T, z_w2),
+            target,
+            generator=generator(cfg.seed, "eval.w2", torch.device("cpu")),
+            repeats=ev.floor_repeats,
+            margin=ev.resolve_margin,
+        )
+    out.update(
+        student_w2=w2.w2,
+        w2_floor=w2.floor,
+        w2_floor_sd=w2.floor_sd,
+        w2_resolved=w2.resolved,
+        early_stop_w2_ub=early_stopping_w2_bound(target, ip, cfg.T),
+    )
     return out

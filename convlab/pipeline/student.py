@@ -51,7 +51,9 @@ def semigroup_defect(student: Student, paths: Tensor, times: Tensor, idx: Tensor
     return student(s, u, x) - student(t, u, student(s, t, x))
 
 
-def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun, device: torch.device) -> tuple[Student, dict[str, Any]]:
+def fit_student(
+    teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun, device: torch.device
+) -> tuple[Student, dict[str, Any]]:
     """Train g on all pairs k < l of the trajectories plus semigroup_weight times the semigroup penalty."""
     sc, ip = cfg.student, teacher.field.interpolant
     dtype, (K1, m, D) = chars.paths.dtype, chars.paths.shape
@@ -85,6 +87,9 @@ def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun
     with torch.no_grad():
         fit, penalty = losses(generator(cfg.seed, "student.final_loss", device))
     return student, {
-        "student_params": n_parameters(student), "student_final_loss": log.final_loss, "student_fit_loss": fit.item(),
-        "student_semigroup_loss": penalty.item(), "student_loss_history": log.history,
+        "student_params": n_parameters(student),
+        "student_final_loss": log.final_loss,
+        "student_fit_loss": fit.item(),
+        "student_semigroup_loss": penalty.item(),
+        "student_loss_history": log.history,
     }

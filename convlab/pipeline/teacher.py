@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from convlab.device import generator, stream_seed
-from convlab.interpolants import Interpolant
 from convlab.fields import ExactField, NetField
+from convlab.interpolants import Interpolant
 from convlab.models.nets import VelocityNet, n_parameters
 from convlab.models.training import Divergence, train
 
@@ -31,7 +31,9 @@ class Teacher:
     kind: str = "trained"
 
 
-def velocity_matching_loss(field: NetField, x1: torch.Tensor, z: torch.Tensor, t: torch.Tensor, loss: str) -> torch.Tensor:
+def velocity_matching_loss(
+    field: NetField, x1: torch.Tensor, z: torch.Tensor, t: torch.Tensor, loss: str
+) -> torch.Tensor:
     """E |V(t, X_t) - (a' Z + b' X1)|^2 ('velocity'), or its unweighted denoising form E |D(t, X_t) - X1|^2
     ('denoiser'): both are minimised by the exact field at every t; they weight the times differently."""
     ip = field.interpolant
@@ -44,8 +46,13 @@ def velocity_matching_loss(field: NetField, x1: torch.Tensor, z: torch.Tensor, t
     return residual.pow(2).sum(1).mean()
 
 
-def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device,
-                  share: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] | None = None) -> Teacher:
+def build_teacher(
+    cfg: CharacteristicRun,
+    target,
+    ip: Interpolant,
+    device: torch.device,
+    share: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] | None = None,
+) -> Teacher:
     """The oracle (exact velocity), the kernel teacher, or a network trained on n = cfg.teacher.n target samples
     drawn once. `share(create)` returns the trained payload another run may already have made (the run kind's
     shared 'teacher' artefact) or create()'s; without it the network is trained here.
@@ -55,7 +62,12 @@ def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch
     """
     tc = cfg.teacher
     if tc.kind == "oracle":
-        return Teacher(ExactField(target, ip), None, {"teacher_params": 0, "time_teacher_train_s": 0.0, "teacher_cached": False}, "oracle")
+        return Teacher(
+            ExactField(target, ip),
+            None,
+            {"teacher_params": 0, "time_teacher_train_s": 0.0, "teacher_cached": False},
+            "oracle",
+        )
     if tc.kind == "kernel":
         return kernel_teacher(cfg, target, ip, device)
     dtype = getattr(torch, cfg.dtype)
@@ -98,8 +110,12 @@ def _train_teacher(cfg: CharacteristicRun, target, field: NetField, device: torc
         log = train(net, loss_fn, tc.optim)
     except Divergence as err:
         return {"failed": str(err), "failed_step": err.step, "failed_loss": err.loss}
-    info = {"teacher_params": n_parameters(net), "teacher_final_loss": log.final_loss, "time_teacher_train_s": log.seconds,
-            "teacher_loss_history": log.history}
+    info = {
+        "teacher_params": n_parameters(net),
+        "teacher_final_loss": log.final_loss,
+        "time_teacher_train_s": log.seconds,
+        "teacher_loss_history": log.history,
+    }
     info.update(_generalisation(cfg, target, field, x1_train, device))
     return {"state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, "info": info}
 
@@ -121,7 +137,7 @@ def _generalisation(cfg: CharacteristicRun, target, field: NetField, x1_train, d
     return out
 
 
-# -- the kernel teacher -------------------------------------------------------------------------------------------------
+# -- the kernel teacher ------------------------------------------------------------------------------------------------
 
 # Bandwidths tried, as multiples of the median nearest-neighbour distance of the fitting split: wide enough
 # that the held-out optimum is interior for every target tried (the record says whether it was).
@@ -173,8 +189,13 @@ def _smoothed_sample(x: torch.Tensor, h: float):
     from convlab.targets import GaussianMixture
 
     n, D = x.shape
-    return GaussianMixture(np.full(n, 1.0 / n), x.detach().cpu().double().numpy(), np.full(n, h * h),
-                           name="kernel_estimate", params={"n": n, "h": h})
+    return GaussianMixture(
+        np.full(n, 1.0 / n),
+        x.detach().cpu().double().numpy(),
+        np.full(n, h * h),
+        name="kernel_estimate",
+        params={"n": n, "h": h},
+    )
 
 
 def _median_nn_distance(x: torch.Tensor) -> float:
@@ -183,7 +204,7 @@ def _median_nn_distance(x: torch.Tensor) -> float:
     sq = (x * x).sum(1)
     nearest = []
     for i in range(0, x.shape[0], 1024):
-        d2 = sq[i:i + 1024, None] + sq[None, :] - 2 * x[i:i + 1024] @ x.T
+        d2 = sq[i : i + 1024, None] + sq[None, :] - 2 * x[i : i + 1024] @ x.T
         d2[torch.arange(d2.shape[0]), torch.arange(i, i + d2.shape[0])] = float("inf")
         nearest.append(d2.min(1).values.clamp_min(0).sqrt())
     return torch.cat(nearest).median().item()

@@ -37,4 +37,14 @@ def metric(name: str) -> Metric:
     raise KeyError(f"no run kind declares a metric {name!r}")
 
 
-__all__ = ["RUN_KINDS", "Artefact", "ArtefactCache", "Metric", "RunContext", "RunFailed", "RunKind", "RunRecord", "metric"]
+__all__ = [
+    "RUN_KINDS",
+    "Artefact",
+    "ArtefactCache",
+    "Metric",
+    "RunContext",
+    "RunFailed",
+    "RunKind",
+    "RunRecord",
+    "metric",
+]

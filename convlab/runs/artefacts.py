@@ -32,8 +32,16 @@ class ArtefactCache:
     def __init__(self, root: str | Path | None = None):
         self.dir = None if root is None else Path(root) / ".artefacts"
 
-    def get(self, name: str, key: str, device: torch.device, create: Callable[[], Any], *, on_disk: bool = False,
-            memo_size: int = 16) -> tuple[Any, bool]:
+    def get(
+        self,
+        name: str,
+        key: str,
+        device: torch.device,
+        create: Callable[[], Any],
+        *,
+        on_disk: bool = False,
+        memo_size: int = 16,
+    ) -> tuple[Any, bool]:
         """(value, created here): the artefact `name` ('<kind>.<artefact>') under `key` on `device`, computed by
         create() if nobody has it yet; at most memo_size of each name are kept in this process."""
         memo_key = (name, f"{key}-{device}")

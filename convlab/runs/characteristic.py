@@ -13,7 +13,17 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field, model_validator
 
-from convlab.config import DType, GridName, InterpolantSpec, NetConfig, OptimConfig, PositiveInt, ReferenceConfig, RunConfig, Strict
+from convlab.config import (
+    DType,
+    GridName,
+    InterpolantSpec,
+    NetConfig,
+    OptimConfig,
+    PositiveInt,
+    ReferenceConfig,
+    RunConfig,
+    Strict,
+)
 from convlab.interpolants import as_interpolant
 from convlab.pipeline import build_teacher, characteristics, fit_student, measure
 from convlab.runs import shared
@@ -88,10 +98,15 @@ class CharacteristicRun(RunConfig):
     @model_validator(mode="after")
     def _consistent(self) -> CharacteristicRun:
         if self.teacher.bandwidth is not None and self.teacher.kind != "kernel":
-            raise ValueError(f"teacher.bandwidth: only a kernel teacher has a bandwidth (teacher.kind is {self.teacher.kind!r})")
+            raise ValueError(
+                f"teacher.bandwidth: only a kernel teacher has a bandwidth (teacher.kind is {self.teacher.kind!r})"
+            )
         if self.student.init == "teacher":
             if self.teacher.kind != "trained":
-                raise ValueError(f"student.init: 'teacher' needs a trained teacher (teacher.kind is {self.teacher.kind!r}); use 'random'")
+                raise ValueError(
+                    f"student.init: 'teacher' needs a trained teacher (teacher.kind is {self.teacher.kind!r}); "
+                    "use 'random'"
+                )
             if self.student.net != self.teacher.net:
                 raise ValueError("student.init: 'teacher' needs student.net equal to teacher.net")
             wanted = {"velocity": "euler", "denoiser": "exp_euler"}[self.teacher.parametrization]
@@ -100,7 +115,10 @@ class CharacteristicRun(RunConfig):
                     f"student.form: initialising from a {self.teacher.parametrization}-parametrised teacher makes "
                     f"g one {wanted} step, so the form must be {wanted!r} (got {self.student.form!r})"
                 )
-        uses_denoiser = "exp_euler" in (self.student.form, self.characteristics.solver) or self.teacher.parametrization == "denoiser"
+        uses_denoiser = (
+            "exp_euler" in (self.student.form, self.characteristics.solver)
+            or self.teacher.parametrization == "denoiser"
+        )
         if uses_denoiser and self.T >= 1.0:
             raise ValueError("T: the denoiser form divides by a(t), which vanishes at t = 1; use T < 1 (got 1.0)")
         return self
@@ -113,8 +131,13 @@ def run_characteristic(cfg: CharacteristicRun, ctx: RunContext) -> dict:
     with ctx.stage("teacher", timed=True):
         teacher = build_teacher(cfg, target, ip, ctx.device, share=lambda create: ctx.shared("teacher", create))
     with ctx.stage("characteristics", timed=True):
-        z = torch.randn(cfg.characteristics.m, target.ambient_dim, device=ctx.device, dtype=getattr(torch, cfg.dtype),
-                        generator=ctx.rng("characteristics.noise"))
+        z = torch.randn(
+            cfg.characteristics.m,
+            target.ambient_dim,
+            device=ctx.device,
+            dtype=getattr(torch, cfg.dtype),
+            generator=ctx.rng("characteristics.noise"),
+        )
         chars = characteristics(teacher, cfg, z)
     with ctx.stage("student", timed=True):
         student, student_info = fit_student(teacher, chars, cfg, ctx.device)
@@ -137,41 +160,107 @@ KIND = RunKind(
     name="characteristic",
     config=CharacteristicRun,
     metrics=(
-        _error("velocity_l2_error", r"velocity error $\|v - V\|_{L^2}$", "the teacher against the exact velocity, t ~ U[0, T], x ~ p_t"),
-        _error("teacher_euler_error", "teacher Euler error (rms)", "Euler_K[v](z) vs a reference solve of the same teacher: the discretisation error"),
-        _error("teacher_flow_error", "teacher flow error (rms)", "Flow[v](z) vs Flow[V](z): what the velocity error does to the flow"),
+        _error(
+            "velocity_l2_error",
+            r"velocity error $\|v - V\|_{L^2}$",
+            "the teacher against the exact velocity, t ~ U[0, T], x ~ p_t",
+        ),
+        _error(
+            "teacher_euler_error",
+            "teacher Euler error (rms)",
+            "Euler_K[v](z) vs a reference solve of the same teacher: the discretisation error",
+        ),
+        _error(
+            "teacher_flow_error",
+            "teacher flow error (rms)",
+            "Flow[v](z) vs Flow[V](z): what the velocity error does to the flow",
+        ),
         _error("teacher_e2e_error", "teacher end-to-end error (rms)", "Euler_K[v](z) vs the exact flow"),
         _error("teacher_one_step_e2e_error", "teacher one-step error (rms)", "Euler_1[v](z) vs the exact flow"),
         _error("fitting_error", "fitting error (rms)", "g(0, T, z) vs Euler_K[v](z)"),
-        *shared.coupled("student_e2e", "student end-to-end error (rms)", "g(0, T, z) vs the exact flow of the true velocity"),
-        _error("semigroup_defect", "semigroup defect (rms)", "rms of g(s, u, x) - g(t, u, g(s, t, x)) over grid triples of held-out trajectories"),
+        *shared.coupled(
+            "student_e2e", "student end-to-end error (rms)", "g(0, T, z) vs the exact flow of the true velocity"
+        ),
+        _error(
+            "semigroup_defect",
+            "semigroup defect (rms)",
+            "rms of g(s, u, x) - g(t, u, g(s, t, x)) over grid triples of held-out trajectories",
+        ),
         *shared.sampled_w2("student_w2", "$W_2$(one-step samples, target)"),
         shared.EARLY_STOP_W2_UB,
         _record("teacher_params", "teacher parameters", "parameter count (0: oracle and kernel)"),
         _record("teacher_cached", "teacher from the cache", "whether the trained teacher was made by another run"),
-        _record("time_teacher_train_s", "teacher training time (s)", "time to train (or build) the teacher, in whichever run made it", unit="s"),
-        _record("teacher_final_loss", "teacher final loss", "mean loss of the last window of training steps (null without steps)", TRAINED),
+        _record(
+            "time_teacher_train_s",
+            "teacher training time (s)",
+            "time to train (or build) the teacher, in whichever run made it",
+            unit="s",
+        ),
+        _record(
+            "teacher_final_loss",
+            "teacher final loss",
+            "mean loss of the last window of training steps (null without steps)",
+            TRAINED,
+        ),
         _record("teacher_loss_history", "teacher loss history", "mean loss per window of 50 steps", TRAINED),
-        _record("teacher_train_loss", "teacher loss, training set", "velocity-matching loss on the training sample", "teacher.kind != oracle"),
-        _record("teacher_val_loss", "teacher loss, fresh data", "velocity-matching loss on as many fresh target draws", "teacher.kind != oracle"),
+        _record(
+            "teacher_train_loss",
+            "teacher loss, training set",
+            "velocity-matching loss on the training sample",
+            "teacher.kind != oracle",
+        ),
+        _record(
+            "teacher_val_loss",
+            "teacher loss, fresh data",
+            "velocity-matching loss on as many fresh target draws",
+            "teacher.kind != oracle",
+        ),
         _record("teacher_bandwidth", "kernel bandwidth $h$", "the kernel teacher's bandwidth", KERNEL),
         _record("teacher_cv_bandwidths", "bandwidths tried", "held-out selection grid", "kernel, bandwidth null"),
         _record("teacher_cv_losses", "held-out losses", "held-out loss per bandwidth tried", "kernel, bandwidth null"),
-        _record("teacher_cv_interior", "bandwidth inside the grid", "the held-out optimum is not at an end of the grid", "kernel, bandwidth null"),
+        _record(
+            "teacher_cv_interior",
+            "bandwidth inside the grid",
+            "the held-out optimum is not at an end of the grid",
+            "kernel, bandwidth null",
+        ),
         _record("student_params", "student parameters", "parameter count"),
-        _record("student_final_loss", "student final loss", "mean loss of the last window of training steps (null without steps)"),
+        _record(
+            "student_final_loss",
+            "student final loss",
+            "mean loss of the last window of training steps (null without steps)",
+        ),
         _record("student_fit_loss", "student fit loss", "the pair-fitting term on fresh batches after training"),
-        _record("student_semigroup_loss", "student semigroup loss", "the semigroup term on fresh batches after training"),
+        _record(
+            "student_semigroup_loss", "student semigroup loss", "the semigroup term on fresh batches after training"
+        ),
         _record("student_loss_history", "student loss history", "mean loss per window of 50 steps"),
-        _record("characteristics_nfe", "characteristics field evaluations", "teacher evaluations of the characteristics"),
-        *(_record(f"time_{s}_s", f"{s} stage time (s)", f"wall time of the {s} stage", unit="s") for s in ("teacher", "characteristics", "student", "eval")),
+        _record(
+            "characteristics_nfe", "characteristics field evaluations", "teacher evaluations of the characteristics"
+        ),
+        *(
+            _record(f"time_{s}_s", f"{s} stage time (s)", f"wall time of the {s} stage", unit="s")
+            for s in ("teacher", "characteristics", "student", "eval")
+        ),
         shared.TIME_TOTAL,
     ),
     body=run_characteristic,
-    artefacts=(Artefact("teacher", ("seed", "target", "interpolant", "T", "dtype", "teacher"), on_disk=True,
-                        applies=lambda cfg: cfg.teacher.kind == "trained", memo_size=4),),
+    artefacts=(
+        Artefact(
+            "teacher",
+            ("seed", "target", "interpolant", "T", "dtype", "teacher"),
+            on_disk=True,
+            applies=lambda cfg: cfg.teacher.kind == "trained",
+            memo_size=4,
+        ),
+    ),
     renamed={"eval.reference_steps": "reference.K"},
     renamed_values={"student.form": {"exp": "exp_euler"}},
-    renamed_metrics={"teacher_seconds": "time_teacher_train_s", "student_seconds": None, "eval_seconds": None, "w2_n": None,
-                     "device_name": None},
+    renamed_metrics={
+        "teacher_seconds": "time_teacher_train_s",
+        "student_seconds": None,
+        "eval_seconds": None,
+        "w2_n": None,
+        "device_name": None,
+    },
 )

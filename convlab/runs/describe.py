@@ -21,13 +21,23 @@ def config_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str
         if nested is not None:
             rows += config_keys(nested, f"{prefix}{name}.")
         else:
-            rows.append((f"{prefix}{name}", _type_name(info.annotation), "required" if info.is_required() else info.default,
-                         info.description or ""))
+            rows.append(
+                (
+                    f"{prefix}{name}",
+                    _type_name(info.annotation),
+                    "required" if info.is_required() else info.default,
+                    info.description or "",
+                )
+            )
     return rows
 
 
 def _nested_model(info: FieldInfo) -> type[BaseModel] | None:
-    candidates = [a for a in (info.annotation, *typing.get_args(info.annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+    candidates = [
+        a
+        for a in (info.annotation, *typing.get_args(info.annotation))
+        if isinstance(a, type) and issubclass(a, BaseModel)
+    ]
     return candidates[0] if candidates else None
 
 
@@ -46,7 +56,10 @@ def _type_name(annotation: Any) -> str:
 
 def describe_kind(kind: RunKind) -> str:
     """Plain-text reference of one run kind."""
-    lines = [f"{kind.name}: {kind.doc.splitlines()[0] if kind.doc else ''}", "  keys (YAML, and columns of the results table):"]
+    lines = [
+        f"{kind.name}: {kind.doc.splitlines()[0] if kind.doc else ''}",
+        "  keys (YAML, and columns of the results table):",
+    ]
     for key, typ, default, doc in config_keys(kind.config):
         if key == "kind":
             continue
@@ -54,10 +67,21 @@ def describe_kind(kind: RunKind) -> str:
         lines.append(f"    {key:<34} {typ:<28} {shown:<12} {doc}".rstrip())
     lines.append("  metrics (columns):")
     for m in kind.metrics:
-        flags = ", ".join(x for x in (m.estimate, "squared" if m.squared else "", f"unit {m.unit}" if m.unit else "",
-                                      f"when {m.when}" if m.when else "") if x)
+        flags = ", ".join(
+            x
+            for x in (
+                m.estimate,
+                "squared" if m.squared else "",
+                f"unit {m.unit}" if m.unit else "",
+                f"when {m.when}" if m.when else "",
+            )
+            if x
+        )
         lines.append(f"    {m.name:<34} {m.doc} [{flags}]")
     if kind.artefacts:
-        shared = "; ".join(f"{a.name} ({'on disk' if a.on_disk else 'per process'}) by {', '.join(a.depends_on)}" for a in kind.artefacts)
+        shared = "; ".join(
+            f"{a.name} ({'on disk' if a.on_disk else 'per process'}) by {', '.join(a.depends_on)}"
+            for a in kind.artefacts
+        )
         lines.append(f"  shared between runs: {shared}")
     return "\n".join(lines) + "\n"

@@ -40,13 +40,19 @@ def run_early_stopping(cfg: EarlyStoppingRun, ctx: RunContext) -> dict:
     a, b = float(ip.a(T)), float(ip.b(T))
     m, cov = target.mean(), target.covariance()
     lower = math.sqrt(gaussian_w2_sq(b * m, a * a * torch.eye(len(m), dtype=f64) + b * b * cov, m, cov))
-    out = {"one_minus_T": 1.0 - T, "early_stop_w2_ub": early_stopping_w2_bound(target, ip, T), "early_stop_w2_lb_gelbrich": lower,
-           "degenerate": target.is_degenerate}
+    out = {
+        "one_minus_T": 1.0 - T,
+        "early_stop_w2_ub": early_stopping_w2_bound(target, ip, T),
+        "early_stop_w2_lb_gelbrich": lower,
+        "degenerate": target.is_degenerate,
+    }
     if bool((target.cov.eigenvalues() == 0).all()):
         g = ctx.rng("early_stopping.p_T")
         x1 = target.sample(cfg.n_mc, generator=g, device=ctx.device, dtype=f64)
         x_T = a * torch.randn(cfg.n_mc, target.ambient_dim, generator=g, device=ctx.device, dtype=f64) + b * x1
-        out["early_stop_w2_lb_support"] = float(torch.cdist(x_T, target.means.to(ctx.device, f64)).min(1).values.pow(2).mean().sqrt())
+        out["early_stop_w2_lb_support"] = float(
+            torch.cdist(x_T, target.means.to(ctx.device, f64)).min(1).values.pow(2).mean().sqrt()
+        )
     out["early_stop_w2_lb"] = max(v for k, v in out.items() if k.startswith("early_stop_w2_lb_"))
     with ctx.stage("search"):
         ts = log_time_grid(T, cfg.n_t)
@@ -55,8 +61,12 @@ def run_early_stopping(cfg: EarlyStoppingRun, ctx: RunContext) -> dict:
     return out
 
 
-INTEGRATED_LIPSCHITZ = Metric("integrated_lipschitz", r"$\int_0^T L_t\,dt$", "lower_estimate",
-                              "integral of the Lipschitz profile over [0, T] (trapezoid on a log(1 - t) grid)")
+INTEGRATED_LIPSCHITZ = Metric(
+    "integrated_lipschitz",
+    r"$\int_0^T L_t\,dt$",
+    "lower_estimate",
+    "integral of the Lipschitz profile over [0, T] (trapezoid on a log(1 - t) grid)",
+)
 
 KIND = RunKind(
     name="early_stopping",
@@ -64,16 +74,39 @@ KIND = RunKind(
     metrics=(
         Metric("one_minus_T", "$1 - T$", "closed_form", "distance of the stopping time from the data end"),
         shared.EARLY_STOP_W2_UB,
-        Metric("early_stop_w2_lb", r"lower bound on $W_2(p_T, \nu)$", "closed_form", "the larger of the lower bounds below", unit="x"),
-        Metric("early_stop_w2_lb_gelbrich", "Gelbrich lower bound", "closed_form", "W2 between the moment-matched Gaussians", unit="x"),
-        Metric("early_stop_w2_lb_support", "distance-to-support lower bound", "monte_carlo", "rms distance of X_T to the atoms",
-               unit="x", when="atoms (every component covariance zero)"),
-        DEGENERATE, INTEGRATED_LIPSCHITZ,
+        Metric(
+            "early_stop_w2_lb",
+            r"lower bound on $W_2(p_T, \nu)$",
+            "closed_form",
+            "the larger of the lower bounds below",
+            unit="x",
+        ),
+        Metric(
+            "early_stop_w2_lb_gelbrich",
+            "Gelbrich lower bound",
+            "closed_form",
+            "W2 between the moment-matched Gaussians",
+            unit="x",
+        ),
+        Metric(
+            "early_stop_w2_lb_support",
+            "distance-to-support lower bound",
+            "monte_carlo",
+            "rms distance of X_T to the atoms",
+            unit="x",
+            when="atoms (every component covariance zero)",
+        ),
+        DEGENERATE,
+        INTEGRATED_LIPSCHITZ,
         Metric("lipschitz_T", "$L_T$", "lower_estimate", "the Lipschitz constant at T"),
         shared.TIME_TOTAL,
     ),
     body=run_early_stopping,
     renamed={"n": "n_mc"},
-    renamed_metrics={"w2_ub": "early_stop_w2_ub", "w2_lb": "early_stop_w2_lb", "w2_lb_gelbrich": "early_stop_w2_lb_gelbrich",
-                     "w2_lb_support": "early_stop_w2_lb_support"},
+    renamed_metrics={
+        "w2_ub": "early_stop_w2_ub",
+        "w2_lb": "early_stop_w2_lb",
+        "w2_lb_gelbrich": "early_stop_w2_lb_gelbrich",
+        "w2_lb_support": "early_stop_w2_lb_support",
+    },
 )

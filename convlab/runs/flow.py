@@ -45,8 +45,10 @@ class FlowRun(RunConfig):
     def _consistent(self) -> FlowRun:
         as_solver(self.solver).check(as_interpolant(self.interpolant), self.T)
         if self.n_w2 > self.n_coupled:
-            raise ValueError(f"n_w2: the sampled W2 uses the first n_w2 of the n_coupled end points, so it needs "
-                             f"n_w2 <= n_coupled = {self.n_coupled} (got {self.n_w2})")
+            raise ValueError(
+                f"n_w2: the sampled W2 uses the first n_w2 of the n_coupled end points, so it needs "
+                f"n_w2 <= n_coupled = {self.n_coupled} (got {self.n_w2})"
+            )
         return self
 
 
@@ -54,7 +56,9 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
     """One solver at one K on one target: the coupled error against the reference flow (float64)."""
     target = make_target(cfg.target)
     field = ExactField(target, as_interpolant(cfg.interpolant))
-    z = torch.randn(cfg.n_coupled, target.ambient_dim, generator=ctx.rng("flow.noise"), device=ctx.device, dtype=torch.float64)
+    z = torch.randn(
+        cfg.n_coupled, target.ambient_dim, generator=ctx.rng("flow.noise"), device=ctx.device, dtype=torch.float64
+    )
     with ctx.stage("integrate"), torch.no_grad():
         truth = ctx.shared("reference_flow", lambda: reference_flow(field, z, T=cfg.T, reference=cfg.reference))
         sol = integrate(field, z, time_grid(cfg.K, T=cfg.T, kind=cfg.grid), cfg.solver)
@@ -63,11 +67,20 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
     with ctx.stage("measure"):
         err = coupled_rms(sol.x, truth)
         scale = coupled_rms(truth, torch.zeros_like(truth)).rms
-        out = {**shared.coupled_values("coupled", err), "coupled_resolved": err.rms > ROUND_OFF * max(scale, 1.0),
-               "nfe": sol.nfe, "early_stop_w2_ub": early_stopping_w2_bound(target, field.interpolant, cfg.T)}
+        out = {
+            **shared.coupled_values("coupled", err),
+            "coupled_resolved": err.rms > ROUND_OFF * max(scale, 1.0),
+            "nfe": sol.nfe,
+            "early_stop_w2_ub": early_stopping_w2_bound(target, field.interpolant, cfg.T),
+        }
         if cfg.n_w2:
-            w2 = sampled_w2(sol.x[: cfg.n_w2], target, generator=ctx.rng("flow.w2", "cpu"), repeats=cfg.floor_repeats,
-                            margin=cfg.resolve_margin)
+            w2 = sampled_w2(
+                sol.x[: cfg.n_w2],
+                target,
+                generator=ctx.rng("flow.w2", "cpu"),
+                repeats=cfg.floor_repeats,
+                margin=cfg.resolve_margin,
+            )
             out.update(shared.sampled_w2_values("w2", w2))
     return out
 
@@ -75,8 +88,14 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
 KIND = RunKind(
     name="flow",
     config=FlowRun,
-    metrics=(*shared.COUPLED, shared.COUPLED_RESOLVED, shared.NFE, shared.EARLY_STOP_W2_UB,
-             *shared.sampled_w2("w2", "$W_2$(samples, target)", when="n_w2 > 0"), shared.TIME_TOTAL),
+    metrics=(
+        *shared.COUPLED,
+        shared.COUPLED_RESOLVED,
+        shared.NFE,
+        shared.EARLY_STOP_W2_UB,
+        *shared.sampled_w2("w2", "$W_2$(samples, target)", when="n_w2 > 0"),
+        shared.TIME_TOTAL,
+    ),
     body=run_flow,
     # Runs of a K or solver sweep share one reference solve per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "interpolant", "T", "n_coupled", "reference")),),

@@ -16,9 +16,9 @@ from pydantic import Field
 
 from convlab.config import BlockConfig, DType, OptimConfig, RunConfig
 from convlab.device import generator, stream_seed
+from convlab.metrics import sampled_w2
 from convlab.models.residual import ResidualBlock
 from convlab.models.training import train
-from convlab.metrics import sampled_w2
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
@@ -70,8 +70,13 @@ def _extend(chain: dict, cfg: JKORun, target, device) -> None:
             block = ResidualBlock(D, cfg.net).to(device, dtype)
         g, x = generator(cfg.seed, f"jko.block{k}.batches", device), chain["x"]
         size = min(cfg.optim.batch_size, x.shape[0])
-        log = train(block, lambda step: proximal_loss(block, x[torch.randint(x.shape[0], (size,), generator=g, device=device)], cfg.gamma),
-                    cfg.optim)
+        log = train(
+            block,
+            lambda step: proximal_loss(
+                block, x[torch.randint(x.shape[0], (size,), generator=g, device=device)], cfg.gamma
+            ),
+            cfg.optim,
+        )
         shift = _shift(cfg, k, D, device, dtype)
         chain["x"] = push([block], x, torch.zeros(x.shape[0], device=device, dtype=dtype), [shift])[0]
         chain["blocks"].append(block)
@@ -92,7 +97,8 @@ def _closed_form(cfg: JKORun, target, device) -> float | None:
 
 
 def run_jko(cfg: JKORun, ctx: RunContext) -> dict:
-    """Train (or reuse) K blocks; KL(p_K || N(0, I)) on fresh samples with exact log-densities; W2 of generated samples."""
+    """Train (or reuse) K blocks; KL(p_K || N(0, I)) on fresh samples with exact log-densities; W2 of generated
+    samples."""
     target, device, dtype = make_target(cfg.target), ctx.device, DTYPES[cfg.dtype]
     if target.is_degenerate:
         raise RunFailed(f"target: {target.name} has singular covariances, so log p_0 (and KL) is undefined")
@@ -124,7 +130,13 @@ def run_jko(cfg: JKORun, ctx: RunContext) -> dict:
             out["inversion_residual"] = residual
             if not residual < 1e-4:
                 raise RunFailed(f"fixed-point inversion did not converge (residual {residual:.2e})", out)
-            w2 = sampled_w2(samples, target, generator=ctx.rng("jko.w2", "cpu"), repeats=cfg.floor_repeats, margin=cfg.resolve_margin)
+            w2 = sampled_w2(
+                samples,
+                target,
+                generator=ctx.rng("jko.w2", "cpu"),
+                repeats=cfg.floor_repeats,
+                margin=cfg.resolve_margin,
+            )
             out.update(shared.sampled_w2_values("w2", w2))
     return out
 
@@ -133,20 +145,47 @@ KIND = RunKind(
     name="jko",
     config=JKORun,
     metrics=(
-        Metric("kl", r"KL$(p_K \,\|\, N(0, I))$", "monte_carlo", "Monte Carlo mean over pushed samples with exactly tracked log-densities", unit="nats"),
+        Metric(
+            "kl",
+            r"KL$(p_K \,\|\, N(0, I))$",
+            "monte_carlo",
+            "Monte Carlo mean over pushed samples with exactly tracked log-densities",
+            unit="nats",
+        ),
         Metric("kl_se", "standard error of kl", "monte_carlo", "standard error of the Monte Carlo mean", unit="nats"),
         Metric("kl_resolved", "KL resolved", "flag", "kl > resolve_margin * kl_se"),
-        Metric("contraction", r"$1 / (1 + \gamma)$", "closed_form", "the exact scheme's contraction of the mean per step"),
-        Metric("block_final_loss", "last block's final loss", "record", "mean proximal loss of the last window of the last block's training",
-               when="K > 0 and optim.steps > 0"),
-        Metric("kl_closed_form", "exact JKO KL", "closed_form", "KL after K exact JKO steps with the same shifts", unit="nats",
-               when="one Gaussian"),
-        Metric("inversion_residual", "inversion residual", "record", "largest fixed-point residual of generation", when="n_w2 > 0"),
+        Metric(
+            "contraction", r"$1 / (1 + \gamma)$", "closed_form", "the exact scheme's contraction of the mean per step"
+        ),
+        Metric(
+            "block_final_loss",
+            "last block's final loss",
+            "record",
+            "mean proximal loss of the last window of the last block's training",
+            when="K > 0 and optim.steps > 0",
+        ),
+        Metric(
+            "kl_closed_form",
+            "exact JKO KL",
+            "closed_form",
+            "KL after K exact JKO steps with the same shifts",
+            unit="nats",
+            when="one Gaussian",
+        ),
+        Metric(
+            "inversion_residual",
+            "inversion residual",
+            "record",
+            "largest fixed-point residual of generation",
+            when="n_w2 > 0",
+        ),
         *shared.sampled_w2("w2", "$W_2$(samples, target)", when="n_w2 > 0"),
         shared.TIME_TOTAL,
     ),
     body=run_jko,
-    artefacts=(Artefact("chain", ("seed", "target", "gamma", "step_error", "net", "optim", "dtype", "n"), memo_size=8),),
+    artefacts=(
+        Artefact("chain", ("seed", "target", "gamma", "step_error", "net", "optim", "dtype", "n"), memo_size=8),
+    ),
     renamed={"N": "K", "train": "optim", "n_train": "n", "n_eval": "n_mc"},
     renamed_metrics={"train_loss": "block_final_loss"},
 )

@@ -98,8 +98,14 @@ class RunContext:
         if key is None:
             value, created = create(), True
         else:
-            value, created = self.cache.get(f"{self.kind.name}.{name}", key, self.device, create, on_disk=artefact.on_disk,
-                                            memo_size=artefact.memo_size)
+            value, created = self.cache.get(
+                f"{self.kind.name}.{name}",
+                key,
+                self.device,
+                create,
+                on_disk=artefact.on_disk,
+                memo_size=artefact.memo_size,
+            )
         self.created[name] = created
         return value
 
@@ -122,7 +128,9 @@ class RunKind:
     def __post_init__(self):
         names = [m.name for m in self.metrics]
         if len(set(names)) != len(names):
-            raise ValueError(f"run kind {self.name}: metrics declared twice: {sorted(n for n in names if names.count(n) > 1)}")
+            raise ValueError(
+                f"run kind {self.name}: metrics declared twice: {sorted(n for n in names if names.count(n) > 1)}"
+            )
 
     @property
     def doc(self) -> str:
@@ -148,8 +156,13 @@ class RunKind:
     def validate(self, cfg: RunConfig | Mapping[str, Any]) -> RunConfig:
         return cfg if isinstance(cfg, self.config) else self.config.model_validate(cfg)
 
-    def run(self, cfg: RunConfig | Mapping[str, Any], *, device: str | torch.device = "auto",
-            cache: ArtefactCache | None = None) -> RunRecord:
+    def run(
+        self,
+        cfg: RunConfig | Mapping[str, Any],
+        *,
+        device: str | torch.device = "auto",
+        cache: ArtefactCache | None = None,
+    ) -> RunRecord:
         """One run: a failed record (stage, reason) for a RunFailed or a diverging training stage, never an exception
         for those; other exceptions are bugs and propagate (a sweep records them as crashed runs)."""
         cfg = self.validate(cfg)

@@ -31,21 +31,43 @@ def run_lipschitz(cfg: LipschitzRun, ctx: RunContext) -> dict:
     target, ip, t = make_target(cfg.target), as_interpolant(cfg.interpolant), cfg.t
     with ctx.stage("search"):
         est = lipschitz_estimate(target, ip, t, generator=ctx.rng("lipschitz.search"), search=cfg.search)
-    return {"lipschitz": est.value, "lipschitz_sampled": est.sampled, "one_minus_t": 1.0 - t,
-            "beta": jacobian_coefficients(ip, t)[1], "support_radius": support_radius(target), "degenerate": target.is_degenerate}
+    return {
+        "lipschitz": est.value,
+        "lipschitz_sampled": est.sampled,
+        "one_minus_t": 1.0 - t,
+        "beta": jacobian_coefficients(ip, t)[1],
+        "support_radius": support_radius(target),
+        "degenerate": target.is_degenerate,
+    }
 
 
-DEGENERATE = Metric("degenerate", "target without smoothing", "flag", "some component covariance is singular (atoms, subspaces)")
+DEGENERATE = Metric(
+    "degenerate", "target without smoothing", "flag", "some component covariance is singular (atoms, subspaces)"
+)
 
 KIND = RunKind(
     name="lipschitz",
     config=LipschitzRun,
     metrics=(
-        Metric("lipschitz", r"$L_t = \sup_x \|\nabla_x V(t, x)\|_2$", "lower_estimate", "searched from below: draws, then ascent"),
-        Metric("lipschitz_sampled", r"$\max \|\nabla_x V\|_2$ over draws of $p_t$", "lower_estimate", "what draws of p_t alone find"),
+        Metric(
+            "lipschitz",
+            r"$L_t = \sup_x \|\nabla_x V(t, x)\|_2$",
+            "lower_estimate",
+            "searched from below: draws, then ascent",
+        ),
+        Metric(
+            "lipschitz_sampled",
+            r"$\max \|\nabla_x V\|_2$ over draws of $p_t$",
+            "lower_estimate",
+            "what draws of p_t alone find",
+        ),
         Metric("one_minus_t", "$1 - t$", "closed_form", "distance of t from the data end"),
-        Metric("beta", r"$\beta(t) = b (a b' - a' b) / a^3$", "closed_form", "the blow-up shape: L_t ~ beta R^2 on atoms"),
-        SUPPORT_RADIUS, DEGENERATE, shared.TIME_TOTAL,
+        Metric(
+            "beta", r"$\beta(t) = b (a b' - a' b) / a^3$", "closed_form", "the blow-up shape: L_t ~ beta R^2 on atoms"
+        ),
+        SUPPORT_RADIUS,
+        DEGENERATE,
+        shared.TIME_TOTAL,
     ),
     body=run_lipschitz,
 )

@@ -37,7 +37,9 @@ def run_log_concavity(cfg: LogConcavityRun, ctx: RunContext) -> dict:
     g = ctx.rng("log_concavity.points")
     f64, t, n, dev = torch.float64, cfg.t, cfg.n_points, ctx.device
     x1 = target.sample(n, generator=g, device=dev, dtype=f64)
-    p_t = math.exp(-t) * x1 + math.sqrt(-math.expm1(-2 * t)) * torch.randn(n, target.ambient_dim, generator=g, device=dev, dtype=f64)
+    p_t = math.exp(-t) * x1 + math.sqrt(-math.expm1(-2 * t)) * torch.randn(
+        n, target.ambient_dim, generator=g, device=dev, dtype=f64
+    )
     # The lower bound is approached where the posterior over components is most spread: between the means.
     mu = math.exp(-t) * target.means.to(dev, f64)
     i, j = (torch.randint(mu.shape[0], (n,), generator=g, device=dev) for _ in range(2))
@@ -48,9 +50,18 @@ def run_log_concavity(cfg: LogConcavityRun, ctx: RunContext) -> dict:
     lower, upper = log_concavity_bounds(R, s, t)
     lo, hi = float(eig.min()), float(eig.max())
     slack = 1e-9 * max(abs(lower), upper)  # round-off of the eigenvalues, not a tolerance on the claim
-    return {"hess_min": lo, "hess_max": hi, "hess_bound_lower": lower, "hess_bound_upper": upper, "hess_min_gap": abs(1.0 - lo),
-            "sandwich_holds": bool(lower - slack <= lo and hi <= upper + slack), "support_radius": R, "s": s,
-            "t_star": switch_time(R, s), "strongly_log_concave": bool(lo > 0)}
+    return {
+        "hess_min": lo,
+        "hess_max": hi,
+        "hess_bound_lower": lower,
+        "hess_bound_upper": upper,
+        "hess_min_gap": abs(1.0 - lo),
+        "sandwich_holds": bool(lower - slack <= lo and hi <= upper + slack),
+        "support_radius": R,
+        "s": s,
+        "t_star": switch_time(R, s),
+        "strongly_log_concave": bool(lo > 0),
+    }
 
 
 def _hess(name: str, label: str, estimate: str, doc: str) -> Metric:
@@ -61,17 +72,39 @@ KIND = RunKind(
     name="log_concavity",
     config=LogConcavityRun,
     metrics=(
-        _hess("hess_min", r"$\lambda_{\min}(-\nabla^2 \log p_t)$", "lower_estimate", "smallest eigenvalue over the points (>= the true inf)"),
-        _hess("hess_max", r"$\lambda_{\max}(-\nabla^2 \log p_t)$", "lower_estimate", "largest eigenvalue over the points (<= the true sup)"),
+        _hess(
+            "hess_min",
+            r"$\lambda_{\min}(-\nabla^2 \log p_t)$",
+            "lower_estimate",
+            "smallest eigenvalue over the points (>= the true inf)",
+        ),
+        _hess(
+            "hess_max",
+            r"$\lambda_{\max}(-\nabla^2 \log p_t)$",
+            "lower_estimate",
+            "largest eigenvalue over the points (<= the true sup)",
+        ),
         _hess("hess_bound_lower", "sandwich lower bound", "closed_form", "1/s_t^2 - e^{-2t} R^2 / s_t^4"),
         _hess("hess_bound_upper", "sandwich upper bound", "closed_form", "1/s_t^2, s_t^2 = e^{-2t} s^2 + 1 - e^{-2t}"),
         _hess("hess_min_gap", r"$|1 - \lambda_{\min}|$", "lower_estimate", "distance of hess_min from N(0, I)'s 1"),
-        Metric("sandwich_holds", "sandwich holds", "flag", "hess_bound_lower <= hess_min and hess_max <= hess_bound_upper (to round-off)"),
-        SUPPORT_RADIUS, COMPONENT_STD, T_STAR,
+        Metric(
+            "sandwich_holds",
+            "sandwich holds",
+            "flag",
+            "hess_bound_lower <= hess_min and hess_max <= hess_bound_upper (to round-off)",
+        ),
+        SUPPORT_RADIUS,
+        COMPONENT_STD,
+        T_STAR,
         Metric("strongly_log_concave", "strongly log-concave", "flag", "hess_min > 0"),
         shared.TIME_TOTAL,
     ),
     body=run_log_concavity,
     renamed={"n": "n_points"},
-    renamed_metrics={"bound_lower": "hess_bound_lower", "bound_upper": "hess_bound_upper", "R": "support_radius", "std": "s"},
+    renamed_metrics={
+        "bound_lower": "hess_bound_lower",
+        "bound_upper": "hess_bound_upper",
+        "R": "support_radius",
+        "std": "s",
+    },
 )

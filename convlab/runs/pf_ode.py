@@ -31,20 +31,24 @@ from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
 from convlab.solvers import integrate, reference_flow, time_grid
-from convlab.theory.pf_ode import mixture_radius_and_std, ou_end_time, switch_time
-from convlab.theory.perturbation import make_perturbation
 from convlab.targets import make_target
+from convlab.theory.perturbation import make_perturbation
+from convlab.theory.pf_ode import mixture_radius_and_std, ou_end_time, switch_time
 
 
 class PFODERun(RunConfig):
-    """The OU probability-flow ODE over horizon S with K steps of a solver on the exact (or perturbed) score (seed 002)."""
+    """The OU probability-flow ODE over horizon S, K solver steps on the exact (or perturbed) score (seed 002)."""
 
     kind: Literal["pf_ode"] = "pf_ode"
     S: Annotated[float, Field(gt=0.0, description="horizon of the forward OU process")] = 8.0
-    s_min: Annotated[float, Field(ge=0.0, description="forward time where the reverse ODE stops (early stopping)")] = 0.0
+    s_min: Annotated[float, Field(ge=0.0, description="forward time where the reverse ODE stops (early stopping)")] = (
+        0.0
+    )
     solver: SolverName = "exp_score"
     K: Annotated[PositiveInt, Field(description="solver steps, h = (S - s_min) / K")] = 64
-    score_error: Annotated[PerturbationConfig, Field(description="a known field added to the score")] = PerturbationConfig()
+    score_error: Annotated[PerturbationConfig, Field(description="a known field added to the score")] = (
+        PerturbationConfig()
+    )
     n_coupled: Annotated[int, Field(ge=2, description="noise (and data) draws")] = 2000
     reference: ReferenceConfig = ReferenceConfig()
 
@@ -74,12 +78,16 @@ def run_pf_ode(cfg: PFODERun, ctx: RunContext) -> dict:
     x_S = math.exp(-S) * x1 + math.sqrt(-math.expm1(-2 * S)) * w
     # The sampler of a Gaussian target is affine, so pushing 0 and the basis vectors gives its law exactly.
     single = target.n_components == 1
-    basis = torch.cat([torch.zeros(1, D, dtype=f64, device=dev), torch.eye(D, dtype=f64, device=dev)]) if single else w[:0]
+    basis = (
+        torch.cat([torch.zeros(1, D, dtype=f64, device=dev), torch.eye(D, dtype=f64, device=dev)]) if single else w[:0]
+    )
     affine = single and (err.eps == 0 or err.kind == "constant")
     T = ou_end_time(S, cfg.s_min)
     grid = time_grid(cfg.K, T=T)
     with ctx.stage("integrate"), torch.no_grad():
-        flows = ctx.shared("reference_flow", lambda: reference_flow(exact, torch.cat([w, x_S, basis]), T=T, reference=cfg.reference))
+        flows = ctx.shared(
+            "reference_flow", lambda: reference_flow(exact, torch.cat([w, x_S, basis]), T=T, reference=cfg.reference)
+        )
         flow_w, flow_xS, flow_basis = flows[:n], flows[n : 2 * n], flows[2 * n :]
         sol = integrate(field, torch.cat([w, basis]), grid, cfg.solver)
         y, y_basis = sol.x[:n], sol.x[n:]
@@ -88,13 +96,16 @@ def run_pf_ode(cfg: PFODERun, ctx: RunContext) -> dict:
             raise RunFailed("non-finite sampler or reference (step too large for this target?)")
     with ctx.stage("measure"):
         out = {
-            "h": (S - cfg.s_min) / cfg.K, "nfe": sol.nfe,
+            "h": (S - cfg.s_min) / cfg.K,
+            "nfe": sol.nfe,
             **shared.coupled_values("coupled", coupled_rms(y, flow_w)),
-            "init_error": coupled_rms(flow_w, flow_xS).rms, "init_coupling": coupled_rms(w, x_S).rms,
+            "init_error": coupled_rms(flow_w, flow_xS).rms,
+            "init_coupling": coupled_rms(w, x_S).rms,
             # Exact OT between the two flowed clouds: re-pairs the points a small start difference sent to
             # different modes, which dominate the pathwise rms when the flow nearly tears (separated modes).
             "init_w2_paired": exact_w2(flow_w, flow_xS),
-            "sampler_w2_ub": coupled_rms(y, flow_xS).rms, "score_error_rms": float(delta(flow_xS).pow(2).sum(1).mean().sqrt()),
+            "sampler_w2_ub": coupled_rms(y, flow_xS).rms,
+            "score_error_rms": float(delta(flow_xS).pow(2).sum(1).mean().sqrt()),
         }
         if err.eps > 0:
             out["score_error_effect"] = coupled_rms(y, y_exact_score).rms
@@ -111,9 +122,23 @@ def run_pf_ode(cfg: PFODERun, ctx: RunContext) -> dict:
 
 
 SANDWICH = "isotropic components with one shared variance"
-SUPPORT_RADIUS = Metric("support_radius", "support radius $R$", "closed_form", "max_k |mu_k - mean|, the radius of the component means", unit="x")
-COMPONENT_STD = Metric("s", "component std $s$", "closed_form", "the shared standard deviation of the components", unit="x", when=SANDWICH)
-T_STAR = Metric("t_star", "switch time $t^*$", "closed_form", "p_t is strongly log-concave for t > t* = log(1 + R^2 - s^2) / 2", when=SANDWICH)
+SUPPORT_RADIUS = Metric(
+    "support_radius",
+    "support radius $R$",
+    "closed_form",
+    "max_k |mu_k - mean|, the radius of the component means",
+    unit="x",
+)
+COMPONENT_STD = Metric(
+    "s", "component std $s$", "closed_form", "the shared standard deviation of the components", unit="x", when=SANDWICH
+)
+T_STAR = Metric(
+    "t_star",
+    "switch time $t^*$",
+    "closed_form",
+    "p_t is strongly log-concave for t > t* = log(1 + R^2 - s^2) / 2",
+    when=SANDWICH,
+)
 
 KIND = RunKind(
     name="pf_ode",
@@ -122,26 +147,82 @@ KIND = RunKind(
         Metric("h", "step $h = (S - s_{min})/K$", "closed_form", "the step in OU time"),
         shared.NFE,
         *shared.COUPLED,
-        Metric("init_error", "initialisation error (rms)", "monte_carlo", "rms |Flow(W) - Flow(X_S)|: starting from N(0, I) instead of p_S", unit="x"),
+        Metric(
+            "init_error",
+            "initialisation error (rms)",
+            "monte_carlo",
+            "rms |Flow(W) - Flow(X_S)|: starting from N(0, I) instead of p_S",
+            unit="x",
+        ),
         Metric("init_coupling", "start difference (rms)", "monte_carlo", "rms |W - X_S|", unit="x"),
-        Metric("init_w2_paired", "$W_2$(Flow(W), Flow($X_S$))", "sampled", "exact W2 between the two flowed clouds (at most init_error)", unit="x"),
-        Metric("sampler_w2_ub", r"upper bound on $W_2$(sampler, $\nu$)", "monte_carlo", "rms |Y_K(W) - Flow(X_S)|", unit="x"),
-        Metric("score_error_rms", "score error (rms)", "monte_carlo", "rms of the injected score error over draws of the target", unit="x"),
-        Metric("score_error_effect", "effect of the score error (rms)", "monte_carlo",
-               "rms |Y_K(W) - Y_K(W) with the exact score|", unit="x", when="score_error.eps > 0"),
-        Metric("sampler_w2", r"$W_2$(sampler, $\nu$)", "closed_form", "exact W2 of the sampler's law to the target",
-               unit="x", when="one Gaussian, and an exact or constant score error"),
-        Metric("init_w2", r"$W_2$(Flow#N(0, I), $\nu$)", "closed_form", "exact W2 of the exact flow's law from N(0, I) to the target",
-               unit="x", when="one Gaussian, and an exact or constant score error"),
-        replace(SUPPORT_RADIUS, when=SANDWICH), COMPONENT_STD, T_STAR,
+        Metric(
+            "init_w2_paired",
+            "$W_2$(Flow(W), Flow($X_S$))",
+            "sampled",
+            "exact W2 between the two flowed clouds (at most init_error)",
+            unit="x",
+        ),
+        Metric(
+            "sampler_w2_ub",
+            r"upper bound on $W_2$(sampler, $\nu$)",
+            "monte_carlo",
+            "rms |Y_K(W) - Flow(X_S)|",
+            unit="x",
+        ),
+        Metric(
+            "score_error_rms",
+            "score error (rms)",
+            "monte_carlo",
+            "rms of the injected score error over draws of the target",
+            unit="x",
+        ),
+        Metric(
+            "score_error_effect",
+            "effect of the score error (rms)",
+            "monte_carlo",
+            "rms |Y_K(W) - Y_K(W) with the exact score|",
+            unit="x",
+            when="score_error.eps > 0",
+        ),
+        Metric(
+            "sampler_w2",
+            r"$W_2$(sampler, $\nu$)",
+            "closed_form",
+            "exact W2 of the sampler's law to the target",
+            unit="x",
+            when="one Gaussian, and an exact or constant score error",
+        ),
+        Metric(
+            "init_w2",
+            r"$W_2$(Flow#N(0, I), $\nu$)",
+            "closed_form",
+            "exact W2 of the exact flow's law from N(0, I) to the target",
+            unit="x",
+            when="one Gaussian, and an exact or constant score error",
+        ),
+        replace(SUPPORT_RADIUS, when=SANDWICH),
+        COMPONENT_STD,
+        T_STAR,
         shared.TIME_TOTAL,
     ),
     body=run_pf_ode,
     # Runs of a K, solver or score-error sweep share the exact flows of their start points per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "S", "s_min", "n_coupled", "reference")),),
-    renamed={"method": "solver", "n": "n_coupled", "reference.method": "reference.solver", "reference.steps": "reference.K"},
+    renamed={
+        "method": "solver",
+        "n": "n_coupled",
+        "reference.method": "reference.solver",
+        "reference.steps": "reference.K",
+    },
     renamed_values={"solver": {"exp": "exp_score"}},
-    renamed_metrics={"solver_error": "coupled_error", "solver_ci_low": "coupled_ci_low", "solver_ci_high": "coupled_ci_high",
-                     "w2_ub": "sampler_w2_ub", "w2_exact": "sampler_w2", "init_w2_exact": "init_w2", "R": "support_radius",
-                     "std": "s"},
+    renamed_metrics={
+        "solver_error": "coupled_error",
+        "solver_ci_low": "coupled_ci_low",
+        "solver_ci_high": "coupled_ci_high",
+        "w2_ub": "sampler_w2_ub",
+        "w2_exact": "sampler_w2",
+        "init_w2_exact": "init_w2",
+        "R": "support_radius",
+        "std": "s",
+    },
 )

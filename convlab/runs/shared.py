@@ -11,34 +11,74 @@ from convlab.runs.kind import Metric
 
 def coupled(prefix: str, label: str, doc: str) -> tuple[Metric, ...]:
     """<prefix>_error (rms over pairs from the same noise: an upper bound on the W2 of the two laws) and its 95% CI."""
-    return (Metric(f"{prefix}_error", label, "monte_carlo", doc, unit="x"),
-            Metric(f"{prefix}_ci_low", f"{label}, 95% CI low", "monte_carlo", f"lower 95% limit of {prefix}_error", unit="x"),
-            Metric(f"{prefix}_ci_high", f"{label}, 95% CI high", "monte_carlo", f"upper 95% limit of {prefix}_error", unit="x"))
+    return (
+        Metric(f"{prefix}_error", label, "monte_carlo", doc, unit="x"),
+        Metric(
+            f"{prefix}_ci_low", f"{label}, 95% CI low", "monte_carlo", f"lower 95% limit of {prefix}_error", unit="x"
+        ),
+        Metric(
+            f"{prefix}_ci_high", f"{label}, 95% CI high", "monte_carlo", f"upper 95% limit of {prefix}_error", unit="x"
+        ),
+    )
 
 
 def coupled_values(prefix: str, err: CoupledError) -> dict[str, float]:
     return {f"{prefix}_error": err.rms, f"{prefix}_ci_low": err.ci_low, f"{prefix}_ci_high": err.ci_high}
 
 
-COUPLED = coupled("coupled", "coupled error (rms)",
-                  "rms |x_i - y_i| between the result under study and the exact one from the same noise")
-COUPLED_RESOLVED = Metric("coupled_resolved", "coupled error resolved", "flag",
-                          "coupled_error is above float64 round-off (1e-10 of the flow's rms size)")
+COUPLED = coupled(
+    "coupled",
+    "coupled error (rms)",
+    "rms |x_i - y_i| between the result under study and the exact one from the same noise",
+)
+COUPLED_RESOLVED = Metric(
+    "coupled_resolved",
+    "coupled error resolved",
+    "flag",
+    "coupled_error is above float64 round-off (1e-10 of the flow's rms size)",
+)
 NFE = Metric("nfe", "field evaluations", "record", "evaluations of the field by the solver (counted, not assumed)")
-EARLY_STOP_W2_UB = Metric("early_stop_w2_ub", r"upper bound on $W_2(p_T, \nu)$", "closed_form",
-                          "W2(p_T, nu) <= this: the componentwise Bures coupling of p_T and the target", unit="x")
+EARLY_STOP_W2_UB = Metric(
+    "early_stop_w2_ub",
+    r"upper bound on $W_2(p_T, \nu)$",
+    "closed_form",
+    "W2(p_T, nu) <= this: the componentwise Bures coupling of p_T and the target",
+    unit="x",
+)
 TIME_TOTAL = Metric("time_total_s", "wall time (s)", "record", "wall time of the run", unit="s")
 
 
 def sampled_w2(name: str, label: str, when: str | None = None) -> tuple[Metric, ...]:
     """The exact W2 of n generated samples against n fresh target samples, beside the target's two-sample floor."""
-    return (Metric(name, label, "sampled", "exact W2 between the generated samples and as many fresh target samples",
-                   unit="x", when=when),
-            Metric("w2_floor", "$W_2$ noise floor", "sampled", "mean W2 between two independent target samples of that size",
-                   unit="x", when=when),
-            Metric("w2_floor_sd", "sd of the $W_2$ noise floor", "sampled", "sd of the floor over its repeats", unit="x",
-                   when=when),
-            Metric("w2_resolved", "sampled $W_2$ resolved", "flag", "the sampled W2 > resolve_margin * w2_floor", when=when))
+    return (
+        Metric(
+            name,
+            label,
+            "sampled",
+            "exact W2 between the generated samples and as many fresh target samples",
+            unit="x",
+            when=when,
+        ),
+        Metric(
+            "w2_floor",
+            "$W_2$ noise floor",
+            "sampled",
+            "mean W2 between two independent target samples of that size",
+            unit="x",
+            when=when,
+        ),
+        Metric(
+            "w2_floor_sd",
+            "sd of the $W_2$ noise floor",
+            "sampled",
+            "sd of the floor over its repeats",
+            unit="x",
+            when=when,
+        ),
+        Metric(
+            "w2_resolved", "sampled $W_2$ resolved", "flag", "the sampled W2 > resolve_margin * w2_floor", when=when
+        ),
+    )
 
 
 def sampled_w2_values(name: str, w2: SampledW2) -> dict[str, Any]:

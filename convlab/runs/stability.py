@@ -49,7 +49,9 @@ def run_stability(cfg: StabilityRun, ctx: RunContext) -> dict:
     target, ip, T, f64 = make_target(cfg.target), as_interpolant(cfg.interpolant), cfg.T, torch.float64
     delta = make_perturbation(cfg.perturbation, D=target.ambient_dim, generator=ctx.rng("stability.delta"))
     field = ExactField(target, ip)
-    z = torch.randn(cfg.n_coupled, target.ambient_dim, generator=ctx.rng("stability.noise"), device=ctx.device, dtype=f64)
+    z = torch.randn(
+        cfg.n_coupled, target.ambient_dim, generator=ctx.rng("stability.noise"), device=ctx.device, dtype=f64
+    )
     with ctx.stage("integrate"), torch.no_grad():
         x = ctx.shared("reference_flow", lambda: reference_flow(field, z, T=T, reference=cfg.reference))
         x_pert = reference_flow(PerturbedField(field, delta), z, T=T, reference=cfg.reference)
@@ -60,13 +62,22 @@ def run_stability(cfg: StabilityRun, ctx: RunContext) -> dict:
         g = ctx.rng("stability.p_t")
         x1 = target.sample(cfg.n_mc, generator=g, device=ctx.device, dtype=f64)
         zt = torch.randn(cfg.n_mc, target.ambient_dim, generator=g, device=ctx.device, dtype=f64)
-        eps_t = np.array([float(delta(float(ip.a(t)) * zt + float(ip.b(t)) * x1).pow(2).sum(1).mean().sqrt()) for t in ts])
-        L = lipschitz_profile(target, ip, ts, generator=ctx.rng("stability.search"), search=cfg.search, perturbation=delta)
+        eps_t = np.array(
+            [float(delta(float(ip.a(t)) * zt + float(ip.b(t)) * x1).pow(2).sum(1).mean().sqrt()) for t in ts]
+        )
+        L = lipschitz_profile(
+            target, ip, ts, generator=ctx.rng("stability.search"), search=cfg.search, perturbation=delta
+        )
     measured = coupled_rms(x_pert, x)
     bound = stability_bound(ts, L, eps_t)
-    return {**shared.coupled_values("coupled", measured), "stability_bound": bound, "stability_bound_ratio": bound / measured.rms,
-            "stability_bound_holds": bool(measured.ci_high <= bound), "eps_rms": float(np.sqrt(np.mean(eps_t**2))),
-            "integrated_lipschitz": float(trapezoid_tail(ts, L)[0])}
+    return {
+        **shared.coupled_values("coupled", measured),
+        "stability_bound": bound,
+        "stability_bound_ratio": bound / measured.rms,
+        "stability_bound_holds": bool(measured.ci_high <= bound),
+        "eps_rms": float(np.sqrt(np.mean(eps_t**2))),
+        "integrated_lipschitz": float(trapezoid_tail(ts, L)[0]),
+    }
 
 
 KIND = RunKind(
@@ -74,11 +85,27 @@ KIND = RunKind(
     config=StabilityRun,
     metrics=(
         *shared.COUPLED,
-        Metric("stability_bound", "stability bound", "lower_estimate",
-               "integral_0^T exp(integral_t^T L~) eps_t dt; L~ is searched from below, so the bound is estimated from below", unit="x"),
-        Metric("stability_bound_ratio", "stability bound / coupled error", "lower_estimate", "how far the bound is above the error"),
+        Metric(
+            "stability_bound",
+            "stability bound",
+            "lower_estimate",
+            "integral_0^T exp(integral_t^T L~) eps_t dt; L~ is searched from below, so is the bound",
+            unit="x",
+        ),
+        Metric(
+            "stability_bound_ratio",
+            "stability bound / coupled error",
+            "lower_estimate",
+            "how far the bound is above the error",
+        ),
         Metric("stability_bound_holds", "stability bound holds", "flag", "coupled_ci_high <= stability_bound"),
-        Metric("eps_rms", r"$\varepsilon$ (rms over $t$)", "monte_carlo", "root mean square over the time grid of eps_t = ||delta||_{L2(p_t)}", unit="x"),
+        Metric(
+            "eps_rms",
+            r"$\varepsilon$ (rms over $t$)",
+            "monte_carlo",
+            "root mean square over the time grid of eps_t = ||delta||_{L2(p_t)}",
+            unit="x",
+        ),
         INTEGRATED_LIPSCHITZ,
         shared.TIME_TOTAL,
     ),
@@ -86,6 +113,11 @@ KIND = RunKind(
     # Runs that differ only in the perturbation share the unperturbed flow per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "interpolant", "T", "n_coupled", "reference")),),
     renamed={"n": ("n_coupled", "n_mc"), "reference.method": "reference.solver", "reference.steps": "reference.K"},
-    renamed_metrics={"measured": "coupled_error", "measured_ci_high": "coupled_ci_high", "bound": "stability_bound",
-                     "bound_ratio": "stability_bound_ratio", "bound_holds": "stability_bound_holds"},
+    renamed_metrics={
+        "measured": "coupled_error",
+        "measured_ci_high": "coupled_ci_high",
+        "bound": "stability_bound",
+        "bound_ratio": "stability_bound_ratio",
+        "bound_holds": "stability_bound_holds",
+    },
 )

@@ -2,9 +2,22 @@
 
 from convlab.solvers.grids import GRIDS, quadratic_grid, time_grid, uniform_grid
 from convlab.solvers.integrate import Solution, integrate, reference_flow
-from convlab.solvers.methods import SOLVERS, Euler, ExpEuler, ExpScore, Heun, RK4, Solver, as_solver
+from convlab.solvers.methods import RK4, SOLVERS, Euler, ExpEuler, ExpScore, Heun, Solver, as_solver
 
 __all__ = [
-    "GRIDS", "SOLVERS", "Solver", "Euler", "Heun", "RK4", "ExpEuler", "ExpScore", "as_solver", "Solution", "integrate",
-    "reference_flow", "time_grid", "uniform_grid", "quadratic_grid",
+    "GRIDS",
+    "SOLVERS",
+    "Solver",
+    "Euler",
+    "Heun",
+    "RK4",
+    "ExpEuler",
+    "ExpScore",
+    "as_solver",
+    "Solution",
+    "integrate",
+    "reference_flow",
+    "time_grid",
+    "uniform_grid",
+    "quadratic_grid",
 ]

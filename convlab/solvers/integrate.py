@@ -44,7 +44,9 @@ class _Counted:
         return self.field.score(t, x)
 
 
-def integrate(field, x0: Tensor, grid, solver: Solver | str | dict = "euler", *, keep_trajectory: bool = False) -> Solution:
+def integrate(
+    field, x0: Tensor, grid, solver: Solver | str | dict = "euler", *, keep_trajectory: bool = False
+) -> Solution:
     """Solve dx/dt = field.velocity(t, x) from x0 at grid[0] through every grid time with `solver`.
 
     `grid` is a (K + 1,) increasing sequence of times (see solvers.grids). Stays on x0's device: the grid

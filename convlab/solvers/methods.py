@@ -122,11 +122,19 @@ class ExpScore(Solver):
     @classmethod
     def check(cls, interpolant, T):
         if not (variance_preserving(interpolant) and float(interpolant.b(0.0)) > 0):
-            raise ValueError(f"interpolant: exp_score needs a variance-preserving schedule with b(0) > 0, i.e. vp "
-                             f"(got {interpolant.name})")
+            raise ValueError(
+                f"interpolant: exp_score needs a variance-preserving schedule with b(0) > 0, i.e. vp "
+                f"(got {interpolant.name})"
+            )
 
 
-SOLVERS: dict[str, type[Solver]] = {"euler": Euler, "heun": Heun, "rk4": RK4, "exp_euler": ExpEuler, "exp_score": ExpScore}
+SOLVERS: dict[str, type[Solver]] = {
+    "euler": Euler,
+    "heun": Heun,
+    "rk4": RK4,
+    "exp_euler": ExpEuler,
+    "exp_score": ExpScore,
+}
 
 
 def as_solver(spec: Solver | str | dict) -> Solver:

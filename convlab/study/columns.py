@@ -41,16 +41,22 @@ def check_columns(study: StudySpec, runs, source: str) -> tuple[list[str], list[
     warnings: list[str] = []
 
     def column(where: str, name: Any) -> bool:
-        if isinstance(name, str) and (name in config or name in metrics or name in STANDARD or name.startswith("prov.")):
+        if isinstance(name, str) and (
+            name in config or name in metrics or name in STANDARD or name.startswith("prov.")
+        ):
             return True
-        errors.append(f"{source}: {where}: unknown column{did_you_mean(str(name), columns)}: neither a config key nor a "
-                      f"metric of {of_kinds} (got {name!r})")
+        errors.append(
+            f"{source}: {where}: unknown column{did_you_mean(str(name), columns)}: neither a config key nor a "
+            f"metric of {of_kinds} (got {name!r})"
+        )
         return False
 
     def metric(where: str, name: Any, *, flag: bool = False) -> None:
         if name in metrics:
             if flag and metrics[name].estimate != "flag":
-                errors.append(f"{source}: {where}: {name} is not a flag (a boolean metric) of {of_kinds} (got {name!r})")
+                errors.append(
+                    f"{source}: {where}: {name} is not a flag (a boolean metric) of {of_kinds} (got {name!r})"
+                )
             return
         hint = " (a config key, not a metric)" if name in config else did_you_mean(str(name), list(metrics))
         errors.append(f"{source}: {where}: unknown metric of {of_kinds}{hint} (got {name!r})")
@@ -59,7 +65,10 @@ def check_columns(study: StudySpec, runs, source: str) -> tuple[list[str], list[
         for col, value in conditions.items():
             if column(f"{where}.{col}", col) and col in config and not any(_same(value, v) for v in config[col]):
                 planned = ", ".join(map(str, config[col][:8]))
-                warnings.append(f"{source}: {where}.{col}: no planned run has {col} = {value!r} (planned: {planned}): nothing to fit")
+                warnings.append(
+                    f"{source}: {where}.{col}: no planned run has {col} = {value!r} (planned: {planned}): "
+                    "nothing to fit"
+                )
 
     for i, rate in enumerate(study.rates):
         at = f"rates[{i}]"
@@ -96,7 +105,7 @@ def _formula_problem(expr: str, group_by: list[str]) -> str | None:
         evaluate_formula(expr, {col: 1.5 for col in group_by})
     except (ZeroDivisionError, OverflowError, ValueError) as err:
         if isinstance(err, ValueError) and str(err).startswith("expected:"):
-            return str(err)[len("expected: "):]
+            return str(err)[len("expected: ") :]
     except SyntaxError as err:
         return f"not a formula: {err.msg}"
     return None

@@ -89,7 +89,9 @@ def _run_here(store: StudyStore, task: RunTask) -> Outcome:
         log.info("run %s (%s) on %s", task.run_id, task.kind, device)
         try:
             record = kind.run(config, device=device, cache=ArtefactCache(store.root))
-            error = None if record.status == "ok" else {"stage": record.stage, "reason": record.reason, "traceback": None}
+            error = (
+                None if record.status == "ok" else {"stage": record.stage, "reason": record.reason, "traceback": None}
+            )
         except Exception as err:  # noqa: BLE001 - any crash is this run's failure, never the sweep's
             record = None
             error = {"stage": "crash", "reason": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
@@ -159,8 +161,19 @@ class SweepResult:
 
 
 def tasks_for(plan: Plan, store: StudyStore, *, device: str, retry_failed: bool, force: bool) -> list[RunTask]:
-    return [RunTask(str(store.root), plan.study.name, r.run_id, r.kind, r.config.model_dump(mode="json"), device, retry_failed, force)
-            for r in plan.runs]
+    return [
+        RunTask(
+            str(store.root),
+            plan.study.name,
+            r.run_id,
+            r.kind,
+            r.config.model_dump(mode="json"),
+            device,
+            retry_failed,
+            force,
+        )
+        for r in plan.runs
+    ]
 
 
 def schedule(plan: Plan, store: StudyStore) -> tuple[list[PlannedRun], dict[str, list[PlannedRun]]]:
@@ -206,7 +219,9 @@ def run_local(
         return result
     threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid())) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid())
+    ) as pool:
         running: dict[Future, PlannedRun] = {pool.submit(execute, by_id[r.run_id]): r for r in ready}
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)

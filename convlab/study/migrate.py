@@ -46,9 +46,9 @@ def _new_keys(kind: RunKind, key: str) -> tuple[str, ...]:
     """Today's dotted key(s) for an old dotted config key (the key itself when it was not renamed)."""
     for old, new in kind.renamed.items():
         if key == old or key.startswith(old + "."):
-            return tuple(n + key[len(old):] for n in (new if isinstance(new, tuple) else (new,)))
+            return tuple(n + key[len(old) :] for n in (new if isinstance(new, tuple) else (new,)))
     if key.startswith("target."):
-        param = key[len("target."):]
+        param = key[len("target.") :]
         return (f"target.{_target_renames(None).get(param, param)}",)
     return (key,)
 
@@ -171,14 +171,19 @@ def migrate_results(study_dir: str | Path) -> Migration:
             continue  # moved by an earlier, interrupted migration
         old = read_json(d / CONFIG)
         kind = RUN_KINDS[old["kind"]]
-        config = kind.config.model_validate(migrate_config(kind, old))  # every run is checked before anything is written
+        config = kind.config.model_validate(
+            migrate_config(kind, old)
+        )  # every run is checked before anything is written
         plans.append((d, kind, config, prov))
     for d, kind, config, prov in plans:
         new_id = run_id(config)
         atomic_write_json(d / CONFIG, config.model_dump(mode="json"))
         if (d / RESULT).exists():
             atomic_write_json(d / RESULT, migrate_metrics(kind, read_json(d / RESULT)))
-        atomic_write_json(d / PROVENANCE, {**prov, "format": FORMAT, "migrated": {"from_run_id": d.name, "from_format": 1, "at": utc_now()}})
+        atomic_write_json(
+            d / PROVENANCE,
+            {**prov, "format": FORMAT, "migrated": {"from_run_id": d.name, "from_format": 1, "at": utc_now()}},
+        )
         (store.runs / f"{d.name}.lock").unlink(missing_ok=True)
         if new_id != d.name:
             if store.run_dir(new_id).exists():

@@ -59,6 +59,7 @@ class Plan:
 
 # -- dotted keys --------------------------------------------------------------------------------------------------
 
+
 def set_dotted(tree: dict, key: str, value: Any) -> None:
     parts = key.split(".")
     for part in parts[:-1]:
@@ -95,6 +96,7 @@ def run_id(config: BaseModel) -> str:
 
 # -- loading -----------------------------------------------------------------------------------------------------------
 
+
 def read_study_source(path: str | Path) -> tuple[dict, Path | None]:
     """The raw study mapping of a study file, or of a results directory's study.json (the study as it was run,
     overrides included), with the study file it came from (None for a YAML file: itself)."""
@@ -105,8 +107,12 @@ def read_study_source(path: str | Path) -> tuple[dict, Path | None]:
             raise StudyError([f"{path}: not a study file, nor a results directory with {STUDY}"])
         data = read_json(snapshot)
         if data.get("format", 1) != FORMAT:
-            raise StudyError([f"{snapshot}: results written under the names of format {data.get('format', 1)} (this convlab "
-                              f"reads format {FORMAT}); run `convlab migrate {snapshot.parent}` first"])
+            raise StudyError(
+                [
+                    f"{snapshot}: results written under the names of format {data.get('format', 1)} (this convlab "
+                    f"reads format {FORMAT}); run `convlab migrate {snapshot.parent}` first"
+                ]
+            )
         return data["study"], Path(data["source"])
     if not path.is_file():
         raise StudyError([f"{path}: no such study file"])
@@ -138,7 +144,9 @@ def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | Non
         value = load_yaml_text(text)
         head, _, rest = key.partition(".")
         if head not in StudySpec.model_fields:
-            raise StudyError([f"--set {key}: unknown study field {head!r}{did_you_mean(head, list(StudySpec.model_fields))}"])
+            raise StudyError(
+                [f"--set {key}: unknown study field {head!r}{did_you_mean(head, list(StudySpec.model_fields))}"]
+            )
         if head == "grid" and rest:
             raw.setdefault("grid", {})[rest] = value
         elif rest:
@@ -151,7 +159,8 @@ def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | Non
         raise StudyError(_messages(err, str(path), StudySpec, "")) from None
 
 
-# -- expansion and validation -------------------------------------------------------------------------------------------
+# -- expansion and validation ------------------------------------------------------------------------------------------
+
 
 def expand(study: StudySpec) -> list[tuple[dict[str, Any], dict[str, str]]]:
     """Grid points as (dotted key -> value, dotted key -> where it came from), seeds last."""
@@ -160,7 +169,9 @@ def expand(study: StudySpec) -> list[tuple[dict[str, Any], dict[str, str]]]:
         axes.append([({key: v}, {key: f"grid.{key}[{i}]"}) for i, v in enumerate(values)])
     for g, group in enumerate(study.zip):
         n = len(next(iter(group.values())))
-        axes.append([({k: vs[i] for k, vs in group.items()}, {k: f"zip[{g}].{k}[{i}]" for k in group}) for i in range(n)])
+        axes.append(
+            [({k: vs[i] for k, vs in group.items()}, {k: f"zip[{g}].{k}[{i}]" for k in group}) for i in range(n)]
+        )
     axes.append([({"seed": s}, {"seed": "seeds"}) for s in study.seed_list])
     points = []
     for combo in itertools.product(*axes):
@@ -189,7 +200,10 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
         if kind not in RUN_KINDS:
             known = sorted(RUN_KINDS)
             where = origin_of.get("kind", "base.kind")
-            errors.append(f"{source}: {where}: unknown run kind{did_you_mean(str(kind), known)}; known: {', '.join(known)} (got {kind!r})")
+            errors.append(
+                f"{source}: {where}: unknown run kind{did_you_mean(str(kind), known)}; "
+                f"known: {', '.join(known)} (got {kind!r})"
+            )
             continue
         model = RUN_KINDS[kind].config
         spec = cfg.get("target")
@@ -219,7 +233,9 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
         errors, warnings = check_columns(study, list(runs.values()), str(source))
     if errors:
         unique = list(dict.fromkeys(errors))
-        raise StudyError(unique[:MAX_ERRORS] + ([f"... and more (first {MAX_ERRORS} shown)"] if len(unique) > MAX_ERRORS else []))
+        raise StudyError(
+            unique[:MAX_ERRORS] + ([f"... and more (first {MAX_ERRORS} shown)"] if len(unique) > MAX_ERRORS else [])
+        )
     return Plan(study, source, list(runs.values()), origin, warnings)
 
 
@@ -235,12 +251,18 @@ def _where(path: str, origin: dict[str, str], base: str) -> str:
     """Where a config path came from: the grid/zip/seeds entry that set it (or a prefix of it), else base."""
     for key in sorted(origin, key=len, reverse=True):
         if path == key or path.startswith(key + "."):
-            return origin[key] + path[len(key):]
+            return origin[key] + path[len(key) :]
     return f"{base}.{path}" if base else path
 
 
-def _messages(err: ValidationError, source: str, model: type[BaseModel], base: str, origin: dict[str, str] | None = None,
-              renamed: dict[str, Any] | None = None) -> list[str]:
+def _messages(
+    err: ValidationError,
+    source: str,
+    model: type[BaseModel],
+    base: str,
+    origin: dict[str, str] | None = None,
+    renamed: dict[str, Any] | None = None,
+) -> list[str]:
     out = []
     for e in err.errors():
         path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in e["loc"]).replace(".[", "[")
@@ -248,12 +270,15 @@ def _messages(err: ValidationError, source: str, model: type[BaseModel], base: s
         if e["type"] == "extra_forbidden":
             if renamed and path in renamed:
                 new = renamed[path]
-                msg = f"renamed to {' and '.join(map(repr, new)) if isinstance(new, tuple) else repr(new)} (convlab migrate updates stored results)"
+                names = " and ".join(map(repr, new)) if isinstance(new, tuple) else repr(new)
+                msg = f"renamed to {names} (convlab migrate updates stored results)"
             else:
                 siblings = _field_names(model, [p for p in e["loc"][:-1] if isinstance(p, str)])
-                msg = f"unknown key{did_you_mean(str(e['loc'][-1]), siblings)}" + (f"; known: {', '.join(siblings)}" if siblings else "")
+                msg = f"unknown key{did_you_mean(str(e['loc'][-1]), siblings)}" + (
+                    f"; known: {', '.join(siblings)}" if siblings else ""
+                )
         elif msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         got = e.get("input")
         head, sep, rest = msg.partition(": ")
         if not path and sep and head.split(".")[0] in model.model_fields:
@@ -271,7 +296,11 @@ def _field_names(model: type[BaseModel], path: list[str]) -> list[str]:
         info = model.model_fields.get(part)
         if info is None:
             return []
-        nested = [a for a in (info.annotation, *typing.get_args(info.annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested = [
+            a
+            for a in (info.annotation, *typing.get_args(info.annotation))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if not nested:
             return []
         model = nested[0]

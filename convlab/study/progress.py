@@ -21,10 +21,20 @@ class SweepProgress:
         self.live = self.stream.isatty() if live is None else live
         self.bar = None
         if self.live:
-            self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                console=Console(file=self.stream), transient=False)
-            self.task = self.bar.add_task("sweep", total=total, completed=self.done + self.failed, counts=self._counts())
+            self.bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=Console(file=self.stream),
+                transient=False,
+            )
+            self.task = self.bar.add_task(
+                "sweep", total=total, completed=self.done + self.failed, counts=self._counts()
+            )
             self.bar.start()
 
     @property
@@ -32,7 +42,9 @@ class SweepProgress:
         return self.total - self.done - self.failed - self.busy
 
     def _counts(self) -> str:
-        return f"done {self.done}  failed {self.failed}  left {self.left}" + (f"  running elsewhere {self.busy}" if self.busy else "")
+        return f"done {self.done}  failed {self.failed}  left {self.left}" + (
+            f"  running elsewhere {self.busy}" if self.busy else ""
+        )
 
     def eta(self) -> float | None:
         if not self.finished_here:
@@ -54,8 +66,12 @@ class SweepProgress:
             eta = self.eta()
             eta_text = "?" if eta is None else f"{eta / 60:.1f} min"
             detail = f" ({o.reason})" if o.reason else ""
-            print(f"[{self.done + self.failed}/{self.total}] {o.status:<6} {o.run_id} {o.seconds:6.1f}s{detail} | "
-                  f"{self._counts()} | eta {eta_text}", file=self.stream, flush=True)
+            print(
+                f"[{self.done + self.failed}/{self.total}] {o.status:<6} {o.run_id} {o.seconds:6.1f}s{detail} | "
+                f"{self._counts()} | eta {eta_text}",
+                file=self.stream,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.bar is not None:

@@ -14,8 +14,15 @@ import pandas as pd
 from convlab.metrics.rates import RateFit, SlopeDifference, compare_slopes, fit_rate
 from convlab.study.schema import CheckSpec, RateSpec, StudySpec
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv, ast.Pow: operator.pow,
-        ast.USub: operator.neg, ast.UAdd: operator.pos}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 _FUNCS = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp}
 
 
@@ -39,11 +46,18 @@ def _eval(node, names, values):
         return _OPS[type(node.op)](_eval(node.left, names, values), _eval(node.right, names, values))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
         return _OPS[type(node.op)](_eval(node.operand, names, values))
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS and len(node.args) == 1:
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in _FUNCS
+        and len(node.args) == 1
+    ):
         return _FUNCS[node.func.id](_eval(node.args[0], names, values))
     allowed = ", ".join(sorted(values)) or "none (no group_by)"
-    raise ValueError(f"expected: only numbers, group_by columns ({allowed}), + - * / ** and sqrt/log/exp are allowed "
-                     f"(not {ast.unparse(node)!r})")
+    raise ValueError(
+        f"expected: only numbers, group_by columns ({allowed}), + - * / ** and sqrt/log/exp are allowed "
+        f"(not {ast.unparse(node)!r})"
+    )
 
 
 def expected_slope(spec: RateSpec, group: dict[str, Any]) -> float | None:
@@ -106,7 +120,11 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.spec.name, "column": self.spec.column}
-        return {**out, "error": self.error} if self.error else {**out, "n_runs": self.n_runs, "n_true": self.n_true, "verdict": self.verdict}
+        return (
+            {**out, "error": self.error}
+            if self.error
+            else {**out, "n_runs": self.n_runs, "n_true": self.n_true, "verdict": self.verdict}
+        )
 
 
 @dataclass
@@ -119,16 +137,30 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The form of report.json (figure scripts read it; non-finite numbers are written as null)."""
-        return {"study": self.study, "n_runs": self.n_runs, "n_failed": self.n_failed, "rates": [r.to_dict() for r in self.rates],
-                "checks": [c.to_dict() for c in self.checks]}
+        return {
+            "study": self.study,
+            "n_runs": self.n_runs,
+            "n_failed": self.n_failed,
+            "rates": [r.to_dict() for r in self.rates],
+            "checks": [c.to_dict() for c in self.checks],
+        }
 
-    def fit(self, *, y: str, where: dict[str, Any] | None = None, group: dict[str, Any] | None = None, **spec: Any) -> RateFit | None:
+    def fit(
+        self, *, y: str, where: dict[str, Any] | None = None, group: dict[str, Any] | None = None, **spec: Any
+    ) -> RateFit | None:
         """The fit of the rate of `y` restricted by `where` (and other RateSpec fields, e.g. x_min) in `group`."""
-        entries = [r for r in self.rates if r.spec.y == y and r.spec.where == (where or {})
-                   and all(getattr(r.spec, k) == v for k, v in spec.items())]
+        entries = [
+            r
+            for r in self.rates
+            if r.spec.y == y and r.spec.where == (where or {}) and all(getattr(r.spec, k) == v for k, v in spec.items())
+        ]
         if len(entries) != 1:
-            raise LookupError(f"{len(entries)} rates of y={y!r} where={where or {}} {spec or ''} in the report of {self.study}")
-        return next((g.fit for g in entries[0].groups if all(_same(g.group.get(k), v) for k, v in (group or {}).items())), None)
+            raise LookupError(
+                f"{len(entries)} rates of y={y!r} where={where or {}} {spec or ''} in the report of {self.study}"
+            )
+        return next(
+            (g.fit for g in entries[0].groups if all(_same(g.group.get(k), v) for k, v in (group or {}).items())), None
+        )
 
     def render(self) -> str:
         """Plain text (report.md)."""
@@ -173,7 +205,9 @@ def _missing(df: pd.DataFrame, cols: list[str]) -> str | None:
 
 def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
     """One declared rate, fitted per group; comparisons across `compare` levels within the other groups."""
-    error = _missing(df, [spec.x, spec.y, spec.seed, *spec.group_by, *spec.where, *([spec.resolved] if spec.resolved else [])])
+    error = _missing(
+        df, [spec.x, spec.y, spec.seed, *spec.group_by, *spec.where, *([spec.resolved] if spec.resolved else [])]
+    )
     if error:
         return RateResult(spec, error=error)
     data = _window(df, spec)
@@ -181,8 +215,15 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
     for key, sub in _groups(data, spec.group_by):
         exp = expected_slope(spec, key)
         resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
-        fit = fit_rate(sub[spec.x].to_numpy(float), sub[spec.y].to_numpy(float), seed=sub[spec.seed].to_numpy(), resolved=resolved,
-                       expected=exp, tol=spec.tol if exp is not None else None, log_x=spec.x_scale == "log")
+        fit = fit_rate(
+            sub[spec.x].to_numpy(float),
+            sub[spec.y].to_numpy(float),
+            seed=sub[spec.seed].to_numpy(),
+            resolved=resolved,
+            expected=exp,
+            tol=spec.tol if exp is not None else None,
+            log_x=spec.x_scale == "log",
+        )
         result.groups.append(GroupFit(key, fit))
     if spec.compare:
         others = [c for c in spec.group_by if c != spec.compare]
@@ -207,7 +248,13 @@ def check_result(spec: CheckSpec, df: pd.DataFrame) -> CheckResult:
 def make_report(study: StudySpec, df: pd.DataFrame) -> Report:
     """Every declared rate and check of the study on its table."""
     n_failed = int((df["status"] != "ok").sum()) if len(df) else 0
-    return Report(study.name, int(len(df)), n_failed, [rate_result(s, df) for s in study.rates], [check_result(c, df) for c in study.checks])
+    return Report(
+        study.name,
+        int(len(df)),
+        n_failed,
+        [rate_result(s, df) for s in study.rates],
+        [check_result(c, df) for c in study.checks],
+    )
 
 
 def render_text(report: dict[str, Any]) -> str:
@@ -220,20 +267,27 @@ def render_text(report: dict[str, Any]) -> str:
             continue
         for g in entry["groups"]:
             name = ", ".join(f"{k}={v}" for k, v in g["group"].items()) or "all runs"
-            exp = "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}: {g['verdict']}"
+            exp = (
+                "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}: {g['verdict']}"
+            )
             const = f", C = {math.exp(g['intercept']):.3g}" if _finite(g["intercept"]) else ""
-            lines.append(f"- {name}: slope {_num(g['slope'])} [{_num(g['ci_low'])}, {_num(g['ci_high'])}]{const} "
-                         f"({g['n_points']} points, {g['n_dropped']} dropped, {g['n_seeds']} seeds){exp}")
+            lines.append(
+                f"- {name}: slope {_num(g['slope'])} [{_num(g['ci_low'])}, {_num(g['ci_high'])}]{const} "
+                f"({g['n_points']} points, {g['n_dropped']} dropped, {g['n_seeds']} seeds){exp}"
+            )
         for c in entry.get("comparisons", []):
             name = ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all runs"
             lines.append(f"- across {entry['compare']} ({name}): {c['verdict']}")
             for d in c["differences"]:
-                lines.append(f"    {d['level_a']} - {d['level_b']}: {_num(d['diff'])} [{_num(d['ci_low'])}, {_num(d['ci_high'])}] ({d['n_seeds']} seeds)")
+                ci = f"[{_num(d['ci_low'])}, {_num(d['ci_high'])}]"
+                lines.append(f"    {d['level_a']} - {d['level_b']}: {_num(d['diff'])} {ci} ({d['n_seeds']} seeds)")
         lines.append("")
     if report.get("checks"):
         lines.append("## checks")
         for c in report["checks"]:
-            state = f"cannot check: {c['error']}" if "error" in c else f"{c['n_true']}/{c['n_runs']} runs: {c['verdict']}"
+            state = (
+                f"cannot check: {c['error']}" if "error" in c else f"{c['n_true']}/{c['n_runs']} runs: {c['verdict']}"
+            )
             lines.append(f"- {c['name']} ({c['column']}): {state}")
         lines.append("")
     return "\n".join(lines)

@@ -3,7 +3,8 @@ directories (a shared file system), so the driver may exit or die without losing
 
 Shared artefacts: the first run of every group that shares an on-disk artefact (a trained teacher), and every run
 that shares none, goes in a first array; the runs that reuse an artefact go in a second array that starts after the
-first (`afterany`), so no allocation sits waiting on another task's training. Submissions are recorded in <study>/slurm/submissions.json; a later
+first (`afterany`), so no allocation sits waiting on another task's training. Submissions are recorded in
+<study>/slurm/submissions.json; a later
 `convlab sweep --executor slurm` (or `convlab status`) reconciles them: a task SLURM no longer runs whose run
 has no outcome is recorded as failed with SLURM's state and reason, and runs still queued are not submitted
 twice.
@@ -21,14 +22,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from convlab.files import atomic_write_json, read_json, utc_now
 from convlab.study.execute import Outcome, RunTask, SweepResult, _init_worker, execute, schedule, tasks_for
 from convlab.study.plan import Plan
 from convlab.study.schema import Resources
-from convlab.files import atomic_write_json, read_json, utc_now
 from convlab.study.store import ERROR, StudyStore
 
 GRACE_S = 120  # a task SLURM does not know about this soon after submission is not yet presumed lost
-ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "RESIZING", "SUSPENDED", "REQUEUE_HOLD", "REQUEUE_FED", "SIGNALING", "STAGE_OUT"}
+ACTIVE = {
+    "PENDING",
+    "CONFIGURING",
+    "RUNNING",
+    "COMPLETING",
+    "REQUEUED",
+    "RESIZING",
+    "SUSPENDED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SIGNALING",
+    "STAGE_OUT",
+}
 
 
 class SlurmUnavailable(RuntimeError):
@@ -48,7 +61,10 @@ class SlurmOptions:
 
     @classmethod
     def from_resources(cls, r: Resources, **flags: Any) -> SlurmOptions:
-        values = {k: getattr(r, k) for k in ("partition", "time_min", "cpus_per_run", "gpus_per_run", "mem_gb", "array_parallelism")}
+        values = {
+            k: getattr(r, k)
+            for k in ("partition", "time_min", "cpus_per_run", "gpus_per_run", "mem_gb", "array_parallelism")
+        }
         values.update({k: v for k, v in flags.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})
 
@@ -57,7 +73,9 @@ def check_available() -> None:
     """Raise SlurmUnavailable with the reason when sbatch/squeue are missing or the controller does not answer."""
     for tool in ("sbatch", "squeue", "scontrol"):
         if shutil.which(tool) is None:
-            raise SlurmUnavailable(f"{tool} not found: no SLURM client on this machine (scripts/slurm_cluster.sh starts a local one)")
+            raise SlurmUnavailable(
+                f"{tool} not found: no SLURM client on this machine (scripts/slurm_cluster.sh starts a local one)"
+            )
     probe = subprocess.run(["squeue", "-h", "-o", "%i", "-u", "nobody"], capture_output=True, text=True, timeout=60)
     if probe.returncode != 0:
         raise SlurmUnavailable(f"the SLURM controller does not answer: {probe.stderr.strip() or probe.stdout.strip()}")
@@ -69,7 +87,8 @@ def slurm_task(task: RunTask, cpus: int) -> Outcome:
     return execute(task)
 
 
-# -- submissions and what SLURM says about them -------------------------------------------------------------------------
+# -- submissions and what SLURM says about them ------------------------------------------------------------------------
+
 
 def _submissions_path(store: StudyStore) -> Path:
     return store.dir / "slurm" / "submissions.json"
@@ -87,7 +106,9 @@ def job_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
     wanted = set(job_ids)
     states: dict[str, tuple[str, str]] = {}
     user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-    queue = subprocess.run(["squeue", "-h", "-r", "-u", user, "-o", "%i|%T|%r"], capture_output=True, text=True, timeout=60)
+    queue = subprocess.run(
+        ["squeue", "-h", "-r", "-u", user, "-o", "%i|%T|%r"], capture_output=True, text=True, timeout=60
+    )
     if queue.returncode != 0:
         raise SlurmUnavailable(f"squeue failed: {queue.stderr.strip()}")
     for line in queue.stdout.splitlines():
@@ -99,19 +120,42 @@ def job_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
         for line in out.stdout.splitlines():
             fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
             # one record per started task; tasks never started share one record with a range ('1-9%2')
-            ids = [f"{fields.get('ArrayJobId')}_{i}" for i in _task_ids(fields["ArrayTaskId"])] if "ArrayTaskId" in fields else [fields.get("JobId", "")]
+            ids = (
+                [f"{fields.get('ArrayJobId')}_{i}" for i in _task_ids(fields["ArrayTaskId"])]
+                if "ArrayTaskId" in fields
+                else [fields.get("JobId", "")]
+            )
             for jid in ids:
                 if jid in wanted and jid not in states:
-                    states[jid] = (fields.get("JobState", "UNKNOWN"), f"{fields.get('Reason', 'None')}, exit code {fields.get('ExitCode', '?')}")
+                    states[jid] = (
+                        fields.get("JobState", "UNKNOWN"),
+                        f"{fields.get('Reason', 'None')}, exit code {fields.get('ExitCode', '?')}",
+                    )
     missing = wanted - set(states)
     if missing and shutil.which("sacct"):
-        out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State,ExitCode,Reason", "-j", ",".join(sorted({j.split("_")[0] for j in missing}))],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                "sacct",
+                "-n",
+                "-X",
+                "-P",
+                "-o",
+                "JobID,State,ExitCode,Reason",
+                "-j",
+                ",".join(sorted({j.split("_")[0] for j in missing})),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if out.returncode == 0:  # accounting off: "Slurm accounting storage is disabled", nothing to add
             for line in out.stdout.splitlines():
                 parts = line.split("|")
                 if len(parts) >= 3 and parts[0] in missing:
-                    states[parts[0]] = (parts[1].split()[0], f"{parts[3] if len(parts) > 3 else 'None'}, exit code {parts[2]}")
+                    states[parts[0]] = (
+                        parts[1].split()[0],
+                        f"{parts[3] if len(parts) > 3 else 'None'}, exit code {parts[2]}",
+                    )
     return states
 
 
@@ -148,14 +192,21 @@ def reconcile(store: StudyStore) -> dict[str, list[str]]:
         tail = _log_tail(sub.get("stderr"))
         d = store.run_dir(rid)
         d.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(d / ERROR, {"stage": "slurm", "reason": f"SLURM task {sub['job_id']} ended {state} ({reason}) without a result",
-                                      "traceback": tail, "recorded": utc_now()})
+        atomic_write_json(
+            d / ERROR,
+            {
+                "stage": "slurm",
+                "reason": f"SLURM task {sub['job_id']} ended {state} ({reason}) without a result",
+                "traceback": tail,
+                "recorded": utc_now(),
+            },
+        )
         lost.append(rid)
     return {"active": active, "lost": lost}
 
 
 def _age_s(stamp: str) -> float:
-    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(stamp)).total_seconds()
+    return (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(stamp)).total_seconds()
 
 
 def _log_tail(path: str | None, lines: int = 30) -> str | None:
@@ -166,8 +217,16 @@ def _log_tail(path: str | None, lines: int = 30) -> str | None:
 
 # -- submitting and following ------------------------------------------------------------------------------------------
 
-def submit(plan: Plan, store: StudyStore, options: SlurmOptions, *, device: str = "auto", retry_failed: bool = False,
-           force: bool = False) -> dict[str, str]:
+
+def submit(
+    plan: Plan,
+    store: StudyStore,
+    options: SlurmOptions,
+    *,
+    device: str = "auto",
+    retry_failed: bool = False,
+    force: bool = False,
+) -> dict[str, str]:
     """Submit the runs that need running as (at most) two job arrays; returns run id -> SLURM job id."""
     import submitit
 
@@ -191,8 +250,13 @@ def submit(plan: Plan, store: StudyStore, options: SlurmOptions, *, device: str 
             store.set_aside(rid, "retried" if state == "failed" else "forced")
     folder = store.dir / "slurm" / "logs"
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
-    params: dict[str, Any] = dict(job_name=f"convlab-{plan.study.name}", time=options.time_min, cpus_per_task=options.cpus_per_run,
-                                  array_parallelism=options.array_parallelism, ntasks_per_node=1)
+    params: dict[str, Any] = dict(
+        job_name=f"convlab-{plan.study.name}",
+        time=options.time_min,
+        cpus_per_task=options.cpus_per_run,
+        array_parallelism=options.array_parallelism,
+        ntasks_per_node=1,
+    )
     if options.partition:
         params["partition"] = options.partition
     if options.gpus_per_run:
@@ -216,7 +280,13 @@ def submit(plan: Plan, store: StudyStore, options: SlurmOptions, *, device: str 
     return submitted
 
 
-def follow(store: StudyStore, run_ids: list[str], *, poll_s: float = 5.0, on_outcome: Callable[[Outcome], None] = lambda o: None) -> SweepResult:
+def follow(
+    store: StudyStore,
+    run_ids: list[str],
+    *,
+    poll_s: float = 5.0,
+    on_outcome: Callable[[Outcome], None] = lambda o: None,
+) -> SweepResult:
     """Wait for the submitted runs, reporting each outcome as its run directory gets one."""
     result = SweepResult()
     left = set(run_ids)

@@ -34,8 +34,15 @@ from filelock import FileLock
 
 from convlab.files import read_json, utc_now
 
-DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG, STUDY = ("DONE", "error.json", "result.json", "config.json", "provenance.json",
-                                                       "log.txt", "study.json")
+DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG, STUDY = (
+    "DONE",
+    "error.json",
+    "result.json",
+    "config.json",
+    "provenance.json",
+    "log.txt",
+    "study.json",
+)
 # 1: names before the one-vocabulary redesign (no "format" in study.json); 2: the names of convlab.runs today.
 FORMAT = 2
 
@@ -67,8 +74,10 @@ class StudyStore:
         """Raise StaleResults unless the directory is empty or holds results of this convlab's FORMAT."""
         found = self.format()
         if found not in (None, FORMAT):
-            raise StaleResults(f"{self.dir}: holds results written under the names of format {found} (this convlab writes "
-                               f"format {FORMAT}); run `convlab migrate {self.dir}` first, or use another --out")
+            raise StaleResults(
+                f"{self.dir}: holds results written under the names of format {found} (this convlab writes "
+                f"format {FORMAT}); run `convlab migrate {self.dir}` first, or use another --out"
+            )
 
     def state(self, run_id: str) -> str:
         """'done', 'failed' (error.json, no DONE), 'incomplete' (started, not finished) or 'new'."""
@@ -98,7 +107,7 @@ class StudyStore:
 
     def set_aside(self, run_id: str, why: str) -> Path:
         """Move a run's directory out of the way (kept, never deleted) before recomputing it."""
-        dest = self.dir / "replaced" / f"{run_id}-{why}-{dt.datetime.now(dt.timezone.utc).strftime('%Y%m%dT%H%M%S%f')}"
+        dest = self.dir / "replaced" / f"{run_id}-{why}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%f')}"
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.run_dir(run_id), dest)
         return dest
@@ -111,7 +120,9 @@ def _code_provenance() -> dict[str, Any]:
 
     def git(*args: str) -> str | None:
         try:
-            return subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+            return subprocess.run(
+                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return None
 
@@ -122,11 +133,25 @@ def _code_provenance() -> dict[str, Any]:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status),
-            "python": sys.version.split()[0], "versions": versions}
+    return {
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "python": sys.version.split()[0],
+        "versions": versions,
+    }
 
 
 def provenance(seed: int, device: torch.device) -> dict[str, Any]:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
-    return {**_code_provenance(), "format": FORMAT, "seed": seed, "device": str(device), "device_name": name, "host": socket.gethostname(),
-            "platform": platform.platform(), "torch_threads": torch.get_num_threads(), "pid": os.getpid(), "started": utc_now()}
+    return {
+        **_code_provenance(),
+        "format": FORMAT,
+        "seed": seed,
+        "device": str(device),
+        "device_name": name,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "torch_threads": torch.get_num_threads(),
+        "pid": os.getpid(),
+        "started": utc_now(),
+    }

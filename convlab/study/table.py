@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from convlab.study.plan import Plan, flatten
 from convlab.files import atomic_write_bytes, read_json
+from convlab.study.plan import Plan, flatten
 from convlab.study.store import ERROR, PROVENANCE, RESULT, StudyStore
 
 TABLE = "results.parquet"
@@ -30,10 +30,20 @@ def collect(plan: Plan, store: StudyStore) -> pd.DataFrame:
         d = store.run_dir(r.run_id)
         result = read_json(d / RESULT) if (d / RESULT).exists() else {}
         error = read_json(d / ERROR) if state == "failed" else {}
-        row = {"run_id": r.run_id, "status": "ok" if state == "done" else "failed",
-               "stage": error.get("stage"), "reason": error.get("reason")}
+        row = {
+            "run_id": r.run_id,
+            "status": "ok" if state == "done" else "failed",
+            "stage": error.get("stage"),
+            "reason": error.get("reason"),
+        }
         row.update({k: _scalar(v) for k, v in flatten(r.config.model_dump(mode="json")).items()})
-        row.update({k: _scalar(v) for k, v in result.items() if k not in ("status", "stage", "reason") and not isinstance(v, list)})
+        row.update(
+            {
+                k: _scalar(v)
+                for k, v in result.items()
+                if k not in ("status", "stage", "reason") and not isinstance(v, list)
+            }
+        )
         prov = read_json(d / PROVENANCE) if (d / PROVENANCE).exists() else {}
         row.update({f"prov.{k}": _scalar(v) for k, v in flatten(prov).items()})
         rows.append(row)

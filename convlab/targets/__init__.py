@@ -30,8 +30,22 @@ def make_target(spec: str | dict) -> GaussianMixture:
 
 
 __all__ = [
-    "TARGETS", "make_target", "GaussianMixture", "Covariance", "Isotropic", "Diagonal", "Spectral", "low_rank",
-    "gaussian", "ring8", "random_mixture", "swiss_roll", "sphere", "torus", "cube", "subspaces",
+    "TARGETS",
+    "make_target",
+    "GaussianMixture",
+    "Covariance",
+    "Isotropic",
+    "Diagonal",
+    "Spectral",
+    "low_rank",
+    "gaussian",
+    "ring8",
+    "random_mixture",
+    "swiss_roll",
+    "sphere",
+    "torus",
+    "cube",
+    "subspaces",
 ]
 
 
@@ -44,14 +58,26 @@ def check_target_spec(spec: dict) -> list[tuple[str, str, object]]:
 
     name = spec.get("name")
     if name not in TARGETS:
-        return [("name", f"unknown target{did_you_mean(str(name), sorted(TARGETS))}; known: {', '.join(sorted(TARGETS))}", name)]
+        return [
+            (
+                "name",
+                f"unknown target{did_you_mean(str(name), sorted(TARGETS))}; known: {', '.join(sorted(TARGETS))}",
+                name,
+            )
+        ]
     params = inspect.signature(TARGETS[name]).parameters
     known = [p for p in params if p not in ("self",)]
     renamed = RENAMED.get(name, {})
     problems = [
-        (key, f"renamed to {renamed[key]!r} (convlab migrate updates stored results)" if key in renamed else
-         f"unknown parameter of {name}{did_you_mean(key, known)}; known: {', '.join(known)}", spec[key])
-        for key in spec if key != "name" and key not in params
+        (
+            key,
+            f"renamed to {renamed[key]!r} (convlab migrate updates stored results)"
+            if key in renamed
+            else f"unknown parameter of {name}{did_you_mean(key, known)}; known: {', '.join(known)}",
+            spec[key],
+        )
+        for key in spec
+        if key != "name" and key not in params
     ]
     if problems:
         return problems

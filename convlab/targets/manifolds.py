@@ -22,7 +22,9 @@ from convlab.targets.mixture import GaussianMixture
 from convlab.targets.named import _count, _nonneg, _positive, haar_orthogonal
 
 
-def sphere(*, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0) -> GaussianMixture:
+def sphere(
+    *, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0
+) -> GaussianMixture:
     """The round sphere S^d of the given radius (natural dimension d + 1)."""
     _count("d", d)
     _positive("radius", radius)
@@ -32,7 +34,9 @@ def sphere(*, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0,
     return _embedded("sphere", atoms, d, D, s, seed, dict(d=d, radius=radius))
 
 
-def torus(*, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0) -> GaussianMixture:
+def torus(
+    *, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0
+) -> GaussianMixture:
     """The flat torus T^d, a product of d circles of the given radius (natural dimension 2d)."""
     _count("d", d)
     _positive("radius", radius)
@@ -41,7 +45,9 @@ def torus(*, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0, 
     return _embedded("torus", atoms, d, D, s, seed, dict(d=d, radius=radius))
 
 
-def cube(*, d: int, D: int | None = None, side: float = 2.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0) -> GaussianMixture:
+def cube(
+    *, d: int, D: int | None = None, side: float = 2.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0
+) -> GaussianMixture:
     """The flat cube [-side/2, side/2]^d (natural dimension d)."""
     _count("d", d)
     _positive("side", side)
@@ -49,7 +55,16 @@ def cube(*, d: int, D: int | None = None, side: float = 2.0, s: float = 0.0, n_a
     return _embedded("cube", atoms, d, D, s, seed, dict(d=d, side=side))
 
 
-def swiss_roll(*, dim: int = 2, D: int | None = None, scale: float = 0.2, height: float = 21.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0) -> GaussianMixture:
+def swiss_roll(
+    *,
+    dim: int = 2,
+    D: int | None = None,
+    scale: float = 0.2,
+    height: float = 21.0,
+    s: float = 0.0,
+    n_atoms: int = 4096,
+    seed: int = 0,
+) -> GaussianMixture:
     """The Swiss roll of scikit-learn's make_swiss_roll, uniform in arc length (area in 3-D), times `scale`.
 
     dim = 2: the curve theta (cos theta, sin theta), theta in [1.5 pi, 4.5 pi] (d = 1, natural dimension 2).
@@ -83,7 +98,9 @@ def subspaces(*, d: int, D: int, K: int = 4, var: float = 1.0, s: float = 0.0, s
     )
 
 
-def _embedded(name: str, atoms: np.ndarray, d: int, D: int | None, s: float, seed: int, params: dict) -> GaussianMixture:
+def _embedded(
+    name: str, atoms: np.ndarray, d: int, D: int | None, s: float, seed: int, params: dict
+) -> GaussianMixture:
     N, m = atoms.shape
     D = m if D is None else D
     if not (isinstance(D, int) and D >= m):

@@ -134,7 +134,9 @@ class GaussianMixture:
     def covariance(self) -> Tensor:
         """Cov(X1), (D, D) float64: sum_k pi_k (Sigma_k + mu_k mu_k^T) - m m^T."""
         dm = self.means - self.mean()
-        return torch.einsum("k,kde->de", self.weights, self.cov.dense()) + torch.einsum("k,kd,ke->de", self.weights, dm, dm)
+        return torch.einsum("k,kde->de", self.weights, self.cov.dense()) + torch.einsum(
+            "k,kd,ke->de", self.weights, dm, dm
+        )
 
     def _on(self, like: Tensor) -> _Params:
         key = (like.device, like.dtype)
@@ -300,7 +302,9 @@ class GaussianMixture:
             else:
                 L = torch.addcmul(col, xs @ P.means[comps].T, b_ * inv_c)
                 e = acc.step(L.sub_(0.5 * xx * inv_c) if not L.requires_grad else L - 0.5 * xx * inv_c)
-                acc.add(e.sum(1, keepdim=True), (e * inv_c) @ aug[comps])  # sum e, [sum e mu / c, sum e / c, sum e v / c]
+                acc.add(
+                    e.sum(1, keepdim=True), (e * inv_c) @ aug[comps]
+                )  # sum e, [sum e mu / c, sum e / c, sum e v / c]
             if comps.stop == self.n_components:
                 if shared:
                     (sums,) = acc.sums

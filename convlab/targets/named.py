@@ -25,8 +25,13 @@ def gaussian(*, D: int = 2, mean: float = 0.0, s: float = 1.0) -> GaussianMixtur
     if not (isinstance(mean, int | float) and math.isfinite(mean)):
         raise ValueError(f"mean: must be a finite number (got {mean!r})")
     _positive("s", s)
-    return GaussianMixture(np.ones(1), np.full((1, D), float(mean)), np.full(1, s**2), name="gaussian",
-                           params={"D": D, "mean": mean, "s": s})
+    return GaussianMixture(
+        np.ones(1),
+        np.full((1, D), float(mean)),
+        np.full(1, s**2),
+        name="gaussian",
+        params={"D": D, "mean": mean, "s": s},
+    )
 
 
 def random_mixture(
@@ -66,7 +71,9 @@ def random_mixture(
         covs = lam[:, 0]
     else:
         raise ValueError(f"cov: must be 'full', 'diag' or 'iso' (got {cov!r})")
-    params = dict(D=D, K=K, seed=seed, spread=spread, cov=cov, var_min=var_min, var_max=var_max, concentration=concentration)
+    params = dict(
+        D=D, K=K, seed=seed, spread=spread, cov=cov, var_min=var_min, var_max=var_max, concentration=concentration
+    )
     return GaussianMixture(weights, means, covs, name="random_mixture", params=params)
 
 

@@ -69,7 +69,9 @@ def affine_jko_step(m: Tensor, S: Tensor, gamma: float, *, max_iter: int = 200) 
     A = torch.eye(D, dtype=torch.float64, requires_grad=True)
     c = torch.zeros(D, dtype=torch.float64, requires_grad=True)
     m, S = m.to(torch.float64), S.to(torch.float64)
-    opt = torch.optim.LBFGS([A, c], max_iter=max_iter, tolerance_grad=1e-14, tolerance_change=1e-16, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [A, c], max_iter=max_iter, tolerance_grad=1e-14, tolerance_change=1e-16, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         opt.zero_grad()
@@ -89,6 +91,7 @@ def contraction(gamma: float) -> tuple[float, float]:
 
 
 # -- the neural JKO flow ----------------------------------------------------------------------------------------------
+
 
 def proximal_loss(block, x: Tensor, gamma: float) -> Tensor:
     """E[|T(x)|^2 / 2 - log det grad T(x)] + E|T(x) - x|^2 / (2 gamma) over samples x ~ p_k: the JKO step's

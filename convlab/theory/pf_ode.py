@@ -34,7 +34,10 @@ def mixture_radius_and_std(target) -> tuple[float, float]:
     """(R, s) of a mixture sum_k pi_k N(mu_k, s^2 I) with one shared s: R = max_k |mu_k - mean|."""
     var = target.cov.var if isinstance(target.cov, Isotropic) else None
     if var is None or not bool((var == var[0]).all()):
-        raise ValueError(f"target: the log-concavity sandwich needs isotropic components with one shared variance (got {target.name})")
+        raise ValueError(
+            "target: the log-concavity sandwich needs isotropic components with one shared variance "
+            f"(got {target.name})"
+        )
     return support_radius(target), math.sqrt(float(var[0]))
 
 

@@ -68,8 +68,15 @@ def _candidates(target, ip: Interpolant, t: float, n: int, g: torch.Generator, d
     return p_t, torch.cat([wide, mid, b * mean[None]])
 
 
-def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator: torch.Generator,
-                       search: LipschitzSearch | dict | None = None, perturbation=None) -> LipschitzEstimate:
+def lipschitz_estimate(
+    target,
+    interpolant: Interpolant,
+    t: float,
+    *,
+    generator: torch.Generator,
+    search: LipschitzSearch | dict | None = None,
+    perturbation=None,
+) -> LipschitzEstimate:
     """sup_x ||grad_x (V + delta)(t, x)||_2 estimated from below (float64), delta an optional Perturbation of the
     velocity; `search` (LipschitzSearch or its dict) sets the candidate draws and the ascent.
 
@@ -78,7 +85,11 @@ def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator:
     in steps of sqrt(10) in 1 - t, each level's best points (rescaled by the change of b) seeding the next.
     """
     search = LipschitzSearch.model_validate(search or {})
-    gaps = [] if 1 - t >= 0.1 else list(np.geomspace(0.1, 1 - t, max(2, int(np.ceil(2 * np.log10(0.1 / (1 - t)))) + 1)))[:-1]
+    gaps = (
+        []
+        if 1 - t >= 0.1
+        else list(np.geomspace(0.1, 1 - t, max(2, int(np.ceil(2 * np.log10(0.1 / (1 - t)))) + 1)))[:-1]
+    )
     carried, b_prev, sampled = None, None, None
     for level in [1.0 - g for g in gaps] + [t]:
         b = float(interpolant.b(level))
@@ -88,8 +99,15 @@ def lipschitz_estimate(target, interpolant: Interpolant, t: float, *, generator:
     return LipschitzEstimate(best, sampled, best_x)
 
 
-def lipschitz_profile(target, interpolant: Interpolant, ts, *, generator: torch.Generator,
-                      search: LipschitzSearch | dict | None = None, perturbation=None) -> np.ndarray:
+def lipschitz_profile(
+    target,
+    interpolant: Interpolant,
+    ts,
+    *,
+    generator: torch.Generator,
+    search: LipschitzSearch | dict | None = None,
+    perturbation=None,
+) -> np.ndarray:
     """L_t on an increasing grid ts (as lipschitz_estimate), the grid itself serving as the continuation."""
     search = LipschitzSearch.model_validate(search or {})
     out, carried, b_prev = [], None, None

@@ -27,7 +27,9 @@ def test_seed_bootstrap_ci_covers_the_planted_slope_at_the_nominal_rate(seed_slo
     rng = np.random.default_rng(1)
     reps, hits = 300, 0
     for r in range(reps):
-        fit = fit_rate(*planted(rng, -1.0, 8, seed_slope_sd=seed_slope_sd)[:2], seed=planted_seed(8), n_boot=500, random_state=r)
+        fit = fit_rate(
+            *planted(rng, -1.0, 8, seed_slope_sd=seed_slope_sd)[:2], seed=planted_seed(8), n_boot=500, random_state=r
+        )
         hits += fit.ci_low <= -1.0 <= fit.ci_high
     assert fit.ci_method == "seed-bootstrap-t"
     assert 0.90 <= hits / reps <= 0.985

@@ -11,8 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convlab.metrics import (
-    coupled_rms, effective_dim, empirical_gaussian_w2_sq, exact_w2, exact_w2_sq, gaussian_w2_sq,
-    noise_floor_w2, sampled_w2, sliced_w2,
+    coupled_rms,
+    effective_dim,
+    empirical_gaussian_w2_sq,
+    exact_w2,
+    exact_w2_sq,
+    gaussian_w2_sq,
+    noise_floor_w2,
+    sampled_w2,
+    sliced_w2,
 )
 from convlab.targets import ring8, sphere
 
@@ -59,7 +66,9 @@ def _sqrtm(S):
 def test_bures_closed_forms():
     # 1-D: (m1 - m2)^2 + (s1 - s2)^2 ; commuting: sum (sqrt a - sqrt b)^2
     assert gaussian_w2_sq([0.0], [[4.0]], [1.0], [[1.0]]) == pytest.approx(1 + 1)
-    assert gaussian_w2_sq(np.zeros(3), np.diag([1.0, 4.0, 9.0]), np.zeros(3), np.diag([4.0, 4.0, 1.0])) == pytest.approx(1 + 0 + 4)
+    assert gaussian_w2_sq(
+        np.zeros(3), np.diag([1.0, 4.0, 9.0]), np.zeros(3), np.diag([4.0, 4.0, 1.0])
+    ) == pytest.approx(1 + 0 + 4)
     rng = np.random.default_rng(0)
     A = rng.standard_normal((4, 4))
     S = A @ A.T
@@ -133,7 +142,9 @@ def test_noise_floor_falls_with_n_and_flags_resolution():
 
 def test_effective_dim():
     rng = np.random.default_rng(0)
-    assert effective_dim(rng.standard_normal((2000, 10)), rng.standard_normal((2000, 10))) == pytest.approx(10, rel=0.05)
+    assert effective_dim(rng.standard_normal((2000, 10)), rng.standard_normal((2000, 10))) == pytest.approx(
+        10, rel=0.05
+    )
     flat = np.zeros((1000, 10))
     flat[:, 0] = rng.standard_normal(1000)
     assert effective_dim(flat, flat) == pytest.approx(1.0)
@@ -150,7 +161,9 @@ def test_early_stopping_bound_is_exact_for_one_gaussian_and_scales_right():
     ip = as_interpolant("follmer")
     for T in (0.5, 0.9, 0.999):
         a, b = ip.a(T), ip.b(T)
-        assert early_stopping_w2_bound(g, ip, T) ** 2 == pytest.approx(gaussian_w2_sq(b * m, a * a * np.eye(2) + b * b * S, m, S), rel=1e-10)
+        assert early_stopping_w2_bound(g, ip, T) ** 2 == pytest.approx(
+            gaussian_w2_sq(b * m, a * a * np.eye(2) + b * b * S, m, S), rel=1e-10
+        )
     # atoms (s = 0): O(sqrt(1 - T)); smoothed (s > 0): O(1 - T)
     eps = np.array([1e-3, 1e-4])
     atoms = [early_stopping_w2_bound(sphere(d=2, D=5, n_atoms=64), "follmer", 1 - e) for e in eps]

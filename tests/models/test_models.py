@@ -63,7 +63,9 @@ def test_train_minimises_and_detects_divergence():
     w = torch.nn.Linear(2, 1)
     x = torch.randn(64, 2)
     y = x @ torch.tensor([[2.0], [-1.0]]) + 0.5
-    log = train(w, lambda step: (w(x) - y).pow(2).mean(), OptimConfig(steps=400, lr=0.05, grad_clip=None), check_every=20)
+    log = train(
+        w, lambda step: (w(x) - y).pow(2).mean(), OptimConfig(steps=400, lr=0.05, grad_clip=None), check_every=20
+    )
     assert log.final_loss < 1e-4 and len(log.history) == 20
     with pytest.raises(Divergence, match="non-finite loss"):
         train(w, lambda step: w(x).sum() * math.inf, OptimConfig(steps=100, grad_clip=None), check_every=10)

@@ -21,14 +21,21 @@ def run(cfg, device="cpu"):
 
 def test_oracle_teacher_euler_error_falls_like_one_over_K():
     Ks = [4, 8, 16, 32, 64]
-    errors = [run({**ORACLE, "student": {"init": "random", "optim": {"steps": 20}}, "characteristics": {"K": K, "m": 200}})["teacher_euler_error"] for K in Ks]
+    errors = [
+        run({**ORACLE, "student": {"init": "random", "optim": {"steps": 20}}, "characteristics": {"K": K, "m": 200}})[
+            "teacher_euler_error"
+        ]
+        for K in Ks
+    ]
     fit = fit_rate(Ks, errors)
     assert -1.15 <= fit.slope <= -0.85, (fit, errors)
 
 
 @pytest.mark.slow  # about a minute on 2 cores; CI runs it with `make test-slow`
 def test_one_step_student_beats_one_teacher_euler_step():
-    d = run({**ORACLE, "student": {"init": "random", "optim": {"steps": 1500}}, "characteristics": {"K": 16, "m": 1000}})
+    d = run(
+        {**ORACLE, "student": {"init": "random", "optim": {"steps": 1500}}, "characteristics": {"K": 16, "m": 1000}}
+    )
     assert d["status"] == "ok"
     assert d["student_e2e_error"] < 0.3 * d["teacher_one_step_e2e_error"], d
     # the decomposition: rms over the same draws is a norm, so Minkowski's inequality binds the terms
@@ -40,8 +47,14 @@ def test_one_step_student_beats_one_teacher_euler_step():
 def test_trained_teacher_end_to_end_error_flattens_at_the_velocity_error():
     rows = {}
     for K in [2, 4, 8, 16, 32, 64, 128]:
-        cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "reference": {"K": 512}, "teacher": {"n": 1000, "optim": {"steps": 1500}},
-               "student": {"optim": {"steps": 20}}, "characteristics": {"K": K, "m": 200}}
+        cfg = {
+            "target": {"name": "ring8"},
+            "eval": SMALL_EVAL,
+            "reference": {"K": 512},
+            "teacher": {"n": 1000, "optim": {"steps": 1500}},
+            "student": {"optim": {"steps": 20}},
+            "characteristics": {"K": K, "m": 200},
+        }
         rows[K] = run(cfg)
     # one teacher, trained by the first run and shared through the artefact cache by the others
     assert not rows[2]["teacher_cached"] and all(rows[K]["teacher_cached"] for K in [4, 128])
@@ -59,13 +72,23 @@ def test_trained_teacher_end_to_end_error_flattens_at_the_velocity_error():
 def test_semigroup_penalty_lowers_the_semigroup_defect():
     defect = {}
     for lam in (0.0, 1.0):
-        d = run({**ORACLE, "student": {"init": "random", "semigroup_weight": lam, "optim": {"steps": 800}}, "characteristics": {"K": 8, "m": 500}})
+        d = run(
+            {
+                **ORACLE,
+                "student": {"init": "random", "semigroup_weight": lam, "optim": {"steps": 800}},
+                "characteristics": {"K": 8, "m": 500},
+            }
+        )
         defect[lam] = d["semigroup_defect"]
     assert defect[1.0] < 0.75 * defect[0.0], defect
 
 
 def test_divergence_gives_a_failed_record_not_an_exception():
-    cfg = {"target": {"name": "ring8"}, "teacher": {"optim": {"lr": 1e6, "grad_clip": None, "steps": 200}}, "student": {"optim": {"steps": 5}}}
+    cfg = {
+        "target": {"name": "ring8"},
+        "teacher": {"optim": {"lr": 1e6, "grad_clip": None, "steps": 200}},
+        "student": {"optim": {"steps": 5}},
+    }
     d = run(cfg)
     assert d["status"] == "failed" and d["stage"] == "teacher"
     assert "non-finite loss" in d["reason"]
@@ -73,8 +96,15 @@ def test_divergence_gives_a_failed_record_not_an_exception():
 
 @pytest.mark.slow  # about a minute on 2 cores; CI runs it with `make test-slow`
 def test_same_config_same_numbers_and_the_cache_changes_nothing():
-    cfg = {"target": {"name": "ring8", "s": 0.5}, "eval": SMALL_EVAL, "reference": {"K": 512}, "teacher": {"n": 300, "optim": {"steps": 100}},
-           "student": {"optim": {"steps": 100}}, "characteristics": {"K": 4, "m": 100}, "seed": 3}
+    cfg = {
+        "target": {"name": "ring8", "s": 0.5},
+        "eval": SMALL_EVAL,
+        "reference": {"K": 512},
+        "teacher": {"n": 300, "optim": {"steps": 100}},
+        "student": {"optim": {"steps": 100}},
+        "characteristics": {"K": 4, "m": 100},
+        "seed": 3,
+    }
     strip = lambda d: {k: v for k, v in d.items() if not (k.startswith("time_") or k == "teacher_cached")}  # noqa: E731
     trained = run(cfg)
     cached = run(cfg)  # the teacher from the artefact cache
@@ -109,8 +139,14 @@ def test_bad_configs_fail_before_anything_runs(override, message):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_pipeline_runs_on_the_gpu_through_the_same_code_path():
-    cfg = {"target": {"name": "ring8"}, "eval": SMALL_EVAL, "reference": {"K": 512}, "teacher": {"n": 300, "optim": {"steps": 100}},
-           "student": {"optim": {"steps": 100}}, "characteristics": {"K": 4, "m": 100}}
+    cfg = {
+        "target": {"name": "ring8"},
+        "eval": SMALL_EVAL,
+        "reference": {"K": 512},
+        "teacher": {"n": 300, "optim": {"steps": 100}},
+        "student": {"optim": {"steps": 100}},
+        "characteristics": {"K": 4, "m": 100},
+    }
     d = run(cfg, device="cuda")
     assert d["status"] == "ok" and d["device"].startswith("cuda")
     cpu = run(cfg)

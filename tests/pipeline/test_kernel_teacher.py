@@ -14,10 +14,19 @@ EVAL = {"n_coupled": 300, "n_w2": 100, "n_velocity": 2000, "floor_repeats": 1}
 
 
 def kernel_cfg(n, **teacher):
-    return CharacteristicRun.model_validate({
-        "target": {"name": "sphere", "d": 1, "D": 3, "s": 0.05, "n_atoms": 512}, "interpolant": "linear", "T": 1.0,
-        "dtype": "float64", "teacher": {"kind": "kernel", "n": n, **teacher}, "characteristics": {"K": 8, "m": 100},
-        "student": {"init": "random", "optim": {"steps": 0}}, "eval": EVAL, "reference": {"K": 128}})
+    return CharacteristicRun.model_validate(
+        {
+            "target": {"name": "sphere", "d": 1, "D": 3, "s": 0.05, "n_atoms": 512},
+            "interpolant": "linear",
+            "T": 1.0,
+            "dtype": "float64",
+            "teacher": {"kind": "kernel", "n": n, **teacher},
+            "characteristics": {"K": 8, "m": 100},
+            "student": {"init": "random", "optim": {"steps": 0}},
+            "eval": EVAL,
+            "reference": {"K": 128},
+        }
+    )
 
 
 def test_kernel_field_minimises_the_velocity_matching_loss_of_its_measure():
@@ -39,13 +48,19 @@ def test_kernel_field_minimises_the_velocity_matching_loss_of_its_measure():
         def velocity(self, t, x):
             return teacher.field.velocity(t, x) + delta
 
-    gap = velocity_matching_loss(Shifted(), x1, z, t, "velocity") - velocity_matching_loss(teacher.field, x1, z, t, "velocity")
+    gap = velocity_matching_loss(Shifted(), x1, z, t, "velocity") - velocity_matching_loss(
+        teacher.field, x1, z, t, "velocity"
+    )
     assert gap.item() == pytest.approx(delta.pow(2).sum().item(), rel=0.05)
 
 
 def test_cross_validated_bandwidth_is_interior_and_shrinks_with_n():
-    infos = {n: build_teacher(kernel_cfg(n), make_target(kernel_cfg(n).target), as_interpolant("linear"), torch.device("cpu")).info
-             for n in (100, 3000)}
+    infos = {
+        n: build_teacher(
+            kernel_cfg(n), make_target(kernel_cfg(n).target), as_interpolant("linear"), torch.device("cpu")
+        ).info
+        for n in (100, 3000)
+    }
     assert all(info["teacher_cv_interior"] for info in infos.values()), infos
     assert infos[3000]["teacher_bandwidth"] < infos[100]["teacher_bandwidth"]
 
@@ -59,11 +74,14 @@ def test_kernel_teacher_error_falls_with_n_and_gives_a_complete_record():
     assert large["teacher_params"] == 0 and large["teacher_val_loss"] > 0 and large["teacher_cv_interior"]
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"teacher": {"kind": "trained", "bandwidth": 0.1}}, "only a kernel teacher has a bandwidth"),
-    ({"teacher": {"kind": "kernel"}, "student": {"init": "teacher"}}, "needs a trained teacher"),
-    ({"teacher": {"kind": "kernel", "bandwidth": -1.0}}, "greater than 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"teacher": {"kind": "trained", "bandwidth": 0.1}}, "only a kernel teacher has a bandwidth"),
+        ({"teacher": {"kind": "kernel"}, "student": {"init": "teacher"}}, "needs a trained teacher"),
+        ({"teacher": {"kind": "kernel", "bandwidth": -1.0}}, "greater than 0"),
+    ],
+)
 def test_bad_kernel_configs_are_rejected(override, message):
     with pytest.raises(ValidationError, match=message):
         CharacteristicRun.model_validate({"target": {"name": "ring8"}, **override})

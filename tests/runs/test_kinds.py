@@ -18,23 +18,53 @@ TINY_NET = {"width": 16, "depth": 2}
 
 # kind -> configs that between them reach every metric the kind declares (all but the time of stages not run)
 SMALL = {
-    "flow": [{"target": {"name": "ring8"}, "K": 4, "n_coupled": 64, "n_w2": 32, "floor_repeats": 2, "reference": {"K": 32}}],
-    "characteristic": [
-        {"target": {"name": "ring8"}, "teacher": {"n": 64, "net": TINY_NET, "optim": {"steps": 60, "batch_size": 32}},
-         "student": {"net": TINY_NET, "optim": {"steps": 5, "batch_size": 32}}, "characteristics": {"K": 4, "m": 32},
-         "eval": {"n_coupled": 32, "n_w2": 16, "n_velocity": 64, "floor_repeats": 2}, "reference": {"K": 32}},
-        {"target": {"name": "ring8"}, "teacher": {"kind": "kernel", "n": 64}, "student": {"init": "random", "optim": {"steps": 0}},
-         "characteristics": {"K": 4, "m": 32}, "eval": {"n_coupled": 32, "n_w2": 16, "n_velocity": 64, "floor_repeats": 2},
-         "reference": {"K": 32}},
+    "flow": [
+        {"target": {"name": "ring8"}, "K": 4, "n_coupled": 64, "n_w2": 32, "floor_repeats": 2, "reference": {"K": 32}}
     ],
-    "pf_ode": [{"target": GAUSS2, "S": 2.0, "K": 8, "n_coupled": 32, "score_error": {"kind": "constant", "eps": 0.01},
-                "reference": {"K": 32}}],
+    "characteristic": [
+        {
+            "target": {"name": "ring8"},
+            "teacher": {"n": 64, "net": TINY_NET, "optim": {"steps": 60, "batch_size": 32}},
+            "student": {"net": TINY_NET, "optim": {"steps": 5, "batch_size": 32}},
+            "characteristics": {"K": 4, "m": 32},
+            "eval": {"n_coupled": 32, "n_w2": 16, "n_velocity": 64, "floor_repeats": 2},
+            "reference": {"K": 32},
+        },
+        {
+            "target": {"name": "ring8"},
+            "teacher": {"kind": "kernel", "n": 64},
+            "student": {"init": "random", "optim": {"steps": 0}},
+            "characteristics": {"K": 4, "m": 32},
+            "eval": {"n_coupled": 32, "n_w2": 16, "n_velocity": 64, "floor_repeats": 2},
+            "reference": {"K": 32},
+        },
+    ],
+    "pf_ode": [
+        {
+            "target": GAUSS2,
+            "S": 2.0,
+            "K": 8,
+            "n_coupled": 32,
+            "score_error": {"kind": "constant", "eps": 0.01},
+            "reference": {"K": 32},
+        }
+    ],
     "log_concavity": [{"target": {"name": "ring8", "radius": 1.0, "s": 0.5}, "n_points": 16}],
     "lipschitz": [{"target": {"name": "ring8", "s": 0.0}, "t": 0.9, "search": SEARCH}],
     "early_stopping": [{"target": {"name": "ring8", "s": 0.0}, "n_mc": 32, "n_t": 3, "search": SEARCH}],
     "stability": [{"target": GAUSS2, "n_coupled": 32, "n_mc": 32, "n_t": 3, "search": SEARCH, "reference": {"K": 32}}],
-    "jko": [{"target": GAUSS2, "K": 1, "n": 64, "n_mc": 64, "n_w2": 16, "floor_repeats": 2, "net": {"width": 8},
-             "optim": {"steps": 3, "batch_size": 16}}],
+    "jko": [
+        {
+            "target": GAUSS2,
+            "K": 1,
+            "n": 64,
+            "n_mc": 64,
+            "n_w2": 16,
+            "floor_repeats": 2,
+            "net": {"width": 8},
+            "optim": {"steps": 3, "batch_size": 16},
+        }
+    ],
 }
 
 
@@ -66,7 +96,11 @@ def test_a_metric_name_means_one_quantity_in_every_kind():
 
 def _nested_defaults(model: type[BaseModel], path: str = ""):
     for name, info in model.model_fields.items():
-        nested = [a for a in (info.annotation, *typing.get_args(info.annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested = [
+            a
+            for a in (info.annotation, *typing.get_args(info.annotation))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if nested:
             yield f"{path}{name}", info.default, nested[0]
             yield from _nested_defaults(nested[0], f"{path}{name}.")

@@ -7,7 +7,6 @@ from convlab.fields import exact_field
 from convlab.metrics import coupled_rms
 from convlab.solvers import as_solver, integrate, quadratic_grid, reference_flow, time_grid, uniform_grid
 from convlab.targets import make_target, ring8
-
 from tests.strategies import make_mixture
 
 F64 = torch.float64
@@ -50,7 +49,12 @@ def test_bad_grid_is_rejected():
 def test_rk4_reference_agrees_with_adaptive_dop853():
     field = exact_field(make_mixture(5, 3, 3, "full"), "trig")
     x0 = torch.randn(20, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
-    torch.testing.assert_close(reference_flow(field, x0, reference={"solver": "rk4"}), reference_flow(field, x0, reference={"solver": "dop853"}), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(
+        reference_flow(field, x0, reference={"solver": "rk4"}),
+        reference_flow(field, x0, reference={"solver": "dop853"}),
+        rtol=1e-9,
+        atol=1e-9,
+    )
 
 
 def test_exact_flow_transports_noise_to_the_target():
@@ -73,5 +77,8 @@ def test_exact_flow_transports_noise_to_the_target():
 def test_same_config_same_numbers(device):
     field = exact_field(ring8(), "follmer")
     g = lambda: torch.Generator(device).manual_seed(9)  # noqa: E731
-    runs = [integrate(field, torch.randn(50, 2, generator=g(), device=device, dtype=F64), time_grid(8, T=0.999), "heun").x for _ in range(2)]
+    runs = [
+        integrate(field, torch.randn(50, 2, generator=g(), device=device, dtype=F64), time_grid(8, T=0.999), "heun").x
+        for _ in range(2)
+    ]
     assert torch.equal(runs[0], runs[1])

@@ -14,7 +14,6 @@ from convlab.fields import FunctionField, exact_field
 from convlab.interpolants import VP, Follmer, Linear, Trig, as_interpolant
 from convlab.solvers import SOLVERS, as_solver, integrate, reference_flow, time_grid
 from convlab.targets import GaussianMixture
-
 from tests.strategies import mixtures
 
 F64 = torch.float64
@@ -60,7 +59,9 @@ def test_order_on_random_linear_odes(seed, D, solver, grid_kind):
     At = torch.tensor(A, dtype=F64)
     field = FunctionField(lambda t, x: (1 + t) * x @ At.T)
     exact = torch.tensor(x0 @ expm(1.5 * A).T, dtype=F64)
-    errors = errors_over_K(field, torch.tensor(x0, dtype=F64), exact, 1.0, solver, grid_kind, [2**j for j in range(2, 12)])
+    errors = errors_over_K(
+        field, torch.tensor(x0, dtype=F64), exact, 1.0, solver, grid_kind, [2**j for j in range(2, 12)]
+    )
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 
 
@@ -99,7 +100,12 @@ def test_order_on_random_gaussian_mixtures(solver, target, data, grid_kind, seed
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 
 
-@given(seed=st.integers(0, 10**6), D=st.integers(1, 5), T=st.floats(0.1, 0.999), ip=st.sampled_from(["linear", "trig", "follmer", "vp"]))
+@given(
+    seed=st.integers(0, 10**6),
+    D=st.integers(1, 5),
+    T=st.floats(0.1, 0.999),
+    ip=st.sampled_from(["linear", "trig", "follmer", "vp"]),
+)
 def test_exp_euler_is_exact_in_one_step_for_a_point_mass(seed, D, T, ip):
     """With nu = delta_mu the denoiser is mu everywhere, so the frozen-D step is the exact flow
     x(T) = a(T) z + b(T) mu when x(0) = a(0) z + b(0) mu."""

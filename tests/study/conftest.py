@@ -51,8 +51,14 @@ def write_study(tmp_path):
 def convlab(*args, cwd=None, check=None, timeout=600, env_extra=None) -> subprocess.CompletedProcess:
     """The installed CLI as a user runs it (python -m convlab), in a subprocess."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    proc = subprocess.run([sys.executable, "-m", "convlab", *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "convlab", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     if check is not None:
         assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc

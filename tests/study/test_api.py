@@ -5,7 +5,6 @@ import pytest
 
 import convlab
 from convlab.study.plan import StudyError
-
 from tests.study.conftest import TINY_FLOW
 
 

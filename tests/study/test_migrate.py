@@ -22,11 +22,21 @@ def convlab(*args, check):
     assert result.exit_code == check, result.output
     return _Result(result)
 
-OLD_STUDY = {"name": "old", "base": {"kind": "pf_ode", "target": {"name": "ring8", "std": 0.5}, "method": "exp", "n": 100,
-                                     "reference": {"steps": 64}},
-             "grid": {"K": [4, 8]}, "seeds": [0],
-             "rates": [{"name": "exp", "x": "h", "y": "solver_error", "where": {"method": "exp"}, "group_by": ["target.std"]}],
-             "checks": []}
+
+OLD_STUDY = {
+    "name": "old",
+    "base": {
+        "kind": "pf_ode",
+        "target": {"name": "ring8", "std": 0.5},
+        "method": "exp",
+        "n": 100,
+        "reference": {"steps": 64},
+    },
+    "grid": {"K": [4, 8]},
+    "seeds": [0],
+    "rates": [{"name": "exp", "x": "h", "y": "solver_error", "where": {"method": "exp"}, "group_by": ["target.std"]}],
+    "checks": [],
+}
 
 
 def _old_results(root):
@@ -36,8 +46,20 @@ def _old_results(root):
     for i, K in enumerate((4, 8)):
         run = d / "runs" / f"oldid{i}"
         atomic_write_json(run / "config.json", {**OLD_STUDY["base"], "seed": 0, "K": K})
-        atomic_write_json(run / "result.json", {"status": "ok", "stage": None, "reason": None, "solver_error": 0.1 / K, "R": 4.0,
-                                                "std": 0.5, "w2_ub": 0.3, "h": 8.0 / K, "device": "cpu"})
+        atomic_write_json(
+            run / "result.json",
+            {
+                "status": "ok",
+                "stage": None,
+                "reason": None,
+                "solver_error": 0.1 / K,
+                "R": 4.0,
+                "std": 0.5,
+                "w2_ub": 0.3,
+                "h": 8.0 / K,
+                "device": "cpu",
+            },
+        )
         atomic_write_json(run / "provenance.json", {"seed": 0})
         (run / "DONE").write_text("x")
     return d
@@ -53,8 +75,13 @@ def test_old_results_are_refused_then_migrated_and_reused(tmp_path):
     assert f"{d}: 2 runs migrated" in migrated.stdout
     study = json.loads((d / "study.json").read_text())
     assert study["format"] == 2
-    assert study["study"]["base"] == {"kind": "pf_ode", "target": {"name": "ring8", "s": 0.5}, "solver": "exp_score",
-                                      "n_coupled": 100, "reference": {"K": 64}}
+    assert study["study"]["base"] == {
+        "kind": "pf_ode",
+        "target": {"name": "ring8", "s": 0.5},
+        "solver": "exp_score",
+        "n_coupled": 100,
+        "reference": {"K": 64},
+    }
     rate = study["study"]["rates"][0]
     assert (rate["y"], rate["where"], rate["group_by"]) == ("coupled_error", {"solver": "exp_score"}, ["target.s"])
     # every run moved to the id today's planner gives it: nothing is recomputed
@@ -70,7 +97,9 @@ def test_old_results_are_refused_then_migrated_and_reused(tmp_path):
 
 def test_a_study_file_into_old_results_is_refused_and_writes_nothing(tmp_path, write_study):
     d = _old_results(tmp_path / "res")
-    study = write_study("name: old\nbase: {kind: pf_ode, target: {name: ring8}, K: 4, n_coupled: 50, reference: {K: 32}}\n")
+    study = write_study(
+        "name: old\nbase: {kind: pf_ode, target: {name: ring8}, K: 4, n_coupled: 50, reference: {K: 32}}\n"
+    )
     before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file()}
     proc = convlab("sweep", study, "--out", tmp_path / "res", check=2)
     assert "run `convlab migrate" in proc.stderr
@@ -78,7 +107,15 @@ def test_a_study_file_into_old_results_is_refused_and_writes_nothing(tmp_path, w
 
 
 def test_a_study_file_with_old_names_is_told_the_new_ones(write_study):
-    proc = convlab("sweep", write_study("name: x\nbase: {kind: pf_ode, target: {name: ring8, std: 0.5}, method: exp, n: 10}\n"),
-                   "--dry-run", check=2)
-    for hint in ("base.method: renamed to 'solver'", "base.n: renamed to 'n_coupled'", "base.target.std: renamed to 's'"):
+    proc = convlab(
+        "sweep",
+        write_study("name: x\nbase: {kind: pf_ode, target: {name: ring8, std: 0.5}, method: exp, n: 10}\n"),
+        "--dry-run",
+        check=2,
+    )
+    for hint in (
+        "base.method: renamed to 'solver'",
+        "base.n: renamed to 'n_coupled'",
+        "base.target.std: renamed to 's'",
+    ):
         assert hint in proc.stderr, proc.stderr

@@ -2,8 +2,17 @@
 
 import pytest
 
-from convlab.study.plan import StudyError, expand, flatten, get_dotted, load_plan, load_study, make_plan, run_id, set_dotted
-
+from convlab.study.plan import (
+    StudyError,
+    expand,
+    flatten,
+    get_dotted,
+    load_plan,
+    load_study,
+    make_plan,
+    run_id,
+    set_dotted,
+)
 from tests.study.conftest import REPO, TINY_FLOW
 
 
@@ -48,16 +57,24 @@ def test_run_ids_are_the_hash_of_the_validated_config(write_study):
 
 
 def test_runs_that_differ_only_in_K_or_student_share_a_teacher(write_study):
-    plan = load_plan(write_study("""
+    plan = load_plan(
+        write_study("""
         name: t
         base: {kind: characteristic, target: {name: ring8}}
         grid: {characteristics.K: [4, 8], student.semigroup_weight: [0.0, 1.0]}
         seeds: 2
-    """))
+    """)
+    )
     keys = {r.shared for r in plan.runs}
     assert len(plan.runs) == 8 and len(keys) == 2 and None not in keys
     assert all(k.startswith("characteristic.teacher/") for k in keys)
-    oracle = load_plan(write_study("name: o\nbase: {kind: characteristic, target: {name: ring8}, teacher: {kind: oracle}, student: {init: random}}\n", "o.yaml"))
+    oracle = load_plan(
+        write_study(
+            "name: o\nbase: {kind: characteristic, target: {name: ring8}, teacher: {kind: oracle}, "
+            "student: {init: random}}\n",
+            "o.yaml",
+        )
+    )
     assert oracle.runs[0].shared is None
 
 
@@ -82,37 +99,79 @@ def _errors(path, overrides=()):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("name: x\nbase: {kind: flow, target: {name: ring8}}\nseedz: 3\n", ": seedz: unknown key (did you mean 'seeds'?)"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8}, solver: rk5}\n",
-         ": base.solver: unknown solver (did you mean 'rk4'?); known: euler, exp_euler, exp_score, heun, rk4 (got 'rk5')"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8}}\ngrid: {K: [4, 0]}\n",
-         ": grid.K[1]: Input should be greater than or equal to 1 (got 0)"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8}}\ngrid: {solvr: [euler]}\n",
-         ": grid.solvr[0]: unknown key (did you mean 'solver'?)"),
-        ("name: x\nbase: {kind: characteristic, target: {name: ring8}, teacher: {optim: {lr: -1}}}\n",
-         ": base.teacher.optim.lr: Input should be greater than 0 (got -1)"),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}}\nseedz: 3\n",
+            ": seedz: unknown key (did you mean 'seeds'?)",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}, solver: rk5}\n",
+            ": base.solver: unknown solver (did you mean 'rk4'?); known: euler, exp_euler, exp_score, heun, rk4 "
+            "(got 'rk5')",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}}\ngrid: {K: [4, 0]}\n",
+            ": grid.K[1]: Input should be greater than or equal to 1 (got 0)",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}}\ngrid: {solvr: [euler]}\n",
+            ": grid.solvr[0]: unknown key (did you mean 'solver'?)",
+        ),
+        (
+            "name: x\nbase: {kind: characteristic, target: {name: ring8}, teacher: {optim: {lr: -1}}}\n",
+            ": base.teacher.optim.lr: Input should be greater than 0 (got -1)",
+        ),
         ("name: x\nbase: {kind: flw, target: {name: ring8}}\n", ": base.kind: unknown run kind (did you mean 'flow'?)"),
-        ("name: x\nbase: {kind: flow, target: {name: sphre, d: 2}}\n", ": base.target.name: unknown target (did you mean 'sphere'?)"),
-        ("name: x\nbase: {kind: flow, target: {name: sphere, d: 2, radus: 1}}\n",
-         ": base.target.radus: unknown parameter of sphere (did you mean 'radius'?)"),
-        ("name: x\nbase: {kind: flow, target: {name: sphere, d: 2, D: 8}}\ngrid: {target.d: [2, 9]}\n",
-         ": base.target.D: sphere with d=9 needs an ambient dimension >= 10 (got 8) [grid point target.d=9]"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8, s: -1}}\n", ": base.target.s: must be a number >= 0 (got -1)"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8}, interpolant: {name: vp, S: -2}}\n",
-         ": base.interpolant: vp interpolant: S must be a positive number (got -2)"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8}}\nzip: [{K: [1, 2], n: [100]}]\n", "lists that vary together need equal lengths"),
+        (
+            "name: x\nbase: {kind: flow, target: {name: sphre, d: 2}}\n",
+            ": base.target.name: unknown target (did you mean 'sphere'?)",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: sphere, d: 2, radus: 1}}\n",
+            ": base.target.radus: unknown parameter of sphere (did you mean 'radius'?)",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: sphere, d: 2, D: 8}}\ngrid: {target.d: [2, 9]}\n",
+            ": base.target.D: sphere with d=9 needs an ambient dimension >= 10 (got 8) [grid point target.d=9]",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8, s: -1}}\n",
+            ": base.target.s: must be a number >= 0 (got -1)",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}, interpolant: {name: vp, S: -2}}\n",
+            ": base.interpolant: vp interpolant: S must be a positive number (got -2)",
+        ),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}}\nzip: [{K: [1, 2], n: [100]}]\n",
+            "lists that vary together need equal lengths",
+        ),
         ("name: bad name\nbase: {kind: flow, target: {name: ring8}}\n", ": name: String should match pattern"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8}}\nexclude: [{K: 16}]\ngrid: {K: [16]}\n", "leave no run to do"),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}}\nexclude: [{K: 16}]\ngrid: {K: [16]}\n",
+            "leave no run to do",
+        ),
         ("name: x\nbase: [1, 2\n", "not valid YAML"),
-        ("name: x\nbase: {kind: pf_ode, target: {name: ring8}, S: 2.0}\ngrid: {s_min: [0.5, 3.0]}\n",
-         ": grid.s_min[1]: must be below the horizon S = 2.0 (got 3.0)"),
+        (
+            "name: x\nbase: {kind: pf_ode, target: {name: ring8}, S: 2.0}\ngrid: {s_min: [0.5, 3.0]}\n",
+            ": grid.s_min[1]: must be below the horizon S = 2.0 (got 3.0)",
+        ),
         ("name: x\nbase: {kind: pf_ode, target: {name: ring8}, method: exp}\n", ": base.method: renamed to 'solver'"),
-        ("name: x\nbase: {kind: flow, target: {name: ring8}, solver: exp_score}\n",
-         ": base.interpolant: exp_score needs a variance-preserving schedule with b(0) > 0, i.e. vp (got linear)"),
-        ("name: x\nbase: {kind: stability, target: {name: ring8}, perturbation: {eps: -1}}\n",
-         ": base.perturbation.eps: Input should be greater than or equal to 0 (got -1)"),
-        ("name: x\nbase: {kind: lipschitz, target: {name: gaussian, D: 0}}\n", ": base.target.D: must be an integer >= 1 (got 0)"),
-        ("name: x\nbase: {kind: lipschitz, target: {name: ring8}}\ngrid: {t: [0.5, 1.0]}\n", ": grid.t[1]: Input should be less than 1"),
+        (
+            "name: x\nbase: {kind: flow, target: {name: ring8}, solver: exp_score}\n",
+            ": base.interpolant: exp_score needs a variance-preserving schedule with b(0) > 0, i.e. vp (got linear)",
+        ),
+        (
+            "name: x\nbase: {kind: stability, target: {name: ring8}, perturbation: {eps: -1}}\n",
+            ": base.perturbation.eps: Input should be greater than or equal to 0 (got -1)",
+        ),
+        (
+            "name: x\nbase: {kind: lipschitz, target: {name: gaussian, D: 0}}\n",
+            ": base.target.D: must be an integer >= 1 (got 0)",
+        ),
+        (
+            "name: x\nbase: {kind: lipschitz, target: {name: ring8}}\ngrid: {t: [0.5, 1.0]}\n",
+            ": grid.t[1]: Input should be less than 1",
+        ),
         ("- just a list\n", "a study is a mapping"),
     ],
 )
@@ -125,17 +184,24 @@ def test_invalid_studies_name_file_path_and_value(write_study, text, expected):
 
 def test_bad_overrides(write_study):
     path = write_study(TINY_FLOW)
-    assert any("--set sedes: unknown study field 'sedes' (did you mean 'seeds'?)" in m for m in _errors(path, ["sedes=3"]))
+    assert any(
+        "--set sedes: unknown study field 'sedes' (did you mean 'seeds'?)" in m for m in _errors(path, ["sedes=3"])
+    )
     assert any("expected dotted.key=value" in m for m in _errors(path, ["seeds"]))
-    assert any("base.reference.K: Input should be greater than or equal to 16 (got 2)" in m for m in _errors(path, ["base.reference.K=2"]))
+    assert any(
+        "base.reference.K: Input should be greater than or equal to 16 (got 2)" in m
+        for m in _errors(path, ["base.reference.K=2"])
+    )
 
 
 def test_every_problem_is_reported_at_once(write_study):
-    messages = _errors(write_study("""
+    messages = _errors(
+        write_study("""
         name: x
         base: {kind: flow, target: {name: ring8, s: -1}, solver: rk5}
         grid: {K: [0, 4]}
-    """))
+    """)
+    )
     assert len(messages) == 3
 
 
@@ -146,12 +212,25 @@ def test_checks_are_counted_in_the_report():
     from convlab.study.report import make_report
     from convlab.study.schema import StudySpec
 
-    study = StudySpec.model_validate({"name": "c", "base": {"kind": "stability", "target": {"name": "ring8"}},
-                                  "checks": [{"name": "bound", "column": "holds"},
-                                             {"name": "bound on a", "column": "holds", "where": {"g": "a"}},
-                                             {"name": "missing", "column": "nope"}]})
-    df = pd.DataFrame({"status": ["ok", "ok", "ok", "failed"], "holds": [True, True, False, False], "g": ["a", "a", "b", "a"],
-                       "seed": [0, 1, 0, 0]})
+    study = StudySpec.model_validate(
+        {
+            "name": "c",
+            "base": {"kind": "stability", "target": {"name": "ring8"}},
+            "checks": [
+                {"name": "bound", "column": "holds"},
+                {"name": "bound on a", "column": "holds", "where": {"g": "a"}},
+                {"name": "missing", "column": "nope"},
+            ],
+        }
+    )
+    df = pd.DataFrame(
+        {
+            "status": ["ok", "ok", "ok", "failed"],
+            "holds": [True, True, False, False],
+            "g": ["a", "a", "b", "a"],
+            "seed": [0, 1, 0, 0],
+        }
+    )
     checks = make_report(study, df).to_dict()["checks"]
     assert [c.get("verdict") for c in checks] == ["fail", "pass", None]
     assert (checks[0]["n_true"], checks[0]["n_runs"]) == (2, 3) and "nope" in checks[2]["error"]
@@ -159,7 +238,8 @@ def test_checks_are_counted_in_the_report():
 
 
 def test_every_shipped_study_is_valid():
-    """Each studies/*.yaml plans without error (what `convlab sweep --dry-run` checks), and names a figure script that exists."""
+    """Each studies/*.yaml plans without error (what `convlab sweep --dry-run` checks) and names a figure script that
+    exists."""
 
     for path in sorted((REPO / "studies").glob("*.yaml")):
         plan = load_plan(path)

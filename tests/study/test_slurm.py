@@ -18,7 +18,9 @@ try:
     check_available()
     REASON = None
 except (ImportError, SlurmUnavailable, OSError, subprocess.SubprocessError) as err:
-    REASON = f"no SLURM cluster: {err} (start one: scripts/slurm_cluster.sh start DIR; export SLURM_CONF=DIR/slurm.conf)"
+    REASON = (
+        f"no SLURM cluster: {err} (start one: scripts/slurm_cluster.sh start DIR; export SLURM_CONF=DIR/slurm.conf)"
+    )
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
@@ -34,7 +36,19 @@ def comparable(df: pd.DataFrame) -> pd.DataFrame:
 def test_slurm_sweep_gives_the_local_table(write_study, tmp_path):
     study = write_study(FAILING)
     convlab("sweep", study, "--out", tmp_path / "local", "--jobs", "1", check=1)
-    proc = convlab("sweep", study, "--out", tmp_path / "slurm", "--executor", "slurm", "--cpus-per-run", "2", "--time-min", "10", check=1)
+    proc = convlab(
+        "sweep",
+        study,
+        "--out",
+        tmp_path / "slurm",
+        "--executor",
+        "slurm",
+        "--cpus-per-run",
+        "2",
+        "--time-min",
+        "10",
+        check=1,
+    )
     assert "submitted 4 runs as SLURM job array(s)" in proc.stdout, proc.stdout
     # the runs reusing a teacher went in a second array after the first
     subs = json.loads((tmp_path / "slurm" / "failing" / "slurm" / "submissions.json").read_text())
@@ -50,7 +64,9 @@ def test_slurm_sweep_gives_the_local_table(write_study, tmp_path):
 
 def test_cancelled_tasks_are_failed_runs_and_retry_failed_resubmits_only_them(write_study, tmp_path):
     study, out = write_study(SLOW), tmp_path / "res"
-    detached = convlab("sweep", study, "--out", out, "--executor", "slurm", "--detach", "--array-parallelism", "1", check=0)
+    detached = convlab(
+        "sweep", study, "--out", out, "--executor", "slurm", "--detach", "--array-parallelism", "1", check=0
+    )
     assert "submitted 10 runs" in detached.stdout and "detached" in detached.stdout
     subs = json.loads((out / "slow" / "slurm" / "submissions.json").read_text())
     array = next(iter(subs.values()))["job_id"].split("_")[0]

@@ -30,7 +30,18 @@ def test_sweep_resume_collect_report_and_figures(write_study, tmp_path):
     assert len(markers) == 20
     df = pd.read_parquet(out / "tiny" / "results.parquet")
     assert len(df) == 20 and df["run_id"].is_unique and (df["status"] == "ok").all()
-    for col in ("K", "solver", "target.name", "reference.K", "seed", "coupled_error", "nfe", "prov.git_commit", "prov.host", "prov.versions.torch"):
+    for col in (
+        "K",
+        "solver",
+        "target.name",
+        "reference.K",
+        "seed",
+        "coupled_error",
+        "nfe",
+        "prov.git_commit",
+        "prov.host",
+        "prov.versions.torch",
+    ):
         assert col in df, col
     report = json.loads((out / "tiny" / "report.json").read_text())
     assert report["rates"][0]["groups"][0]["verdict"] in ("consistent", "inconclusive")
@@ -129,8 +140,12 @@ seeds: 10
 
 def test_kill_minus_9_loses_only_the_runs_in_progress(write_study, tmp_path):
     study, out = write_study(SLOW), tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while len(_done_markers(out, "slow")) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -173,14 +188,22 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
 def test_workers_exit_when_the_sweep_process_is_killed(write_study, tmp_path):
     study, out = write_study(SLOW), tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post", "--jobs", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post", "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while not (out / "slow" / "runs").exists() and time.time() < deadline:
         time.sleep(0.1)
     workers = set()
     while len(workers) < 2 and time.time() < deadline:  # the pool's worker processes (and its resource tracker)
-        workers = {p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")}
+        workers = {
+            p
+            for p in _children(proc.pid)
+            if "spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")
+        }
         time.sleep(0.1)
     assert workers, "no worker processes found"
     os.kill(proc.pid, signal.SIGKILL)  # the parent only, as an OOM killer or a lost terminal would
@@ -197,7 +220,11 @@ def test_workers_exit_when_the_sweep_process_is_killed(write_study, tmp_path):
 def test_two_sweeps_of_one_study_at_once(write_study, tmp_path):
     study, out = write_study(SLOW.replace("seeds: 10", "seeds: 6")), tmp_path / "res"
     cmd = [sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out)]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    # one torch thread each: two processes spinning two OpenMP threads each on two cores can take minutes
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     ran = sum(int(o[0].split("ran ")[1].split(" runs")[0]) for o in outputs)
@@ -211,7 +238,10 @@ def test_two_sweeps_of_one_study_at_once(write_study, tmp_path):
 
 def test_targets_and_module_entry_point():
     listing = convlab("targets", check=0).stdout
-    assert "sphere(d, D=None, radius=1.0, s=0.0, n_atoms=4096, seed=0)" in listing and "ring8(radius=4.0, s=0.4)" in listing
+    assert (
+        "sphere(d, D=None, radius=1.0, s=0.0, n_atoms=4096, seed=0)" in listing
+        and "ring8(radius=4.0, s=0.4)" in listing
+    )
     from typer.testing import CliRunner
 
     from convlab.cli import app

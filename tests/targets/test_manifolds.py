@@ -31,8 +31,12 @@ def test_sphere_atoms_are_on_the_sphere_and_uniform(D):
 
 def test_embedding_is_an_isometry_that_keeps_the_measure():
     """The same seed gives the same manifold measure in every ambient dimension: pairwise distances agree."""
-    for make in (lambda D: sphere(d=3, D=D, n_atoms=300), lambda D: torus(d=2, D=D, n_atoms=300),
-                 lambda D: cube(d=3, D=D, n_atoms=300), lambda D: swiss_roll(dim=3, D=D, n_atoms=300)):
+    for make in (
+        lambda D: sphere(d=3, D=D, n_atoms=300),
+        lambda D: torus(d=2, D=D, n_atoms=300),
+        lambda D: cube(d=3, D=D, n_atoms=300),
+        lambda D: swiss_roll(dim=3, D=D, n_atoms=300),
+    ):
         natural = make(None)
         for D in (natural.ambient_dim + 1, 64):
             np.testing.assert_allclose(pdist(_atoms(make(D))), pdist(_atoms(natural)), rtol=1e-10, atol=1e-12)
@@ -83,7 +87,11 @@ def test_smoothing_adds_isotropic_noise():
 
 def test_seeds_are_explicit_and_reproducible():
     for name, kw in [("sphere", dict(d=2, D=6)), ("random_mixture", dict(D=4)), ("subspaces", dict(d=1, D=3))]:
-        a, b, c = make_target({"name": name, **kw, "seed": 1}), make_target({"name": name, **kw, "seed": 1}), make_target({"name": name, **kw, "seed": 2})
+        a, b, c = (
+            make_target({"name": name, **kw, "seed": 1}),
+            make_target({"name": name, **kw, "seed": 1}),
+            make_target({"name": name, **kw, "seed": 2}),
+        )
         torch.testing.assert_close(a.means, b.means)
         torch.testing.assert_close(a.cov.dense(), b.cov.dense())
         assert not (torch.equal(a.means, c.means) and torch.equal(a.cov.dense(), c.cov.dense()))

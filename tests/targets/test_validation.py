@@ -18,14 +18,25 @@ OK_W, OK_MU = np.array([0.5, 0.5]), np.zeros((2, 3))
         (dict(weights=OK_W, means=np.zeros(3), covs=1.0), r"means: expected shape \(K, D\)"),
         (dict(weights=OK_W, means=[[0, np.nan, 0], [0, 0, 0]], covs=1.0), "means: must be finite"),
         (dict(weights=OK_W, means=OK_MU, covs=[1.0, -0.1]), r"covs\[1\]: variance must be >= 0 \(got -0.1\)"),
-        (dict(weights=OK_W, means=OK_MU, covs=[[1, 1, 1], [1, -2, 1]]), r"covs\[1, 1\]: variance must be >= 0 \(got -2\)"),
+        (
+            dict(weights=OK_W, means=OK_MU, covs=[[1, 1, 1], [1, -2, 1]]),
+            r"covs\[1, 1\]: variance must be >= 0 \(got -2\)",
+        ),
         (dict(weights=OK_W, means=OK_MU, covs=np.ones(3)), r"covs: isotropic variances need shape \(2,\)"),
         (dict(weights=OK_W, means=OK_MU, covs=np.ones((2, 2))), r"covs: diagonal variances need shape \(2, 3\)"),
         (dict(weights=OK_W, means=OK_MU, covs=np.ones((2, 3, 2))), r"covs: full covariances need shape \(2, 3, 3\)"),
-        (dict(weights=OK_W, means=OK_MU, covs=np.stack([np.eye(3), np.diag([1.0, -1.0, 1.0])])),
-         r"covs\[1\]: must be positive semi-definite \(got smallest eigenvalue -1\)"),
-        (dict(weights=OK_W, means=OK_MU, covs=np.stack([np.eye(3), np.triu(np.ones((3, 3)))])), r"covs\[1\]: must be symmetric"),
-        (dict(weights=OK_W, means=OK_MU, covs=1.0, intrinsic_dim=4), r"intrinsic_dim: must be an integer in \[0, ambient_dim=3\] \(got 4\)"),
+        (
+            dict(weights=OK_W, means=OK_MU, covs=np.stack([np.eye(3), np.diag([1.0, -1.0, 1.0])])),
+            r"covs\[1\]: must be positive semi-definite \(got smallest eigenvalue -1\)",
+        ),
+        (
+            dict(weights=OK_W, means=OK_MU, covs=np.stack([np.eye(3), np.triu(np.ones((3, 3)))])),
+            r"covs\[1\]: must be symmetric",
+        ),
+        (
+            dict(weights=OK_W, means=OK_MU, covs=1.0, intrinsic_dim=4),
+            r"intrinsic_dim: must be an integer in \[0, ambient_dim=3\] \(got 4\)",
+        ),
     ],
 )
 def test_mixture_rejects(kwargs, message):

@@ -14,13 +14,21 @@ from convlab.interpolants import Follmer, Linear, as_interpolant
 from convlab.runs import RUN_KINDS
 from convlab.targets import make_target
 from convlab.theory.perturbation import make_perturbation
-from convlab.theory.regularity import (jacobian_coefficients, lipschitz_estimate, lipschitz_profile, log_time_grid, stability_bound,
-                                       trapezoid_tail, velocity_jacobian)
-
+from convlab.theory.regularity import (
+    jacobian_coefficients,
+    lipschitz_estimate,
+    lipschitz_profile,
+    log_time_grid,
+    stability_bound,
+    trapezoid_tail,
+    velocity_jacobian,
+)
 from tests.strategies import interpolants, mixtures
 
 F64 = torch.float64
-run_lipschitz, run_early_stopping, run_stability = (RUN_KINDS[k].run for k in ("lipschitz", "early_stopping", "stability"))
+run_lipschitz, run_early_stopping, run_stability = (
+    RUN_KINDS[k].run for k in ("lipschitz", "early_stopping", "stability")
+)
 
 
 @settings(max_examples=15)
@@ -37,7 +45,9 @@ def test_lipschitz_sup_of_the_ring_is_found_at_its_centre():
     target, ip, t, R = make_target({"name": "ring8", "s": 0.0}), Linear(), 0.99, 4.0
     beta, alpha = t / (1 - t) ** 3, -1 / (1 - t)
     assert jacobian_coefficients(ip, t) == pytest.approx((alpha, beta), rel=1e-12)
-    est = lipschitz_estimate(target, ip, t, generator=torch.Generator().manual_seed(0), search={"n_samples": 256, "ascent_steps": 20})
+    est = lipschitz_estimate(
+        target, ip, t, generator=torch.Generator().manual_seed(0), search={"n_samples": 256, "ascent_steps": 20}
+    )
     assert est.value >= abs(alpha + beta * R * R / 2) * (1 - 1e-9)
     assert est.value <= abs(alpha) + beta * R * R
     assert est.sampled < 1e-3 * est.value  # draws of p_t alone miss the centre: why the search exists
@@ -56,19 +66,29 @@ def test_blow_up_rate_on_atoms_and_boundedness_when_smoothed(ip, slope):
 
 
 def test_lipschitz_run_records_the_profile_point():
-    m = run_lipschitz({"target": {"name": "ring8", "s": 0.0}, "t": 0.9, "search": {"n_samples": 64, "ascent_steps": 5}}, device="cpu").metrics
+    m = run_lipschitz(
+        {"target": {"name": "ring8", "s": 0.0}, "t": 0.9, "search": {"n_samples": 64, "ascent_steps": 5}}, device="cpu"
+    ).metrics
     assert m["one_minus_t"] == pytest.approx(0.1) and m["degenerate"] and m["lipschitz"] >= m["lipschitz_sampled"]
     assert m["beta"] == pytest.approx(0.9 / 0.1**3) and m["support_radius"] == pytest.approx(4.0)
 
 
 def test_early_stopping_bounds_bracket_w2_and_are_exact_for_a_gaussian():
     small = {"n_t": 4, "search": {"n_samples": 64, "ascent_steps": 5}}
-    m = run_early_stopping({"target": {"name": "gaussian", "D": 3, "mean": 1.0, "s": 0.5}, "T": 0.99, **small}, device="cpu").metrics
-    assert m["early_stop_w2_lb"] == pytest.approx(m["early_stop_w2_ub"], rel=1e-9)  # both are the Bures distance of two Gaussians
-    m = run_early_stopping({"target": {"name": "ring8", "s": 0.0}, "T": 0.99, "interpolant": "follmer", **small}, device="cpu").metrics
+    m = run_early_stopping(
+        {"target": {"name": "gaussian", "D": 3, "mean": 1.0, "s": 0.5}, "T": 0.99, **small}, device="cpu"
+    ).metrics
+    assert m["early_stop_w2_lb"] == pytest.approx(
+        m["early_stop_w2_ub"], rel=1e-9
+    )  # both are the Bures distance of two Gaussians
+    m = run_early_stopping(
+        {"target": {"name": "ring8", "s": 0.0}, "T": 0.99, "interpolant": "follmer", **small}, device="cpu"
+    ).metrics
     assert m["early_stop_w2_lb_gelbrich"] <= m["early_stop_w2_lb_support"] <= m["early_stop_w2_ub"] * 1.02
     a = math.sqrt(1 - 0.99**2)
-    assert m["early_stop_w2_lb_support"] == pytest.approx(a * math.sqrt(2), rel=0.05)  # atoms far apart: X_T - b mu_k ~ a Z
+    assert m["early_stop_w2_lb_support"] == pytest.approx(
+        a * math.sqrt(2), rel=0.05
+    )  # atoms far apart: X_T - b mu_k ~ a Z
 
 
 def test_integrals_on_the_time_grid():
@@ -82,8 +102,15 @@ def test_integrals_on_the_time_grid():
 
 
 def test_stability_bound_holds_and_the_error_is_linear_in_eps():
-    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "T": 0.99, "n_coupled": 300, "n_mc": 300, "n_t": 8,
-            "search": {"n_samples": 64, "ascent_steps": 5}, "reference": {"K": 128}}
+    base = {
+        "target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5},
+        "T": 0.99,
+        "n_coupled": 300,
+        "n_mc": 300,
+        "n_t": 8,
+        "search": {"n_samples": 64, "ascent_steps": 5},
+        "reference": {"K": 128},
+    }
     recs = [run_stability({**base, "perturbation": {"eps": e}}, device="cpu").metrics for e in (0.01, 0.02)]
     assert all(r["stability_bound_holds"] and r["stability_bound"] >= r["coupled_error"] for r in recs)
     assert recs[1]["coupled_error"] / recs[0]["coupled_error"] == pytest.approx(2.0, rel=0.02)
@@ -97,7 +124,10 @@ def test_perturbation_jacobian_and_size(kind):
     auto = torch.func.vmap(torch.func.jacrev(lambda v: delta(v[None])[0]))(x)
     assert torch.allclose(delta.jacobian(x), auto, atol=1e-12)
     # Mean square eps^2 on average over the draw of the field (exactly for 'constant').
-    sq = [make_perturbation(cfg, D=3, generator=torch.Generator().manual_seed(s))(x).pow(2).sum(1).mean() for s in range(200)]
+    sq = [
+        make_perturbation(cfg, D=3, generator=torch.Generator().manual_seed(s))(x).pow(2).sum(1).mean()
+        for s in range(200)
+    ]
     assert float(np.mean(sq)) == pytest.approx(0.09, rel=0.05)
 
 
@@ -117,5 +147,7 @@ def test_continuation_finds_the_centre_of_a_circle_of_atoms_close_to_t_1():
     beta = t / (1 - t) ** 3
     assert est.value / beta == pytest.approx(0.5, abs=0.01)
     assert float(est.x_star.norm()) < 1e-8
-    profile = lipschitz_profile(target, ip, log_time_grid(t, 12), generator=torch.Generator().manual_seed(0), search=search)
+    profile = lipschitz_profile(
+        target, ip, log_time_grid(t, 12), generator=torch.Generator().manual_seed(0), search=search
+    )
     assert profile[-1] == pytest.approx(est.value, rel=1e-3)

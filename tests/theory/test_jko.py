@@ -45,7 +45,9 @@ def test_contraction_factors(gamma):
     s, s_next = torch.tensor([1 + 1e-6], dtype=F64), None
     _, s_next = gaussian_jko_step(torch.zeros(1, dtype=F64), s, gamma)
     assert float((s_next - 1) / (s - 1)) == pytest.approx(spread_rate, rel=1e-5)
-    assert float(gaussian_kl(torch.zeros(1, dtype=F64), torch.tensor([math.e], dtype=F64))) == pytest.approx((math.e**2 - 1) / 2 - 1)
+    assert float(gaussian_kl(torch.zeros(1, dtype=F64), torch.tensor([math.e], dtype=F64))) == pytest.approx(
+        (math.e**2 - 1) / 2 - 1
+    )
 
 
 # -- the neural JKO flow ------------------------------------------------------------------------------------------
@@ -107,8 +109,11 @@ def test_one_trained_block_is_the_jko_step():
     g = torch.Generator().manual_seed(0)
     x = target.sample(2000, generator=g, dtype=F64)
     block = _block(width=32).train()
-    train(block, lambda step: proximal_loss(block, x[torch.randint(2000, (256,), generator=g)], gamma),
-          OptimConfig(steps=250, lr=3e-3, grad_clip=None))
+    train(
+        block,
+        lambda step: proximal_loss(block, x[torch.randint(2000, (256,), generator=g)], gamma),
+        OptimConfig(steps=250, lr=3e-3, grad_clip=None),
+    )
     x_eval = target.sample(8000, generator=g, dtype=F64)
     y, log_p = push([block], x_eval, target.log_prob(x_eval))
     kl, se = kl_to_standard_normal(y, log_p)
@@ -118,7 +123,9 @@ def test_one_trained_block_is_the_jko_step():
 
 
 def test_jko_run_without_blocks_is_the_target_and_degenerate_targets_fail():
-    rec = run_jko({"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "K": 0, "n_w2": 100, "n_mc": 4000}, device="cpu")
+    rec = run_jko(
+        {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "K": 0, "n_w2": 100, "n_mc": 4000}, device="cpu"
+    )
     m = rec.metrics
     assert rec.status == "ok" and abs(m["kl"] - m["kl_closed_form"]) < 4 * m["kl_se"] and "block_final_loss" not in m
     rec = run_jko({"target": {"name": "ring8", "s": 0.0}, "K": 1}, device="cpu")
@@ -127,8 +134,15 @@ def test_jko_run_without_blocks_is_the_target_and_degenerate_targets_fail():
 
 def test_a_diverging_block_fails_its_run_with_the_reason():
     """Blocks train through the one training loop: a non-finite loss is a failed run (stage train), not a crash."""
-    rec = run_jko({"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "K": 1, "n_w2": 0,
-                   "optim": {"lr": 1e30, "steps": 100}}, device="cpu")
+    rec = run_jko(
+        {
+            "target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5},
+            "K": 1,
+            "n_w2": 0,
+            "optim": {"lr": 1e30, "steps": 100},
+        },
+        device="cpu",
+    )
     assert rec.status == "failed" and rec.stage == "train" and "non-finite loss" in rec.reason
 
 
@@ -136,16 +150,30 @@ def test_a_sweep_over_K_reuses_the_chain_without_changing_a_number():
     """K = 2 after K = 1 trains one more block on the chain; the same K = 2 run alone gives the same numbers."""
     from convlab.runs.artefacts import clear_memo
 
-    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "n": 300, "n_mc": 500, "n_w2": 0, "optim": {"steps": 30}}
+    base = {
+        "target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5},
+        "n": 300,
+        "n_mc": 500,
+        "n_w2": 0,
+        "optim": {"steps": 30},
+    }
     run_jko({**base, "K": 1}, device="cpu")
     shared = run_jko({**base, "K": 2}, device="cpu").metrics
     clear_memo()
     alone = run_jko({**base, "K": 2}, device="cpu").metrics
-    assert {k: v for k, v in shared.items() if k != "time_total_s"} == {k: v for k, v in alone.items() if k != "time_total_s"}
+    assert {k: v for k, v in shared.items() if k != "time_total_s"} == {
+        k: v for k, v in alone.items() if k != "time_total_s"
+    }
 
 
 def test_closed_form_plateau_is_quadratic_in_the_step_error():
     """With a shift of length eps after every exact step, KL settles at O(eps^2)."""
-    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "K": 12, "n_w2": 0, "optim": {"steps": 0}, "n_mc": 10}
+    base = {
+        "target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5},
+        "K": 12,
+        "n_w2": 0,
+        "optim": {"steps": 0},
+        "n_mc": 10,
+    }
     kl = [run_jko({**base, "step_error": e}, device="cpu").metrics["kl_closed_form"] for e in (0.05, 0.1)]
     assert math.log(kl[1] / kl[0]) / math.log(2) == pytest.approx(2.0, abs=0.15)

@@ -17,13 +17,32 @@ SEARCH = {"n_samples": 32, "ascent_steps": 3}
 
 # kind -> (small config, metrics that are closed forms of the config alone)
 CASES = {
-    "pf_ode": ({"target": GAUSS3, "S": 4.0, "K": 16, "solver": "exp_score", "n_coupled": 200, "reference": {"K": 64}}, ["sampler_w2"]),
-    "log_concavity": ({"target": {"name": "ring8", "radius": 2.0, "s": 0.5}, "t": 0.3, "n_points": 50},
-                      ["t_star", "hess_bound_lower", "hess_bound_upper"]),
+    "pf_ode": (
+        {"target": GAUSS3, "S": 4.0, "K": 16, "solver": "exp_score", "n_coupled": 200, "reference": {"K": 64}},
+        ["sampler_w2"],
+    ),
+    "log_concavity": (
+        {"target": {"name": "ring8", "radius": 2.0, "s": 0.5}, "t": 0.3, "n_points": 50},
+        ["t_star", "hess_bound_lower", "hess_bound_upper"],
+    ),
     "lipschitz": ({"target": {"name": "ring8", "s": 0.0}, "t": 0.9, "search": SEARCH}, ["beta", "support_radius"]),
-    "early_stopping": ({"target": GAUSS3, "T": 0.99, "n_mc": 200, "n_t": 4, "search": SEARCH}, ["early_stop_w2_lb", "early_stop_w2_ub"]),
-    "stability": ({"target": GAUSS2, "T": 0.99, "n_coupled": 100, "n_mc": 100, "n_t": 4, "search": SEARCH,
-                   "perturbation": {"eps": 0.01}, "reference": {"K": 64}}, []),
+    "early_stopping": (
+        {"target": GAUSS3, "T": 0.99, "n_mc": 200, "n_t": 4, "search": SEARCH},
+        ["early_stop_w2_lb", "early_stop_w2_ub"],
+    ),
+    "stability": (
+        {
+            "target": GAUSS2,
+            "T": 0.99,
+            "n_coupled": 100,
+            "n_mc": 100,
+            "n_t": 4,
+            "search": SEARCH,
+            "perturbation": {"eps": 0.01},
+            "reference": {"K": 64},
+        },
+        [],
+    ),
     "jko": ({"target": GAUSS2, "K": 1, "optim": {"steps": 20}, "n_mc": 500, "n_w2": 100}, ["kl_closed_form"]),
 }
 

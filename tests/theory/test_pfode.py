@@ -2,7 +2,6 @@
 its two steps (euler and exp_score on the vp field), the exponential integrator's exactness and its identity with
 the OU step, the Hessian sandwich by autograd, and the pf_ode / log_concavity run kinds against closed forms."""
 
-
 import math
 
 import numpy as np
@@ -18,7 +17,6 @@ from convlab.runs import RUN_KINDS
 from convlab.solvers import SOLVERS, integrate, reference_flow, time_grid
 from convlab.targets import GaussianMixture, make_target
 from convlab.theory.pf_ode import log_concavity_bounds, mixture_radius_and_std, neg_hessian_log_density, switch_time
-
 from tests.strategies import mixtures
 
 F64 = torch.float64
@@ -51,7 +49,10 @@ def test_vp_score_is_the_score_of_the_ou_marginal(target, s):
 
 
 @settings(max_examples=4)
-@given(isotropic_mixtures(max_K=3, max_D=2, R_min=0.5, R_max=2.0, s_min=0.4, s_max=0.8), st.sampled_from(["euler", "exp_score"]))
+@given(
+    isotropic_mixtures(max_K=3, max_D=2, R_min=0.5, R_max=2.0, s_min=0.4, s_max=0.8),
+    st.sampled_from(["euler", "exp_score"]),
+)
 def test_declared_order_is_measured(target, solver):
     """Coupled error against the exact flow over K = 128..512 has slope -order (diffrax-style). The targets stay
     away from N(0, I), where the score is linear and both steps are nearly exact (errors at round-off), and from
@@ -112,14 +113,20 @@ def test_a_perturbed_field_keeps_its_three_views_consistent(target, on, t):
     from convlab.theory.perturbation import make_perturbation
 
     ip = VP(2.0)
-    delta = make_perturbation({"eps": 0.3, "lengthscale": 0.7}, D=target.ambient_dim, generator=torch.Generator().manual_seed(3))
+    delta = make_perturbation(
+        {"eps": 0.3, "lengthscale": 0.7}, D=target.ambient_dim, generator=torch.Generator().manual_seed(3)
+    )
     field = PerturbedField(ExactField(target, ip), delta, on=on)
     x = torch.randn(6, target.ambient_dim, generator=torch.Generator().manual_seed(4), dtype=F64)
     a, b, da, db = (float(f(t)) for f in (ip.a, ip.b, ip.da, ip.db))
     D = field.denoiser(t, x)
     torch.testing.assert_close(field.velocity(t, x), (da / a) * x + (db - da * b / a) * D, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(field.score(t, x), (b * D - x) / a**2, rtol=1e-9, atol=1e-9)
-    moved = field.score(t, x) - target.score(t, x, ip) if on == "score" else field.velocity(t, x) - target.velocity(t, x, ip)
+    moved = (
+        field.score(t, x) - target.score(t, x, ip)
+        if on == "score"
+        else field.velocity(t, x) - target.velocity(t, x, ip)
+    )
     torch.testing.assert_close(moved, delta(x), rtol=1e-12, atol=1e-12)
 
 
@@ -142,7 +149,9 @@ def test_hessian_sandwich_holds_at_random_points(target, t):
     vp = VP(1.0)
     g = torch.Generator().manual_seed(2)
     y = 2 * torch.randn(6, target.ambient_dim, generator=g, dtype=F64)
-    H = torch.stack([torch.autograd.functional.hessian(lambda v: target.log_density(1.0 - t, v[None], vp)[0], row) for row in y])
+    H = torch.stack(
+        [torch.autograd.functional.hessian(lambda v: target.log_density(1.0 - t, v[None], vp)[0], row) for row in y]
+    )
     eig = torch.linalg.eigvalsh(-H)
     tol = 1e-8 * max(1.0, abs(lower), upper)
     assert eig.min() >= lower - tol and eig.max() <= upper + tol
@@ -174,8 +183,14 @@ def _scalar_gaussian_w2(D, mean, std, S, K, solver):
 
 @pytest.mark.parametrize("solver", ["euler", "exp_score"])
 def test_exact_w2_on_a_gaussian_matches_the_scalar_recursion(solver):
-    cfg = {"target": {"name": "gaussian", "D": 3, "mean": 1.0, "s": 0.5}, "S": 4.0, "K": 16, "solver": solver, "n_coupled": 500,
-           "reference": {"K": 256}}
+    cfg = {
+        "target": {"name": "gaussian", "D": 3, "mean": 1.0, "s": 0.5},
+        "S": 4.0,
+        "K": 16,
+        "solver": solver,
+        "n_coupled": 500,
+        "reference": {"K": 256},
+    }
     rec = run_pf_ode(cfg, device="cpu")
     assert rec.status == "ok"
     assert rec.metrics["nfe"] == 16 and rec.metrics["h"] == 0.25  # one score evaluation per step, counted
@@ -185,8 +200,17 @@ def test_exact_w2_on_a_gaussian_matches_the_scalar_recursion(solver):
 
 
 def test_score_error_effect_is_exactly_linear_for_an_affine_sampler():
-    base = {"target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5}, "S": 4.0, "K": 16, "n_coupled": 200, "reference": {"K": 128}}
-    effect = [run_pf_ode({**base, "score_error": {"kind": "constant", "eps": e}}, device="cpu").metrics["score_error_effect"] for e in (0.01, 0.04)]
+    base = {
+        "target": {"name": "gaussian", "D": 2, "mean": 1.0, "s": 0.5},
+        "S": 4.0,
+        "K": 16,
+        "n_coupled": 200,
+        "reference": {"K": 128},
+    }
+    effect = [
+        run_pf_ode({**base, "score_error": {"kind": "constant", "eps": e}}, device="cpu").metrics["score_error_effect"]
+        for e in (0.01, 0.04)
+    ]
     assert effect[1] / effect[0] == pytest.approx(4.0, rel=1e-9)
 
 
@@ -197,7 +221,9 @@ def test_initialisation_error_decays_like_e_to_the_minus_S():
 
 
 def test_log_concavity_run_reports_the_sandwich():
-    rec = run_log_concavity({"target": {"name": "ring8", "radius": 2.0, "s": 0.5}, "t": 0.3, "n_points": 200}, device="cpu")
+    rec = run_log_concavity(
+        {"target": {"name": "ring8", "radius": 2.0, "s": 0.5}, "t": 0.3, "n_points": 200}, device="cpu"
+    )
     m = rec.metrics
     assert rec.status == "ok" and m["sandwich_holds"] and not m["strongly_log_concave"]
     assert m["hess_bound_lower"] <= m["hess_min"] < 0 < m["hess_max"] <= m["hess_bound_upper"]
@@ -205,7 +231,9 @@ def test_log_concavity_run_reports_the_sandwich():
 
 
 def test_log_concavity_needs_one_shared_isotropic_variance():
-    rec = run_log_concavity({"target": {"name": "random_mixture", "D": 2, "cov": "full"}, "t": 0.3, "n_points": 10}, device="cpu")
+    rec = run_log_concavity(
+        {"target": {"name": "random_mixture", "D": 2, "cov": "full"}, "t": 0.3, "n_points": 10}, device="cpu"
+    )
     assert rec.status == "failed" and "isotropic" in rec.reason
     with pytest.raises(ValueError, match="shared variance"):
         mixture_radius_and_std(make_target({"name": "random_mixture", "D": 2, "cov": "iso"}))
