@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convlab.plotting import PALETTE, figure, fit_for, fitted, load_results, paper_style, rate_panel, save
+from convlab.plotting import PALETTE, figure, fit_for, fitted, label, load_results, paper_style, rate_panel, save
 
 RATE = {"y": "teacher_flow_error", "compare": "target.D"}  # the intrinsic rate, compared across D
 
@@ -79,7 +79,7 @@ def main(study_dir):
             ax.set_title(f"$S^{{{d}}}$, expected slope {-1 / (d + 3):+.3f}")
             ax.set_xlabel("sample size $n$")
             ax.legend(loc="lower left", fontsize=5.5, handlelength=1.0)
-        axes[0].set_ylabel("teacher flow error (rms)")
+        axes[0].set_ylabel(label("teacher_flow_error"))
         out += save(fig, Path(study_dir) / "figures", "manifold_dim_curves")
     return out
 

@@ -39,8 +39,8 @@ def main(study_dir):
             group = {"target.name": name, "target.radius": radius}
             for color, solver in zip(PALETTE, ["euler", "exp_score"]):
                 fit = fit_for(report, y="coupled_error", where={"solver": solver}, group=group)
-                name = f"{solver}, C = {math.exp(fit['intercept']):.2f}," if fitted(fit) else solver
-                rate_panel(ax, rows[rows["solver"] == solver], fit, x="h", y="coupled_error", color=color, label=name)
+                legend = f"{solver}, C = {math.exp(fit['intercept']):.2f}," if fitted(fit) else solver
+                rate_panel(ax, rows[rows["solver"] == solver], fit, x="h", y="coupled_error", color=color, label=legend)
             t_star = rows["t_star"].dropna()
             ax.set_title(
                 name + (f", R = {radius:g}, $t^*$ = {t_star.iloc[0]:.2f}" if len(t_star) and t_star.iloc[0] > 0 else "")
@@ -49,7 +49,7 @@ def main(study_dir):
             ax.set_xticks(hs, [f"{h:.3g}" for h in hs])
             ax.set_xlabel(label("h"))
             ax.legend(loc="upper left", fontsize=5.0, handlelength=1.0)
-        axes[0].set_ylabel("coupled error vs exact flow (rms)")
+        axes[0].set_ylabel(label("coupled_error"))
     return save(fig, Path(study_dir) / "figures", "pf_ode_step")
 
 
