@@ -223,6 +223,19 @@ def label(column: str) -> str:
         return column
 
 
+def levels(df: pd.DataFrame, cols: list[str]) -> list[list]:
+    """The distinct value combinations of `cols`, sorted (a missing value, NaN, where a column does not apply)."""
+    return df[cols].drop_duplicates().sort_values(cols).to_numpy().tolist()
+
+
+def select(df: pd.DataFrame, group: dict) -> pd.DataFrame:
+    """The rows whose columns equal the group's values, a missing value matching a missing value."""
+    keep = pd.Series(True, index=df.index)
+    for col, value in group.items():
+        keep &= df[col].map(lambda v, value=value: same_value(v, value))
+    return df[keep]
+
+
 def same_value(a, b) -> bool:
     """Equal, where a missing value (NaN/None: a column some targets do not have) equals a missing value."""
     missing = lambda v: v is None or (isinstance(v, float) and v != v)  # noqa: E731

@@ -7,19 +7,24 @@ against 1 - T; right, the integrated Lipschitz constant int_0^T L_t dt. One colo
 import sys
 from pathlib import Path
 
-from convlab.plotting import COLUMN_WIDTH, PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, save
+from convlab.plotting import (
+    COLUMN_WIDTH,
+    PALETTE,
+    figure,
+    fit_for,
+    label,
+    levels,
+    load_results,
+    paper_style,
+    rate_panel,
+    save,
+)
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
     df = df[df["status"] == "ok"]
-    cases = (
-        df[["interpolant", "degenerate"]]
-        .drop_duplicates()
-        .sort_values(["interpolant", "degenerate"])
-        .to_numpy()
-        .tolist()
-    )
+    cases = levels(df, ["interpolant", "degenerate"])
     with paper_style():
         fig, (left, right) = figure(2, height=2.5, width=2 * COLUMN_WIDTH)
         for color, (ip, degenerate) in zip(PALETTE, cases):

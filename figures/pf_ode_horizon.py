@@ -7,22 +7,27 @@ with the fitted exponential rate (expected e^{-S}), one line per target.
 import sys
 from pathlib import Path
 
-from convlab.plotting import PALETTE, figure, fit_for, label, load_results, paper_style, rate_panel, same_value, save
+from convlab.plotting import (
+    PALETTE,
+    figure,
+    fit_for,
+    label,
+    levels,
+    load_results,
+    paper_style,
+    rate_panel,
+    save,
+    select,
+)
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
-    targets = (
-        df[["target.name", "target.radius"]]
-        .drop_duplicates()
-        .sort_values(["target.name", "target.radius"])
-        .to_numpy()
-        .tolist()
-    )
+    targets = levels(df, ["target.name", "target.radius"])
     with paper_style():
         fig, (ax,) = figure(1, height=2.4)
         for color, (name, radius) in zip(PALETTE, targets):
-            rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
+            rows = select(df, {"target.name": name, "target.radius": radius})
             legend = name if radius != radius else f"{name} R={radius:g}"
             rate_panel(
                 ax,

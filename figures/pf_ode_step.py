@@ -15,27 +15,22 @@ from convlab.plotting import (
     fit_for,
     fitted,
     label,
+    levels,
     load_results,
     paper_style,
     rate_panel,
-    same_value,
     save,
+    select,
 )
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
-    targets = (
-        df[["target.name", "target.radius"]]
-        .drop_duplicates()
-        .sort_values(["target.name", "target.radius"])
-        .to_numpy()
-        .tolist()
-    )
+    targets = levels(df, ["target.name", "target.radius"])
     with paper_style():
         fig, axes = figure(len(targets), height=2.2, width=2 * COLUMN_WIDTH)
         for ax, (name, radius) in zip(axes, targets):
-            rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
+            rows = select(df, {"target.name": name, "target.radius": radius})
             group = {"target.name": name, "target.radius": radius}
             for color, solver in zip(PALETTE, ["euler", "exp_score"]):
                 fit = fit_for(report, y="coupled_error", where={"solver": solver}, group=group)

@@ -14,29 +14,24 @@ from convlab.plotting import (
     figure,
     fit_for,
     label,
+    levels,
     load_results,
     paper_style,
     rate_panel,
-    same_value,
     save,
+    select,
 )
 
 
 def main(study_dir):
     df, report = load_results(study_dir)
     df = df[df["status"] == "ok"]
-    targets = (
-        df[["target.name", "target.radius"]]
-        .drop_duplicates()
-        .sort_values(["target.name", "target.radius"])
-        .to_numpy()
-        .tolist()
-    )
+    targets = levels(df, ["target.name", "target.radius"])
     scales = sorted(df["perturbation.lengthscale"].unique())
     with paper_style():
         fig, (left, right) = figure(2, height=2.4, width=2 * COLUMN_WIDTH)
         for color, (name, radius) in zip(PALETTE, targets):
-            rows = df[(df["target.name"] == name) & df["target.radius"].map(lambda r: same_value(r, radius))]
+            rows = select(df, {"target.name": name, "target.radius": radius})
             legend = name if radius != radius else f"{name} R={radius:g}"
             for marker, ell in zip("os", scales):
                 sub = rows[rows["perturbation.lengthscale"] == ell]
