@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from convlab.config import GridName, InterpolantSpec, PositiveInt, ReferenceConfig, RunConfig, SolverName
 from convlab.fields import ExactField
 from convlab.interpolants import as_interpolant
-from convlab.metrics import coupled_rms, early_stopping_w2_bound, sampled_w2
+from convlab.metrics import coupled_rms, early_stopping_w2_bound
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, RunContext, RunKind
@@ -74,14 +74,16 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
             "early_stop_w2_ub": early_stopping_w2_bound(target, field.interpolant, cfg.T),
         }
         if cfg.n_w2:
-            w2 = sampled_w2(
-                sol.x[: cfg.n_w2],
-                target,
-                generator=ctx.rng("flow.w2", "cpu"),
-                repeats=cfg.floor_repeats,
-                margin=cfg.resolve_margin,
+            out.update(
+                shared.measure_sampled_w2(
+                    "w2",
+                    sol.x[: cfg.n_w2],
+                    target,
+                    generator=ctx.rng("flow.w2", "cpu"),
+                    repeats=cfg.floor_repeats,
+                    margin=cfg.resolve_margin,
+                )
             )
-            out.update(shared.sampled_w2_values("w2", w2))
     return out
 
 

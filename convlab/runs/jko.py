@@ -16,7 +16,6 @@ from pydantic import Field
 
 from convlab.config import BlockConfig, DType, OptimConfig, RunConfig
 from convlab.device import generator, stream_seed
-from convlab.metrics import sampled_w2
 from convlab.models.residual import ResidualBlock
 from convlab.models.training import train
 from convlab.record import RunFailed
@@ -130,14 +129,16 @@ def run_jko(cfg: JKORun, ctx: RunContext) -> dict:
             out["inversion_residual"] = residual
             if not residual < 1e-4:
                 raise RunFailed(f"fixed-point inversion did not converge (residual {residual:.2e})", out)
-            w2 = sampled_w2(
-                samples,
-                target,
-                generator=ctx.rng("jko.w2", "cpu"),
-                repeats=cfg.floor_repeats,
-                margin=cfg.resolve_margin,
+            out.update(
+                shared.measure_sampled_w2(
+                    "w2",
+                    samples,
+                    target,
+                    generator=ctx.rng("jko.w2", "cpu"),
+                    repeats=cfg.floor_repeats,
+                    margin=cfg.resolve_margin,
+                )
             )
-            out.update(shared.sampled_w2_values("w2", w2))
     return out
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from convlab.metrics import CoupledError, SampledW2
+from convlab.metrics import CoupledError
+from convlab.metrics import sampled_w2 as sampled_w2_estimate
 from convlab.runs.kind import Metric
 
 
@@ -81,5 +82,7 @@ def sampled_w2(name: str, label: str, when: str | None = None) -> tuple[Metric, 
     )
 
 
-def sampled_w2_values(name: str, w2: SampledW2) -> dict[str, Any]:
+def measure_sampled_w2(name: str, samples, target, *, generator, repeats: int, margin: float) -> dict[str, Any]:
+    """The metrics of `sampled_w2(name, ...)`: W2 of the samples against as many fresh target samples, the floor."""
+    w2 = sampled_w2_estimate(samples, target, generator=generator, repeats=repeats, margin=margin)
     return {name: w2.w2, "w2_floor": w2.floor, "w2_floor_sd": w2.floor_sd, "w2_resolved": w2.resolved}
