@@ -65,6 +65,11 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
             student_e2e_error=e2e.rms,
             student_e2e_ci_low=e2e.ci_low,
             student_e2e_ci_high=e2e.ci_high,
+            student_e2e_median=e2e.median,
+            student_e2e_q90=e2e.q90,
+            student_e2e_q99=e2e.q99,
+            student_e2e_max=e2e.max,
+            student_e2e_top1_share=e2e.top1_share,
         )
         idx = random_pairs(ev.n_coupled, cc.K, 3, g, device)
         rows = torch.arange(ev.n_coupled, device=device)

@@ -179,7 +179,10 @@ KIND = RunKind(
         _error("teacher_one_step_e2e_error", "teacher one-step error (rms)", "Euler_1[v](z) vs the exact flow"),
         _error("fitting_error", "fitting error (rms)", "g(0, T, z) vs Euler_K[v](z)"),
         *shared.coupled(
-            "student_e2e", "student end-to-end error (rms)", "g(0, T, z) vs the exact flow of the true velocity"
+            "student_e2e",
+            "student end-to-end error (rms)",
+            "g(0, T, z) vs the exact flow of the true velocity",
+            tail=True,
         ),
         _error(
             "semigroup_defect",

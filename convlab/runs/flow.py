@@ -68,7 +68,7 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
         err = coupled_rms(sol.x, truth)
         scale = coupled_rms(truth, torch.zeros_like(truth)).rms
         out = {
-            **shared.coupled_values("coupled", err),
+            **shared.coupled_values("coupled", err, tail=True),
             "coupled_resolved": err.rms > ROUND_OFF * max(scale, 1.0),
             "nfe": sol.nfe,
             "early_stop_w2_ub": early_stopping_w2_bound(target, field.interpolant, cfg.T),

@@ -98,7 +98,7 @@ def run_pf_ode(cfg: PFODERun, ctx: RunContext) -> dict:
         out = {
             "h": (S - cfg.s_min) / cfg.K,
             "nfe": sol.nfe,
-            **shared.coupled_values("coupled", coupled_rms(y, flow_w)),
+            **shared.coupled_values("coupled", coupled_rms(y, flow_w), tail=True),
             "init_error": coupled_rms(flow_w, flow_xS).rms,
             "init_coupling": coupled_rms(w, x_S).rms,
             # Exact OT between the two flowed clouds: re-pairs the points a small start difference sent to

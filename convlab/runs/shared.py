@@ -10,9 +10,11 @@ from convlab.metrics import sampled_w2 as sampled_w2_estimate
 from convlab.runs.kind import Metric
 
 
-def coupled(prefix: str, label: str, doc: str) -> tuple[Metric, ...]:
-    """<prefix>_error (rms over pairs from the same noise: an upper bound on the W2 of the two laws) and its 95% CI."""
-    return (
+def coupled(prefix: str, label: str, doc: str, *, tail: bool = False) -> tuple[Metric, ...]:
+    """<prefix>_error (rms over pairs from the same noise: an upper bound on the W2 of the two laws) and its 95% CI;
+    with `tail`, the per-path error's median, 90% / 99% quantiles and maximum and the top-1% share of the mean
+    square (a few paths carrying the rms: the heavy-tail diagnostic of the report)."""
+    out = (
         Metric(f"{prefix}_error", label, "monte_carlo", doc, unit="x"),
         Metric(
             f"{prefix}_ci_low", f"{label}, 95% CI low", "monte_carlo", f"lower 95% limit of {prefix}_error", unit="x"
@@ -21,16 +23,48 @@ def coupled(prefix: str, label: str, doc: str) -> tuple[Metric, ...]:
             f"{prefix}_ci_high", f"{label}, 95% CI high", "monte_carlo", f"upper 95% limit of {prefix}_error", unit="x"
         ),
     )
+    if not tail:
+        return out
+    path = label.replace(" (rms)", "")
+    return (
+        *out,
+        Metric(f"{prefix}_median", f"{path}, median path", "monte_carlo", "median of the per-path errors", unit="x"),
+        Metric(
+            f"{prefix}_q90", f"{path}, 90% of paths", "monte_carlo", "90% quantile of the per-path errors", unit="x"
+        ),
+        Metric(
+            f"{prefix}_q99", f"{path}, 99% of paths", "monte_carlo", "99% quantile of the per-path errors", unit="x"
+        ),
+        Metric(f"{prefix}_max", f"{path}, worst path", "monte_carlo", "largest per-path error", unit="x"),
+        Metric(
+            f"{prefix}_top1_share",
+            "share of the mean square in the top 1% of paths",
+            "monte_carlo",
+            "0.01 when every path errs alike; near 1 when a few paths carry the rms",
+        ),
+    )
 
 
-def coupled_values(prefix: str, err: CoupledError) -> dict[str, float]:
-    return {f"{prefix}_error": err.rms, f"{prefix}_ci_low": err.ci_low, f"{prefix}_ci_high": err.ci_high}
+def coupled_values(prefix: str, err: CoupledError, *, tail: bool = False) -> dict[str, float]:
+    out = {f"{prefix}_error": err.rms, f"{prefix}_ci_low": err.ci_low, f"{prefix}_ci_high": err.ci_high}
+    if tail:
+        out.update(
+            {
+                f"{prefix}_median": err.median,
+                f"{prefix}_q90": err.q90,
+                f"{prefix}_q99": err.q99,
+                f"{prefix}_max": err.max,
+                f"{prefix}_top1_share": err.top1_share,
+            }
+        )
+    return out
 
 
 COUPLED = coupled(
     "coupled",
     "coupled error (rms)",
     "rms |x_i - y_i| between the result under study and the exact one from the same noise",
+    tail=True,
 )
 COUPLED_RESOLVED = Metric(
     "coupled_resolved",

@@ -71,7 +71,7 @@ def run_stability(cfg: StabilityRun, ctx: RunContext) -> dict:
     measured = coupled_rms(x_pert, x)
     bound = stability_bound(ts, L, eps_t)
     return {
-        **shared.coupled_values("coupled", measured),
+        **shared.coupled_values("coupled", measured, tail=True),
         "stability_bound": bound,
         "stability_bound_ratio": bound / measured.rms,
         "stability_bound_holds": bool(measured.ci_high <= bound),

@@ -170,3 +170,17 @@ def test_early_stopping_bound_is_exact_for_one_gaussian_and_scales_right():
     smooth = [early_stopping_w2_bound(sphere(d=2, D=5, s=0.1, n_atoms=64), "follmer", 1 - e) for e in eps]
     assert np.log(atoms[0] / atoms[1]) / np.log(10) == pytest.approx(0.5, abs=0.05)
     assert np.log(smooth[0] / smooth[1]) / np.log(10) == pytest.approx(1.0, abs=0.05)
+
+
+def test_coupled_error_reports_the_tail_of_the_per_path_errors():
+    """99 paths off by 1 and one off by 10: the rms is carried by the one path (100 of 199 in the mean square),
+    the median path is off by 1; equal errors put 1% of the mean square in the top 1% of paths."""
+    x = np.zeros((100, 2))
+    y = np.zeros((100, 2))
+    y[:, 0] = 1.0
+    y[7, 0] = 10.0
+    err = coupled_rms(x, y)
+    assert err.rms == pytest.approx(np.sqrt(199 / 100)) and err.median == 1.0 and err.max == 10.0
+    assert err.top1_share == pytest.approx(100 / 199) and err.q90 == 1.0
+    even = coupled_rms(x, np.ones((100, 2)))
+    assert even.top1_share == pytest.approx(0.01) and even.median == even.max == pytest.approx(np.sqrt(2))
