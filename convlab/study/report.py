@@ -11,7 +11,15 @@ from typing import Any
 
 import pandas as pd
 
-from convlab.metrics.rates import RateFit, SlopeDifference, compare_slopes, fit_rate
+from convlab.metrics.rates import (
+    Equivalence,
+    RateFit,
+    SlopeDifference,
+    auto_window,
+    compare_slopes,
+    equivalence,
+    fit_rate,
+)
 from convlab.study.schema import CheckSpec, RateSpec, StudySpec
 
 _OPS = {
@@ -67,13 +75,46 @@ def expected_slope(spec: RateSpec, group: dict[str, Any]) -> float | None:
     return evaluate_formula(spec.expected, group)
 
 
+# A pathwise error whose top 1% of paths carry more than this share of its mean square is dominated by a few paths
+# (a sharp boundary between components): its rms rate is not the typical path's, so the median path's is fitted too.
+HEAVY_TAIL_SHARE = 0.2
+
+
 @dataclass
 class GroupFit:
+    """The fit of one group; `window` says which x were fitted and why; for a pathwise error, the largest share of
+    its mean square carried by the top 1% of paths, whether that is a heavy tail, and the median path's fit."""
+
     group: dict[str, Any]
     fit: RateFit
+    window: str | None = None
+    top1_share: float | None = None
+    median_path: RateFit | None = None
+
+    @property
+    def heavy_tail(self) -> bool:
+        return self.top1_share is not None and self.top1_share > HEAVY_TAIL_SHARE
 
     def to_dict(self) -> dict[str, Any]:
-        return {"group": self.group, **self.fit.as_dict()}
+        out = {"group": self.group, **self.fit.as_dict(), "window": self.window}
+        if self.top1_share is not None:
+            out.update(
+                top1_share=self.top1_share,
+                heavy_tail=self.heavy_tail,
+                median_path=self.median_path.as_dict() if self.median_path else None,
+            )
+        return out
+
+
+@dataclass
+class EquivalenceResult:
+    """The equivalence verdicts of the levels of `compare` against its reference, within one group of the others."""
+
+    group: dict[str, Any]
+    levels: list[Equivalence]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, "levels": [e.as_dict() for e in self.levels]}
 
 
 @dataclass
@@ -93,6 +134,7 @@ class RateResult:
     spec: RateSpec
     groups: list[GroupFit] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    equivalence: list[EquivalenceResult] = field(default_factory=list)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +145,8 @@ class RateResult:
         out["groups"] = [g.to_dict() for g in self.groups]
         if s.compare:  # (written only where there is a comparison: figure scripts look entries up by their fields)
             out.update(compare=s.compare, comparisons=[c.to_dict() for c in self.comparisons])
+        if s.test == "equivalence":
+            out["equivalence"] = [e.to_dict() for e in self.equivalence]
         return out
 
 
@@ -190,12 +234,33 @@ def _ok_rows(df: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
 
 
 def _window(df: pd.DataFrame, spec: RateSpec) -> pd.DataFrame:
+    """The ok rows of `where`, cut to the fixed bounds of x (an automatic bound is chosen per group later)."""
     ok = _ok_rows(df, spec.where)
-    if spec.x_min is not None:
+    if isinstance(spec.x_min, int | float):
         ok = ok[ok[spec.x] >= spec.x_min]
-    if spec.x_max is not None:
+    if isinstance(spec.x_max, int | float):
         ok = ok[ok[spec.x] <= spec.x_max]
     return ok
+
+
+def _auto(spec: RateSpec, sub: pd.DataFrame, resolved) -> tuple[pd.DataFrame, str | None]:
+    """The group's rows cut to its automatic window (x_min / x_max: auto), and why."""
+    if "auto" not in (spec.x_min, spec.x_max):
+        return sub, None
+    lo, hi, why = auto_window(
+        sub[spec.x].to_numpy(float),
+        sub[spec.y].to_numpy(float),
+        seed=sub[spec.seed].to_numpy(),
+        resolved=resolved,
+        tol=spec.tol,
+        log_x=spec.x_scale == "log",
+    )
+    keep = pd.Series(True, index=sub.index)
+    if spec.x_min == "auto":
+        keep &= sub[spec.x] >= lo
+    if spec.x_max == "auto":
+        keep &= sub[spec.x] <= hi
+    return sub[keep], why
 
 
 def _missing(df: pd.DataFrame, cols: list[str]) -> str | None:
@@ -212,19 +277,32 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
         return RateResult(spec, error=error)
     data = _window(df, spec)
     result = RateResult(spec)
+    prefix = spec.y[: -len("_error")] if spec.y.endswith("_error") else None
+    tail = prefix is not None and f"{prefix}_top1_share" in df and f"{prefix}_median" in df
     for key, sub in _groups(data, spec.group_by):
         exp = expected_slope(spec, key)
+        sub, why = _auto(spec, sub, sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None)
         resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
-        fit = fit_rate(
-            sub[spec.x].to_numpy(float),
-            sub[spec.y].to_numpy(float),
-            seed=sub[spec.seed].to_numpy(),
-            resolved=resolved,
-            expected=exp,
-            tol=spec.tol if exp is not None else None,
-            log_x=spec.x_scale == "log",
-        )
-        result.groups.append(GroupFit(key, fit))
+
+        def fit(column: str, sub=sub, exp=exp, resolved=resolved) -> RateFit:
+            return fit_rate(
+                sub[spec.x].to_numpy(float),
+                sub[column].to_numpy(float),
+                seed=sub[spec.seed].to_numpy(),
+                resolved=resolved,
+                expected=exp,
+                tol=spec.tol if exp is not None else None,
+                test="upper_bound" if spec.test == "upper_bound" else "two_sided",
+                log_x=spec.x_scale == "log",
+            )
+
+        group = GroupFit(key, fit(spec.y), why)
+        if tail and len(sub):
+            share = sub.groupby(spec.x)[f"{prefix}_top1_share"].mean().max()
+            group.top1_share = float(share)
+            if group.heavy_tail:
+                group.median_path = fit(f"{prefix}_median")
+        result.groups.append(group)
     if spec.compare:
         others = [c for c in spec.group_by if c != spec.compare]
         for key, sub in _groups(data, others):
@@ -233,6 +311,16 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
             differs = any(d.excludes_zero for d in diffs)
             verdict = f"slope depends on {spec.compare}" if differs else f"no detectable dependence on {spec.compare}"
             result.comparisons.append(Comparison(key, diffs, verdict))
+            if spec.test == "equivalence":
+                levels = equivalence(
+                    sub[spec.x],
+                    sub[spec.y],
+                    sub[spec.compare],
+                    seed=sub[spec.seed],
+                    delta=spec.delta,
+                    resolved=resolved,
+                )
+                result.equivalence.append(EquivalenceResult(key, levels))
     return result
 
 
@@ -266,21 +354,22 @@ def render_text(report: dict[str, Any]) -> str:
             lines += [f"cannot fit: {entry['error']}", ""]
             continue
         for g in entry["groups"]:
-            name = ", ".join(f"{k}={v}" for k, v in g["group"].items()) or "all runs"
-            exp = (
-                "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}: {g['verdict']}"
-            )
-            const = f", C = {math.exp(g['intercept']):.3g}" if _finite(g["intercept"]) else ""
-            lines.append(
-                f"- {name}: slope {_num(g['slope'])} [{_num(g['ci_low'])}, {_num(g['ci_high'])}]{const} "
-                f"({g['n_points']} points, {g['n_dropped']} dropped, {g['n_seeds']} seeds){exp}"
-            )
+            lines += _render_group(g)
         for c in entry.get("comparisons", []):
             name = ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all runs"
             lines.append(f"- across {entry['compare']} ({name}): {c['verdict']}")
             for d in c["differences"]:
                 ci = f"[{_num(d['ci_low'])}, {_num(d['ci_high'])}]"
                 lines.append(f"    {d['level_a']} - {d['level_b']}: {_num(d['diff'])} {ci} ({d['n_seeds']} seeds)")
+        for e in entry.get("equivalence", []):
+            name = ", ".join(f"{k}={v}" for k, v in e["group"].items()) or "all runs"
+            for lv in e["levels"]:
+                lines.append(
+                    f"- {entry['compare']}={lv['level']} vs {lv['reference']} ({name}): slope of the log-ratio "
+                    f"{_ci(lv['slope'], lv['ci_low'], lv['ci_high'])}, upper half "
+                    f"{_ci(lv['upper_slope'], lv['upper_ci_low'], lv['upper_ci_high'])} | within +/- {lv['delta']:g}: "
+                    f"{lv['verdict']} ({lv['n_seeds']} seeds)"
+                )
         lines.append("")
     if report.get("checks"):
         lines.append("## checks")
@@ -291,6 +380,50 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"- {c['name']} ({c['column']}): {state}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _ci(slope, lo, hi) -> str:
+    return f"{_num(slope)} [{_num(lo)}, {_num(hi)}]"
+
+
+def _render_group(g: dict[str, Any]) -> list[str]:
+    """A group's fit: slope, CI, constant, counts and verdict; then its window, local and half slopes, what would
+    settle a pre-asymptotic rate, and the heavy-tail diagnostic with the median path's rate."""
+    name = ", ".join(f"{k}={v}" for k, v in g["group"].items()) or "all runs"
+    test = "" if g.get("test", "two_sided") == "two_sided" else f" ({g['test'].replace('_', ' ')})"
+    exp = "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}{test}: {g['verdict']}"
+    const = f", C = {math.exp(g['intercept']):.3g}" if _finite(g["intercept"]) else ""
+    lines = [
+        f"- {name}: slope {_ci(g['slope'], g['ci_low'], g['ci_high'])}{const} "
+        f"({g['n_points']} points, {g['n_dropped']} dropped, {g['n_seeds']} seeds){exp}"
+    ]
+    if g.get("window"):
+        lines.append(f"    window: {g['window']}")
+    if g.get("local"):
+        lines.append(
+            "    local slopes: " + ", ".join(f"{s['x_lo']:g}-{s['x_hi']:g} {_num(s['slope'])}" for s in g["local"])
+        )
+    halves = [(k, g.get(f"{k}_half")) for k in ("lower", "upper")]
+    if all(h for _, h in halves):
+        lines.append(
+            "    "
+            + "; ".join(
+                f"{k} half ({h['x_lo']:g}-{h['x_hi']:g}) {_ci(h['slope'], h['ci_low'], h['ci_high'])}"
+                for k, h in halves
+            )
+        )
+    if g.get("settle_at"):
+        lines.append(
+            f"    pre-asymptotic: the slope is still moving towards {g['expected']:+.3f}; "
+            f"x = {', '.join(f'{v:g}' for v in g['settle_at'])} would settle it (convlab refine)"
+        )
+    if g.get("heavy_tail"):
+        m = g["median_path"]
+        lines.append(
+            f"    heavy tail: the top 1% of paths carry up to {g['top1_share']:.0%} of the mean square; median path: "
+            f"slope {_ci(m['slope'], m['ci_low'], m['ci_high'])}" + (f": {m['verdict']}" if m["verdict"] else "")
+        )
+    return lines
 
 
 def _finite(v) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from convlab.config import Strict
 
@@ -25,9 +25,12 @@ class Resources(Strict):
 class RateSpec(Strict):
     """A rate to fit: y ~ C x^slope per group, with a verdict against `expected` (+/- tol).
 
-    `expected` is a number or a formula in the group columns, e.g. "-1/(target.d + 3)". `compare` names a
-    column whose levels should (or should not) change the slope: the report gives paired-bootstrap CIs of
-    the slope differences across its levels within each group of the other columns.
+    `expected` is a number or a formula in the group columns, e.g. "-1/(target.d + 3)". `test` says what the theory
+    claims: `two_sided` (the rate is `expected`), `upper_bound` (the error falls at least that fast: a steeper slope
+    passes), or `equivalence` (y does not depend on the column `compare`: the paired log-ratio's slope lies within
+    +/- `delta`). `compare` names a column whose levels should (or should not) change the slope: the report gives
+    paired t-intervals of the slope differences across its levels within each group of the other columns.
+    `x_min: auto` / `x_max: auto` choose the window from the data (metrics.rates.auto_window) and say why.
     """
 
     name: str | None = None
@@ -37,12 +40,28 @@ class RateSpec(Strict):
     where: dict[str, Any] = {}  # fit only the rows with these column values
     expected: float | str | None = None
     tol: Annotated[float, Field(gt=0)] | None = None
+    test: Literal["two_sided", "upper_bound", "equivalence"] = "two_sided"
+    delta: Annotated[float, Field(gt=0)] | None = None  # equivalence margin on the log-ratio's slope
     resolved: str | None = None
-    x_min: float | None = None
-    x_max: float | None = None
+    x_min: float | Literal["auto"] | None = None
+    x_max: float | Literal["auto"] | None = None
     compare: str | None = None
     seed: str = "seed"
     x_scale: Literal["log", "linear"] = "log"  # linear: fit log y against x, an exponential rate e^{slope x}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RateSpec:
+        if (self.expected is None) != (self.tol is None):
+            raise ValueError(f"tol: give expected and tol together (got expected={self.expected!r}, tol={self.tol!r})")
+        if self.test == "upper_bound" and self.expected is None:
+            raise ValueError("test: upper_bound needs the bound's exponent in expected (and tol)")
+        if self.test == "equivalence" and (self.compare is None or self.delta is None):
+            raise ValueError(
+                "test: equivalence needs compare (the column y should not depend on) and delta (the margin)"
+            )
+        if self.delta is not None and self.test != "equivalence":
+            raise ValueError(f"delta: only an equivalence test has a margin (test is {self.test!r})")
+        return self
 
     @property
     def title(self) -> str:

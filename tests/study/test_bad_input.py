@@ -37,7 +37,7 @@ CASES = [
     ),
     (FLOW + "rates: [{x: K, y: coupled_error, where: {solvr: euler}}]\n", [], "rates[0].where.solvr: unknown column"),
     (
-        FLOW + "rates: [{x: K, y: coupled_error, expected: '-1/(target.d + 3)'}]\n",
+        FLOW + "rates: [{x: K, y: coupled_error, expected: '-1/(target.d + 3)', tol: 0.1}]\n",
         [],
         "rates[0].expected: only numbers, group_by columns",
     ),

@@ -80,7 +80,7 @@ class _ConstantScore:
         return self.interpolant.S * (x + self.c)
 
 
-@given(st.floats(0.3, 8.0), st.floats(0.05, 1.0), st.integers(0, 10**6))
+@given(st.floats(1.0, 8.0), st.floats(0.2, 1.0), st.integers(0, 10**6))  # h = S span >= 0.2: euler visibly off
 def test_exp_score_is_the_ou_exponential_step_and_exact_for_a_constant_score(S, span, seed):
     """On vp with horizon S, dY/dtau = Y + c (tau = S t) has the solution e^h Y0 + (e^h - 1) c over h = S (t1 - t0):
     one exp_score step of any size hits it (seed 002's exponential step), euler does not."""
