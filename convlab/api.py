@@ -14,6 +14,7 @@ A study is a study file or a results directory (its study.json: the study as it 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from convlab.device import resolve_device
 from convlab.files import atomic_write_bytes, atomic_write_json, read_json, utc_now
 from convlab.study.execute import Outcome, SweepResult
-from convlab.study.plan import Plan, StudyError, load_plan
+from convlab.study.plan import Plan, StudyError, load_plan, make_plan
 from convlab.study.store import ERROR, FORMAT, STUDY, StaleResults, StudyStore
 
 if TYPE_CHECKING:  # pandas and the report are imported where they are used: the command line starts faster
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pandas and the report are imported where they are used: the
     from convlab.study.report import Report
 
 DEVICES = ("auto", "cpu", "cuda")
+UNSETTLED = ("pre-asymptotic", "inconclusive", "insufficient data")  # verdicts more x can settle
 EXECUTORS = ("local", "slurm")
 
 
@@ -69,12 +71,24 @@ class PostResult:
     errors: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Refinement:
+    """What `refine` did: the extend entries of each round, the runs they added, and why it stopped."""
+
+    rounds: list[list[dict[str, Any]]] = field(default_factory=list)
+    new_runs: int = 0
+    settled: bool = False  # no group needed more
+    stopped: str | None = None  # the budget stopped it
+    result: SweepResult | None = None  # the last round's sweep
+
+
 class Study:
     """A validated study (its plan) and where its results live. Raises StudyError for invalid input, before
     anything is written."""
 
     def __init__(self, source: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None):
         self.source, self.overrides = Path(source), list(overrides)
+        self.skipped_panels: list[str] = []
         self.plan: Plan = load_plan(self.source, self.overrides)
         if out is None and self.source.is_dir():  # a results directory: it is the store
             self.store = StudyStore(self.source.resolve().parent, self.source.resolve().name)
@@ -209,10 +223,70 @@ class Study:
         atomic_write_bytes(self.dir / "report.md", report.render().encode())
 
     def figures(self) -> list[Path]:
-        """The study's figure script (figures/<name>.py next to the study file) on its stored table and report."""
+        """The study's figure script (figures/<name>.py next to the study file) on its stored table and report; a
+        panel it cannot draw is skipped and named in `skipped_panels`."""
         from convlab.study.figures import make_figures
 
-        return make_figures(self.plan.study, self.plan.study_file, self.dir)
+        paths, self.skipped_panels = make_figures(self.plan.study, self.plan.study_file, self.dir)
+        return paths
+
+    def refine(self, *, rounds: int = 3, max_runs: int | None = None, steps: int = 2, **run_options: Any) -> Refinement:
+        """Extend the grid where a rate has not settled, run the new points into the same store, and repeat.
+
+        Each round fits every rate; for each group whose verdict is pre-asymptotic or inconclusive (its CI too wide
+        for tol), and whose x is a numeric config key, `steps` more x values continue its grid geometrically (the
+        points the pre-asymptotic verdict names) for that group only (an `extend` entry of the study, written into
+        its study.json). It stops when no group needs more, after `rounds`, or before the new runs would exceed
+        `max_runs` in all (default: as many as the study had). `run_options` go to `run` (jobs, device, executor).
+        """
+        budget = len(self.plan.runs) if max_runs is None else max_runs
+        out = Refinement()
+        for _ in range(rounds):
+            report = self.report()
+            extensions = [e for rate in report.rates for e in self._extensions(rate, steps)]
+            if not extensions:
+                out.settled = True
+                break
+            spec = self.plan.study.model_copy(update={"extend": [*self.plan.study.extend, *extensions]})
+            plan = make_plan(spec, self.plan.source, self.plan.origin)
+            known = {r.run_id for r in self.plan.runs}
+            new = [r for r in plan.runs if r.run_id not in known]
+            if out.new_runs + len(new) > budget:
+                out.stopped = f"the next round needs {len(new)} runs, over the budget of {budget} ({out.new_runs} used)"
+                break
+            self.plan = plan
+            out.rounds.append([e.model_dump(mode="json") for e in extensions])
+            out.new_runs += len(new)
+            out.result = self.run(**run_options)
+        return out
+
+    def _extensions(self, rate, steps: int) -> list:
+        """The extend entries that would settle a rate's unsettled groups (none where x is not a numeric config key)."""
+        from convlab.study.columns import config_columns
+        from convlab.study.schema import Extension
+
+        spec = rate.spec
+        columns = config_columns(self.plan.runs)
+        values = columns.get(spec.x, [])
+        if rate.error or not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return []
+        integer = all(isinstance(v, int) for v in values)
+        out = []
+        for g in rate.groups:
+            if g.fit.verdict not in UNSETTLED or not math.isfinite(g.fit.x_max):
+                continue
+            # config columns only (a metric such as `degenerate` selects no grid point); a missing value (NaN: a
+            # column this target does not have) is left out, since it equals nothing
+            where = {k: v for k, v in {**spec.where, **g.group}.items() if k in columns and v == v}
+            xs = sorted({float(v) for v in values if v <= g.fit.x_max})
+            ratio = xs[-1] / xs[-2] if len(xs) >= 2 and xs[-2] > 0 and spec.x_scale == "log" else None
+            step = xs[-1] - xs[-2] if len(xs) >= 2 else 1.0
+            new = [xs[-1] * ratio**k if ratio else xs[-1] + k * step for k in range(1, steps + 1)]
+            new = [round(v) if integer else v for v in new]
+            new = [v for v in new if v not in values]
+            if new:
+                out.append(Extension(where=where, grid={spec.x: new}))
+        return out
 
     def post(self, *, csv: bool = True, figures: bool = True) -> PostResult:
         """Collect, report and draw: table, report.json/md and figures. A failure here is returned, never raised, so
@@ -232,6 +306,7 @@ class Study:
         if figures:
             try:
                 out.figures = self.figures()
+                out.errors += [f"{self.name}: figure panel not drawn: {r}" for r in self.skipped_panels]
             except Exception as err:  # noqa: BLE001
                 out.errors.append(f"{self.name}: figure script failed: {type(err).__name__}: {err}")
         return out

@@ -195,6 +195,42 @@ def _post(s: Study) -> bool:
 
 
 @app.command()
+def refine(
+    study: StudyArg,
+    set_: SetOpt = [],
+    out: OutOpt = None,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="most rounds of extending and running")] = 3,
+    max_runs: Annotated[
+        int | None, typer.Option("--max-runs", min=1, help="most new runs in all (default: as many as the study has)")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="new x values per unsettled group and round")] = 2,
+    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="local worker processes")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local | slurm")] = "local",
+) -> None:
+    """Extend the grid where a rate is pre-asymptotic or too wide for its tolerance, run it, and report again."""
+    s = _open(study, set_, out)
+    try:
+        s.check_options(device=device, executor=executor, jobs=jobs)
+        refinement = s.refine(
+            rounds=rounds, max_runs=max_runs, steps=steps, jobs=jobs, device=device, executor=executor
+        )
+    except StudyError as err:
+        raise _fail(err) from None
+    for i, entries in enumerate(refinement.rounds, 1):
+        for e in entries:
+            where = ", ".join(f"{k}={v}" for k, v in e["where"].items()) or "every grid point"
+            typer.echo(f"round {i}: {where}: " + "; ".join(f"{k} += {vs}" for k, vs in e["grid"].items()))
+    state = "every rate settled" if refinement.settled else refinement.stopped or f"stopped after {rounds} rounds"
+    typer.echo(
+        f"refined: {refinement.new_runs} new runs; {state}. The refined study is {s.dir / 'study.json'}: "
+        f"`convlab report {s.dir}` reads it (the study file itself is unchanged)"
+    )
+    post_failed = _post(s)
+    raise typer.Exit(1 if s.status().failed or post_failed else 0)
+
+
+@app.command()
 def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = None) -> None:
     """How far a study has got: done, failed, running, left."""
     s = _open(study, set_, out)
@@ -271,6 +307,9 @@ def figures(
         try:
             for p in s.figures():
                 typer.echo(f"figure: {p}")
+            for reason in s.skipped_panels:
+                typer.echo(f"{s.name}: figure panel not drawn: {reason}", err=True)
+                failed = True
         except Exception as err:  # noqa: BLE001 - one study's script failing does not stop the others
             typer.echo(f"{s.name}: figure script failed: {type(err).__name__}: {err}", err=True)
             failed = True

@@ -6,6 +6,7 @@ Figure scripts (figures/*.py) read a study's stored table and report only; they 
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -79,6 +80,26 @@ def seed_summary(df: pd.DataFrame, x: str, y: str, seed: str = "seed") -> pd.Dat
     return pd.DataFrame(rows)
 
 
+SKIPPED: list[str] = []  # panels a figure script could not draw in this process, each with its reason
+
+
+def skip_on_error(draw):
+    """A panel that cannot be drawn (a broken group, a missing column) is left with a one-line reason on its axes and
+    in SKIPPED (the sweep reports it and exits 1), instead of taking the whole figure and study down with it."""
+
+    @functools.wraps(draw)
+    def guarded(ax, *args, **kwargs):
+        try:
+            return draw(ax, *args, **kwargs)
+        except Exception as err:  # noqa: BLE001 - any failure of one panel is reported, never raised
+            reason = f"{draw.__name__}({kwargs.get('label', '')}): {type(err).__name__}: {err}"
+            SKIPPED.append(reason)
+            ax.text(0.5, 0.5, f"not drawn:\n{type(err).__name__}", transform=ax.transAxes, ha="center", fontsize=5)
+
+    return guarded
+
+
+@skip_on_error
 def rate_panel(
     ax,
     df: pd.DataFrame,
@@ -141,6 +162,24 @@ def rate_panel(
         ax.plot(xs, law(fit["expected"]), "--", color="0.45", lw=0.8)
 
 
+@skip_on_error
+def local_slope_panel(ax, fit: dict | None, *, color, label: str, offset: float = 1.0) -> None:
+    """The local slopes of a fitted group between consecutive x (report.json's `local`), each at the geometric middle
+    of its two x with its CI over seeds (cut to the axis), and the expected slope as a dashed grey line."""
+    if not fit or not fit.get("local"):
+        return
+    local = fit["local"]
+    mid = np.array([np.sqrt(s["x_lo"] * s["x_hi"]) * offset for s in local])
+    slope = np.array([s["slope"] for s in local])
+    lo = np.array([np.nan if s["ci_low"] is None else s["ci_low"] for s in local])
+    hi = np.array([np.nan if s["ci_high"] is None else s["ci_high"] for s in local])
+    err = [np.clip(np.nan_to_num(slope - lo, nan=0.0), 0, 5), np.clip(np.nan_to_num(hi - slope, nan=0.0), 0, 5)]
+    ax.errorbar(mid, slope, yerr=err, fmt="o-", color=color, ms=2.5, elinewidth=0.6, capsize=1.2, label=label)
+    if fit.get("expected") is not None:
+        ax.axhline(fit["expected"], color="0.45", ls="--", lw=0.8)
+    ax.set_xscale("log")
+
+
 def solver_rate_figure(
     df: pd.DataFrame,
     report: dict,
@@ -154,17 +193,29 @@ def solver_rate_figure(
     handlelength: float = 1.0,
 ):
     """Coupled error against K, one panel per value of the column `panel`, one fitted power law per solver (the rate
-    of coupled_error where solver is that solver, grouped by `panel`); `title(value)` names a panel."""
-    fig, axes = figure(len(values), height=height, width=width)
-    for ax, value in zip(axes, values):
-        for color, solver in zip(PALETTE, solvers):
+    of coupled_error where solver is that solver, grouped by `panel`); `title(value)` names a panel. Below, the local
+    slopes between consecutive K with their CIs: where they settle on the declared order, the rate has started."""
+    fig, grid = plt.subplots(
+        2,
+        len(values),
+        figsize=(width, height * 1.55),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [1.6, 1]},
+        sharex="col",
+    )
+    for col, value in enumerate(values):
+        ax, below = grid[0, col], grid[1, col]
+        for i, (color, solver) in enumerate(zip(PALETTE, solvers)):
             sub = df[(df[panel] == value) & (df["solver"] == solver)]
             fit = fit_for(report, y="coupled_error", where={"solver": solver}, group={panel: value})
             rate_panel(ax, sub, fit, x="K", y="coupled_error", color=color, label=solver, resolved="coupled_resolved")
+            local_slope_panel(below, fit, color=color, label=solver, offset=1.06**i)
         ax.set_title(title(value))
-        ax.set_xlabel("steps $K$")
+        ax.set_xlabel("")
+        below.set_xlabel("steps $K$")
         ax.legend(loc="lower left", fontsize=5.5, handlelength=handlelength)
-    axes[0].set_ylabel(label("coupled_error"))
+    grid[0, 0].set_ylabel(label("coupled_error"))
+    grid[1, 0].set_ylabel("local slope")
     return fig
 
 

@@ -47,3 +47,31 @@ def test_fit_for_finds_a_rate_by_y_where_and_group_and_refuses_an_undeclared_one
     with pytest.raises(LookupError, match="0 rates of y='coupled_error' where={'solver': 'rk4'}"):
         fit_for(report, y="coupled_error", where={"solver": "rk4"})
     assert label("coupled_error") == "coupled error (rms)" and label("teacher.n") == "teacher.n"
+
+
+def test_a_panel_that_cannot_be_drawn_is_skipped_with_its_reason_and_the_study_stands(tmp_path):
+    """A figure script asks for a column the table lacks: that panel says why, the figure, table and report are
+    written, and the sweep exits 1 naming the panel (no traceback)."""
+    from typer.testing import CliRunner
+
+    from convlab.cli import app
+
+    script = tmp_path / "fig.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from convlab.plotting import figure, load_results, paper_style, rate_panel, save\n"
+        "def main(study_dir):\n"
+        "    df, report = load_results(study_dir)\n"
+        "    with paper_style():\n"
+        "        fig, (ax,) = figure(1)\n"
+        "        rate_panel(ax, df, None, x='K', y='no_such_metric', color='k', label='broken')\n"
+        "    return save(fig, Path(study_dir) / 'figures', 'fig')\n"
+    )
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        "name: s\nbase: {kind: flow, target: {name: ring8}, n_coupled: 50, reference: {K: 32}}\n"
+        f"grid: {{K: [2, 4]}}\nfigure: {script}\n"
+    )
+    result = CliRunner().invoke(app, ["sweep", str(study), "--out", str(tmp_path / "res")])
+    assert result.exit_code == 1 and "figure panel not drawn: rate_panel(broken): KeyError" in result.output
+    assert (tmp_path / "res" / "s" / "figures" / "fig.png").exists() and (tmp_path / "res" / "s" / "report.md").exists()

@@ -164,7 +164,12 @@ def fit_rate(
     if test not in TESTS:
         raise ValueError(f"test: must be one of {', '.join(TESTS)} (got {test!r})")
     lx, ly, g, keep = _prepare(x, y, seed, resolved, log_x)
-    back = math.exp if log_x else float
+    raw = dict(zip(lx.tolist(), np.asarray(x, dtype=np.float64).ravel()[keep].tolist(), strict=True))
+    step_back = math.exp if log_x else float
+
+    def back(v: float) -> float:  # the x value itself where there is one (exp(log(4096)) is not 4096)
+        return raw.get(float(v), step_back(v))
+
     distinct = np.unique(lx)
     b = seed_slopes(lx, ly, g)
     base = dict(
@@ -188,21 +193,16 @@ def fit_rate(
         method = "none"
     intercept = float(np.mean(ly - slope * lx))
     local = [s for a, c in zip(distinct[:-1], distinct[1:]) if (s := _slope_over(lx, ly, g, a, c, confidence, back))]
-    mid = np.median(distinct)
     halves = (None, None)
     if distinct.size >= 3:
-        halves = (
-            _slope_over(lx, ly, g, distinct[0], mid, confidence, back),
-            _slope_over(lx, ly, g, mid, distinct[-1], confidence, back),
-        )
+        lower, upper = _halves(distinct)
+        halves = (_slope_over(lx, ly, g, *lower, confidence, back), _slope_over(lx, ly, g, *upper, confidence, back))
     span = distinct[-1] - distinct[0] if log_x else abs(slope) * (distinct[-1] - distinct[0])
     enough = distinct.size >= 3 and span >= math.log(10) - 1e-12
     verdict, settle = None, []
     if expected is not None:
         verdict = _verdict(test, lo, hi, expected, tol, enough, b.size)
-        if verdict in ("inconsistent", "inconclusive") and _moving_towards(
-            lx, ly, g, distinct, mid, expected, confidence
-        ):
+        if verdict in ("inconsistent", "inconclusive") and _moving_towards(lx, ly, g, distinct, expected, confidence):
             verdict = "pre-asymptotic"
             step = distinct[-1] - distinct[-2]
             settle = [back(distinct[-1] + k * step) for k in (1, 2)]
@@ -239,20 +239,28 @@ def _verdict(test: str, lo: float, hi: float, expected: float, tol: float, enoug
     return "inconclusive"
 
 
-def _moving_towards(lx, ly, g, distinct, mid, expected, confidence) -> bool:
+def _halves(distinct: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The lower and upper halves of the x values (as (first, last)), sharing the middle one or two of them."""
+    m = distinct.size
+    return (distinct[0], distinct[m // 2]), (distinct[(m - 1) // 2], distinct[-1])
+
+
+def _moving_towards(lx, ly, g, distinct, expected, confidence) -> bool:
     """Whether the upper-half slope differs from the lower-half one (paired over seeds) and is closer to expected."""
     if distinct.size < 3:
         return False
-    diffs, lows, highs = [], [], []
+    (a, b), (c, d) = _halves(distinct)
+    lows, highs = [], []
     for s in np.unique(g):
         m = g == s
-        low, high = (m & (lx <= mid)), (m & (lx >= mid))
+        low, high = (m & (lx >= a) & (lx <= b)), (m & (lx >= c) & (lx <= d))
         if np.unique(lx[low]).size >= 2 and np.unique(lx[high]).size >= 2:
-            a, b = np.polyfit(lx[low], ly[low], 1)[0], np.polyfit(lx[high], ly[high], 1)[0]
-            diffs.append(b - a), lows.append(a), highs.append(b)
+            lows.append(np.polyfit(lx[low], ly[low], 1)[0])
+            highs.append(np.polyfit(lx[high], ly[high], 1)[0])
+    diffs = np.array(highs) - np.array(lows)
     if len(diffs) < 2:
         return False
-    _, lo, hi = t_interval(np.array(diffs), confidence)
+    _, lo, hi = t_interval(diffs, confidence)
     if not (lo > 0 or hi < 0):
         return False
     return abs(np.mean(highs) - expected) < abs(np.mean(lows) - expected)
@@ -379,9 +387,9 @@ def auto_window(
     x, y, *, seed, resolved=None, tol: float | None = None, log_x: bool = True, confidence: float = 0.95
 ) -> tuple[float, float, str]:
     """(x_min, x_max, why): x_max is the largest x up to which the points are resolved in most seeds (above it the
-    round-off or noise floor, not the quantity, sets the error); x_min the smallest x from which every local slope
-    agrees with the fit of the window (within tol, or within its own CI), so that the fit is of the asymptotic
-    regime. With fewer than 3 usable x the window is all of them."""
+    round-off or noise floor, not the quantity, sets the error); x_min the smallest x whose window (at least three x
+    over a decade) has every local slope within tol (0.1 without one) of the window's fit, so that the fit is of the
+    settled regime; where none has, the last decade, said so. With less than a decade the window is all of it."""
     x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
     ok = np.isfinite(x) & np.isfinite(y) & (y > 0) & ((x > 0) if log_x else True)
     res = np.ones(x.shape, bool) if resolved is None else np.asarray(resolved, bool).ravel()
@@ -402,14 +410,20 @@ def auto_window(
         )
     seeds = np.zeros(x.shape) if seed is None else np.asarray(seed).ravel()
     band = 0.1 if tol is None else tol
-    for j in range(xs.size - 2):
+    scale = np.log(xs) if log_x else xs
+    # windows of at least three x spanning a decade (what a verdict needs), from the widest to the shortest
+    starts = [j for j in range(xs.size - 2) if not log_x or scale[-1] - scale[j] >= math.log(10) - 1e-12]
+    if not starts:
+        why.append("less than a decade of resolved x: the whole range")
+        return float(xs[0]), float(xs[-1]), "; ".join(w for w in why if w)
+    for j in starts:
         m = ok & res & (x >= xs[j]) & (x <= xs[-1])
         fit = fit_rate(x[m], y[m], seed=seeds[m], log_x=log_x, confidence=confidence)
-        if all(abs(s.slope - fit.slope) <= band or s.ci_low <= fit.slope <= s.ci_high for s in fit.local):
+        if all(abs(s.slope - fit.slope) <= band for s in fit.local):
             why.append(
-                f"x_min = {xs[j]:g}: from there every local slope agrees with the window's fit {fit.slope:+.3f}"
-                + (f" (within {band:g} or its CI)" if j else "")
+                f"x_min = {xs[j]:g}: from there every local slope is within {band:g} of the window's fit "
+                f"{fit.slope:+.3f}"
             )
             return float(xs[j]), float(xs[-1]), "; ".join(w for w in why if w)
-    why.append(f"x_min = {xs[-3]:g}: the local slopes never settle; the last three x")
-    return float(xs[-3]), float(xs[-1]), "; ".join(w for w in why if w)
+    why.append(f"x_min = {xs[starts[-1]]:g}: the local slopes never settle; the last decade")
+    return float(xs[starts[-1]]), float(xs[-1]), "; ".join(w for w in why if w)

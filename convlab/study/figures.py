@@ -13,9 +13,14 @@ def figure_script(study: StudySpec, source: str | Path) -> Path:
     return (Path(source).resolve().parent / rel).resolve()
 
 
-def make_figures(study: StudySpec, source: str | Path, study_dir: str | Path) -> list[Path]:
-    """Run the study's figure script on its stored results; [] when the study has no script."""
+def make_figures(study: StudySpec, source: str | Path, study_dir: str | Path) -> tuple[list[Path], list[str]]:
+    """Run the study's figure script on its stored results: (the files it wrote, the panels it could not draw and
+    why); ([], []) when the study has no script."""
+    from convlab import plotting
+
     script = figure_script(study, source)
     if not script.is_file():
-        return []
-    return list(runpy.run_path(str(script))["main"](Path(study_dir)))
+        return [], []
+    plotting.SKIPPED.clear()
+    paths = list(runpy.run_path(str(script))["main"](Path(study_dir)))
+    return paths, list(plotting.SKIPPED)

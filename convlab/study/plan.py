@@ -190,7 +190,8 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
     errors: list[str] = []
     runs: dict[str, PlannedRun] = {}
     targets_checked: dict[str, list[tuple[str, str, object]]] = {}
-    for point, origin_of in expand(study):
+    points = expand(study)
+    for point, origin_of in _with_extensions(study, points, errors, source):
         cfg = copy.deepcopy(study.base)
         for key, value in point.items():
             set_dotted(cfg, key, value)
@@ -237,6 +238,31 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
             unique[:MAX_ERRORS] + ([f"... and more (first {MAX_ERRORS} shown)"] if len(unique) > MAX_ERRORS else [])
         )
     return Plan(study, source, list(runs.values()), origin, warnings)
+
+
+def _with_extensions(study: StudySpec, points: list, errors: list[str], source: Path):
+    """The grid points, then those of `extend`: each extension's grid values on every grid point whose validated
+    config (defaults filled in) has the extension's `where` values."""
+    yield from points
+    if not study.extend:
+        return
+    configs = []
+    for point, origin in points:
+        cfg = copy.deepcopy(study.base)
+        for key, value in point.items():
+            set_dotted(cfg, key, value)
+        kind = RUN_KINDS.get(cfg.get("kind"))
+        try:  # invalid points are reported by the main loop; they extend nothing
+            configs.append((point, origin, flatten(kind.config.model_validate(cfg).model_dump(mode="json"))))
+        except (ValidationError, AttributeError):
+            continue
+    for e, ext in enumerate(study.extend):
+        matching = [(p, o) for p, o, flat in configs if all(flat.get(k, _MISSING) == v for k, v in ext.where.items())]
+        if not matching:
+            errors.append(f"{source}: extend[{e}].where: no grid point has these values (got {ext.where!r})")
+        values = [[(k, v, f"extend[{e}].grid.{k}[{i}]") for i, v in enumerate(vs)] for k, vs in ext.grid.items()]
+        for (point, origin), combo in itertools.product(matching, itertools.product(*values)):
+            yield {**point, **{k: v for k, v, _ in combo}}, {**origin, **{k: w for k, _, w in combo}}
 
 
 def load_plan(path: str | Path, overrides: list[str] = ()) -> Plan:

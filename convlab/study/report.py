@@ -243,13 +243,14 @@ def _window(df: pd.DataFrame, spec: RateSpec) -> pd.DataFrame:
     return ok
 
 
-def _auto(spec: RateSpec, sub: pd.DataFrame, resolved) -> tuple[pd.DataFrame, str | None]:
-    """The group's rows cut to its automatic window (x_min / x_max: auto), and why."""
+def _auto(spec: RateSpec, sub: pd.DataFrame, y: str) -> tuple[pd.DataFrame, str | None]:
+    """The group's rows cut to the automatic window of column y (x_min / x_max: auto), and why."""
     if "auto" not in (spec.x_min, spec.x_max):
         return sub, None
+    resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
     lo, hi, why = auto_window(
         sub[spec.x].to_numpy(float),
-        sub[spec.y].to_numpy(float),
+        sub[y].to_numpy(float),
         seed=sub[spec.seed].to_numpy(),
         resolved=resolved,
         tol=spec.tol,
@@ -279,12 +280,11 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
     result = RateResult(spec)
     prefix = spec.y[: -len("_error")] if spec.y.endswith("_error") else None
     tail = prefix is not None and f"{prefix}_top1_share" in df and f"{prefix}_median" in df
-    for key, sub in _groups(data, spec.group_by):
+    for key, whole in _groups(data, spec.group_by):
         exp = expected_slope(spec, key)
-        sub, why = _auto(spec, sub, sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None)
-        resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
 
-        def fit(column: str, sub=sub, exp=exp, resolved=resolved) -> RateFit:
+        def fit(column: str, sub: pd.DataFrame, exp=exp) -> RateFit:
+            resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
             return fit_rate(
                 sub[spec.x].to_numpy(float),
                 sub[column].to_numpy(float),
@@ -296,12 +296,12 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
                 log_x=spec.x_scale == "log",
             )
 
-        group = GroupFit(key, fit(spec.y), why)
-        if tail and len(sub):
-            share = sub.groupby(spec.x)[f"{prefix}_top1_share"].mean().max()
-            group.top1_share = float(share)
-            if group.heavy_tail:
-                group.median_path = fit(f"{prefix}_median")
+        sub, why = _auto(spec, whole, spec.y)
+        group = GroupFit(key, fit(spec.y, sub), why)
+        if tail and len(whole):
+            group.top1_share = float(whole.groupby(spec.x)[f"{prefix}_top1_share"].mean().max())
+            if group.heavy_tail:  # the typical path's rate, in its own window
+                group.median_path = fit(f"{prefix}_median", _auto(spec, whole, f"{prefix}_median")[0])
         result.groups.append(group)
     if spec.compare:
         others = [c for c in spec.group_by if c != spec.compare]

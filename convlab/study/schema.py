@@ -76,6 +76,14 @@ class CheckSpec(Strict):
     where: dict[str, Any] = {}
 
 
+class Extension(Strict):
+    """More values of grid keys for the grid points that match `where` (config keys -> values): how `convlab refine`
+    extends a study where a rate has not settled, written into the study it runs."""
+
+    where: dict[str, Any] = {}
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]]
+
+
 class StudySpec(Strict):
     """A declarative study (see studies/*.yaml)."""
 
@@ -91,6 +99,7 @@ class StudySpec(Strict):
     resources: Resources = Resources()
     rates: list[RateSpec] = []
     checks: list[CheckSpec] = []
+    extend: list[Extension] = []
     figure: str | None = None  # figure script, relative to the study file (default ../figures/<name>.py)
 
     @field_validator("zip")
