@@ -15,7 +15,7 @@ import numpy as np
 
 from convlab.plotting import PALETTE, figure, fit_for, fitted, label, load_results, paper_style, rate_panel, save
 
-RATE = {"y": "teacher_flow_error", "compare": "target.D"}  # the intrinsic rate, compared across D
+RATE = {"y": "teacher_flow_error", "compare": "target.D", "test": "upper_bound"}  # the intrinsic rate
 
 
 def main(study_dir):
