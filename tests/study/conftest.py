@@ -50,7 +50,9 @@ def write_study(tmp_path):
 
 def convlab(*args, cwd=None, check=None, timeout=600, env_extra=None) -> subprocess.CompletedProcess:
     """The installed CLI as a user runs it (python -m convlab), in a subprocess."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+    # One OpenMP thread: a test process and the command's both spinning two threads on two cores (or any other
+    # load on the machine) can slow a run a hundredfold; what these tests check does not depend on threads.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env_extra or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "convlab", *map(str, args)],
         cwd=cwd,

@@ -145,6 +145,7 @@ def test_kill_minus_9_loses_only_the_runs_in_progress(write_study, tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     deadline = time.time() + 300
     while len(_done_markers(out, "slow")) < 3 and time.time() < deadline and proc.poll() is None:
