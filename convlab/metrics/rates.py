@@ -267,6 +267,16 @@ def _moving_towards(lx, ly, g, distinct, expected, confidence) -> bool:
     return abs(np.mean(highs) - expected) < abs(np.mean(lows) - expected)
 
 
+def _by_level(x, y, level, seed, resolved):
+    """Arrays of the points, the mask of the usable ones (finite, positive, resolved) and the levels they have."""
+    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+    level, seed = np.asarray(level).ravel(), np.asarray(seed).ravel()
+    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+    if resolved is not None:
+        keep &= np.asarray(resolved, dtype=bool).ravel()
+    return x, y, level, seed, keep, sorted(set(level[keep].tolist()))
+
+
 @dataclass(frozen=True)
 class SlopeDifference:
     """slope(level_a) - slope(level_b) with a paired-over-seeds t interval."""
@@ -295,12 +305,7 @@ def compare_slopes(x, y, level, *, seed, resolved=None, confidence: float = 0.95
     over the pairs, so 'some interval excludes 0' is a test at the stated confidence. Below 2 shared seeds the
     interval is infinite.
     """
-    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
-    level, seed = np.asarray(level).ravel(), np.asarray(seed).ravel()
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if resolved is not None:
-        keep &= np.asarray(resolved, dtype=bool).ravel()
-    levels = sorted(set(level[keep].tolist()))
+    x, y, level, seed, keep, levels = _by_level(x, y, level, seed, resolved)
     slopes: dict[object, dict[object, float]] = {}
     for lv in levels:
         for s in set(seed[keep & (level == lv)].tolist()):
@@ -343,12 +348,7 @@ class Equivalence:
 
 def equivalence(x, y, level, *, seed, delta: float, resolved=None, confidence: float = 0.95) -> list[Equivalence]:
     """One Equivalence per level of `level` against its first (sorted) level, the reference."""
-    x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
-    level, seed = np.asarray(level).ravel(), np.asarray(seed).ravel()
-    keep = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
-    if resolved is not None:
-        keep &= np.asarray(resolved, dtype=bool).ravel()
-    levels = sorted(set(level[keep].tolist()))
+    x, y, level, seed, keep, levels = _by_level(x, y, level, seed, resolved)
     if len(levels) < 2:
         return []
     ref = levels[0]
