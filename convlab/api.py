@@ -78,6 +78,7 @@ class Refinement:
     rounds: list[list[dict[str, Any]]] = field(default_factory=list)
     new_runs: int = 0
     settled: bool = False  # no group needed more
+    cannot: list[str] = field(default_factory=list)  # unsettled rates refine cannot extend, and why
     stopped: str | None = None  # the budget stopped it
     result: SweepResult | None = None  # the last round's sweep
 
@@ -243,9 +244,9 @@ class Study:
         out = Refinement()
         for _ in range(rounds):
             report = self.report()
-            extensions = [e for rate in report.rates for e in self._extensions(rate, steps)]
+            extensions = [e for rate in report.rates for e in self._extensions(rate, steps, out)]
             if not extensions:
-                out.settled = True
+                out.settled = not out.cannot
                 break
             spec = self.plan.study.model_copy(update={"extend": [*self.plan.study.extend, *extensions]})
             plan = make_plan(spec, self.plan.source, self.plan.origin)
@@ -260,20 +261,27 @@ class Study:
             out.result = self.run(**run_options)
         return out
 
-    def _extensions(self, rate, steps: int) -> list:
-        """The extend entries that would settle a rate's unsettled groups (none where x is not a numeric config key)."""
+    def _extensions(self, rate, steps: int, out: Refinement) -> list:
+        """The extend entries that would settle a rate's unsettled groups (none where x is not a numeric config key:
+        then `out.cannot` says so)."""
         from convlab.study.columns import config_columns
         from convlab.study.schema import Extension
 
         spec = rate.spec
         columns = config_columns(self.plan.runs)
         values = columns.get(spec.x, [])
-        if rate.error or not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        unsettled = [g for g in rate.groups if g.fit.verdict in UNSETTLED]
+        if rate.error or not unsettled:
+            return []
+        if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            why = f"{spec.title}: x = {spec.x} is not a numeric config key (a metric such as h: extend its key's grid)"
+            if why not in out.cannot:
+                out.cannot.append(why)
             return []
         integer = all(isinstance(v, int) for v in values)
         out = []
-        for g in rate.groups:
-            if g.fit.verdict not in UNSETTLED or not math.isfinite(g.fit.x_max):
+        for g in unsettled:
+            if not math.isfinite(g.fit.x_max):
                 continue
             # config columns only (a metric such as `degenerate` selects no grid point); a missing value (NaN: a
             # column this target does not have) is left out, since it equals nothing

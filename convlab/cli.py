@@ -221,7 +221,12 @@ def refine(
         for e in entries:
             where = ", ".join(f"{k}={v}" for k, v in e["where"].items()) or "every grid point"
             typer.echo(f"round {i}: {where}: " + "; ".join(f"{k} += {vs}" for k, vs in e["grid"].items()))
-    state = "every rate settled" if refinement.settled else refinement.stopped or f"stopped after {rounds} rounds"
+    for why in refinement.cannot:
+        typer.echo(f"not refined: {why}")
+    for why in refinement.cannot:
+        typer.echo(f"not refined: {why}")
+    done = "every rate settled" if refinement.settled else "no rate refine can extend is unsettled"
+    state = refinement.stopped or (done if len(refinement.rounds) < rounds else f"stopped after {rounds} rounds")
     typer.echo(
         f"refined: {refinement.new_runs} new runs; {state}. The refined study is {s.dir / 'study.json'}: "
         f"`convlab report {s.dir}` reads it (the study file itself is unchanged)"

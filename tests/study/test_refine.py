@@ -82,3 +82,21 @@ rates:
     assert group["median_path"]["verdict"] == "consistent" and abs(group["median_path"]["slope"] + 1) < 0.05
     assert group["verdict"] != "consistent"
     assert "heavy tail: the top 1% of paths carry" in (out / "tail" / "report.md").read_text()
+
+
+def test_refine_says_which_rates_it_cannot_extend(write_study, tmp_path):
+    """A rate over a metric (h = S / K of pf_ode) cannot be extended by refine: it says so instead of settling."""
+    study = write_study("""
+name: h
+base: {kind: pf_ode, target: {name: gaussian, D: 2, mean: 1.0, s: 0.5}, S: 2.0, n_coupled: 50, reference: {K: 64}}
+grid: {K: [2, 4]}
+seeds: 2
+rates:
+  - {name: step, x: h, y: coupled_error, expected: 1, tol: 0.1}
+""")
+    out = tmp_path / "res"
+    runner = CliRunner()
+    runner.invoke(app, ["sweep", str(study), "--out", str(out), "--no-post"])
+    refined = runner.invoke(app, ["refine", str(out / "h")])
+    assert "not refined: step: x = h is not a numeric config key" in refined.output, refined.output
+    assert "every rate settled" not in refined.output
