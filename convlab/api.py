@@ -281,6 +281,11 @@ class Study:
         integer = all(isinstance(v, int) for v in values)
         out = []
         for g in unsettled:
+            if g.fit.verdict == "pre-asymptotic" and not g.fit.settle_at:
+                why = f"{spec.title} {g.group}: the next x are at the floor (unresolved), more x cannot settle it"
+                if why not in out.cannot:
+                    out.cannot.append(why)
+                continue
             if not math.isfinite(g.fit.x_max):
                 continue
             # config columns only (a metric such as `degenerate` selects no grid point); a missing value (NaN: a

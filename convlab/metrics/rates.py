@@ -21,7 +21,8 @@ Verdicts against an expected slope e with tolerance tol, by `test`:
   satisfies the bound), 'inconsistent' when it lies above, 'inconclusive' otherwise;
 - 'pre-asymptotic' replaces 'inconsistent' or 'inconclusive' when the rate is still moving towards e: the
   upper-half slope differs from the lower-half slope (a paired t-interval over seeds excludes 0) and lies closer
-  to e. `settle_at` then names the next grid points (the geometric continuation of x) that would settle it;
+  to e. `settle_at` then names the next grid points (the geometric continuation of x) that would settle it, unless
+  larger x were measured and dropped as unresolved (at the round-off or noise floor): then more x cannot;
 - 'insufficient data' with fewer than 3 resolved x values or less than a decade between the smallest and largest;
   'too few seeds (n)' below 2 seeds.
 """
@@ -71,7 +72,9 @@ class RateFit:
     local: list[Slope] = field(default_factory=list)
     lower_half: Slope | None = None
     upper_half: Slope | None = None
-    settle_at: list[float] = field(default_factory=list)
+    settle_at: list[float] = field(
+        default_factory=list
+    )  # empty for a pre-asymptotic rate whose next x are at the floor
 
     @property
     def prefactor(self) -> float:
@@ -206,7 +209,9 @@ def fit_rate(
         if verdict in ("inconsistent", "inconclusive") and _moving_towards(lx, ly, g, distinct, expected, confidence):
             verdict = "pre-asymptotic"
             step = distinct[-1] - distinct[-2]
-            settle = [back(distinct[-1] + k * step) for k in (1, 2)]
+            xs = np.asarray(x, dtype=np.float64).ravel()
+            beyond = ~keep & np.isfinite(xs) & (xs > back(distinct[-1]))  # measured, but dropped (at the floor)
+            settle = [] if beyond.any() else [back(distinct[-1] + k * step) for k in (1, 2)]
     return RateFit(
         slope,
         intercept,

@@ -412,6 +412,11 @@ def _render_group(g: dict[str, Any]) -> list[str]:
                 for k, h in halves
             )
         )
+    if g["verdict"] == "pre-asymptotic" and not g.get("settle_at"):
+        lines.append(
+            "    pre-asymptotic: the slope is still moving towards the expected one, and the next x are at the floor "
+            "(dropped as unresolved): more x cannot settle it"
+        )
     if g.get("settle_at"):
         lines.append(
             f"    pre-asymptotic: the slope is still moving towards {g['expected']:+.3f}; "

@@ -214,3 +214,13 @@ def test_auto_window_stops_at_the_floor():
     y = np.maximum(x**-2.0, 1e-5)
     lo, hi, why = auto_window(x, y, seed=s, resolved=y > 2e-5, tol=0.1)
     assert hi == 128 and "floor" in why and lo == 8
+
+
+def test_a_pre_asymptotic_rate_whose_next_points_are_at_the_floor_names_no_points():
+    """rk4 on the ring reaches float64 round-off from K = 512: the slope still steepens below, but more K cannot
+    settle it, so the fit names no grid points (the report says why; refine leaves it)."""
+    rng = np.random.default_rng(5)
+    x, y, s = regime_change(rng, K=2.0 ** np.arange(3, 11))
+    resolved = x <= 256
+    fit = fit_rate(x, y, seed=s, resolved=resolved, expected=-1.0, tol=0.15)
+    assert fit.verdict == "pre-asymptotic" and fit.settle_at == [] and fit.n_dropped == 6
