@@ -125,7 +125,7 @@ def main() -> None:
         times["teacher"][1].append(bare_teacher(cfg, x1, device))
         sync(device)
         start = time.perf_counter()
-        fit_student(teacher, chars, cfg, device)
+        fit_student(teacher, chars, cfg)
         sync(device)
         times["student"][0].append(time.perf_counter() - start)
         times["student"][1].append(bare_student(cfg, chars.paths, chars.times, device))

@@ -3,7 +3,17 @@ oracle or kernel), Euler characteristics, the one-step student, and the measured
 drives it, and its config, is convlab.runs.characteristic."""
 
 from convlab.pipeline.measure import measure
-from convlab.pipeline.student import characteristics, fit_student
-from convlab.pipeline.teacher import Teacher, build_teacher
+from convlab.pipeline.student import characteristics, fit_student, fit_students, student_stack_key
+from convlab.pipeline.teacher import Teacher, build_teacher, build_teachers, teacher_stack_key
 
-__all__ = ["Teacher", "build_teacher", "characteristics", "fit_student", "measure"]
+__all__ = [
+    "Teacher",
+    "build_teacher",
+    "build_teachers",
+    "characteristics",
+    "fit_student",
+    "fit_students",
+    "measure",
+    "student_stack_key",
+    "teacher_stack_key",
+]

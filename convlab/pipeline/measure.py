@@ -73,8 +73,10 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
         )
         idx = random_pairs(ev.n_coupled, cc.K, 3, g, device)
         rows = torch.arange(ev.n_coupled, device=device)
+        times = euler.grid.to(device, dtype)
+        s, t, u = times[idx[:, 0]], times[idx[:, 1]], times[idx[:, 2]]
         out["semigroup_defect"] = (
-            semigroup_defect(student, euler.trajectory, euler.grid.to(device, dtype), idx, rows)
+            semigroup_defect(student, s, t, u, euler.trajectory[idx[:, 0], rows])
             .double()
             .pow(2)
             .sum(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,8 @@ from torch import Tensor
 
 from convlab.device import generator, stream_seed
 from convlab.models.nets import Student, TwoTimeNet, n_parameters
-from convlab.models.training import train
+from convlab.models.stack import Member, stack_key, train_stack
+from convlab.models.training import Divergence
 from convlab.pipeline.teacher import Teacher
 from convlab.record import RunFailed
 from convlab.solvers import integrate, time_grid
@@ -44,52 +46,95 @@ def random_pairs(B: int, K: int, size: int, g: torch.Generator, device) -> Tenso
     return torch.rand(B, K + 1, generator=g, device=device).argsort(1)[:, :size].sort(1).values
 
 
-def semigroup_defect(student: Student, paths: Tensor, times: Tensor, idx: Tensor, rows: Tensor) -> Tensor:
-    """g(s, u, x) - g(t, u, g(s, t, x)) for grid triples idx = (k < j < l) and x = paths[k, rows], (B, D)."""
-    s, t, u = times[idx[:, 0]], times[idx[:, 1]], times[idx[:, 2]]
-    x = paths[idx[:, 0], rows]
+def semigroup_defect(student, s: Tensor, t: Tensor, u: Tensor, x: Tensor) -> Tensor:
+    """g(s, u, x) - g(t, u, g(s, t, x)) for times s < t < u, (B,) each, and points x, (B, D)."""
     return student(s, u, x) - student(t, u, student(s, t, x))
 
 
-def fit_student(
-    teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun, device: torch.device
-) -> tuple[Student, dict[str, Any]]:
-    """Train g on all pairs k < l of the trajectories plus semigroup_weight times the semigroup penalty."""
-    sc, ip = cfg.student, teacher.field.interpolant
-    dtype, (K1, m, D) = chars.paths.dtype, chars.paths.shape
-    if sc.init == "teacher":
-        net = TwoTimeNet.from_teacher(teacher.net)
-    else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(stream_seed(cfg.seed, "student.init"))
-            net = TwoTimeNet(D, sc.net)
-    student = Student(net.to(device, dtype), ip, sc.form)
-    g = generator(cfg.seed, "student.batches", device)
-    B, lam = sc.optim.batch_size, sc.semigroup_weight
-    paths, times = chars.paths, chars.times
+def student_stack_key(cfg: CharacteristicRun, target) -> tuple:
+    """What students trained together must share: the network's shape, form and dtype, whether the loss has the
+    semigroup term (its weight may differ), and stack_key of the optimiser."""
+    sc = cfg.student
+    spec = cfg.interpolant if isinstance(cfg.interpolant, str) else sorted(cfg.interpolant.items())
+    penalty = sc.semigroup_weight > 0
+    return ("student", target.ambient_dim, cfg.dtype, sc.net, sc.form, spec, penalty, stack_key(sc.optim))
 
-    def losses(gen: torch.Generator) -> tuple[Tensor, Tensor]:
+
+def student_loss(model, inputs: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
+    """The pair-fitting term and the semigroup term of one batch (see student_draws), both mean squared norms."""
+    s, t, x, y, lam = inputs[:5]
+    fit = (model(s, t, x) - y).pow(2).sum(1).mean()
+    if len(inputs) == 5:
+        return fit, torch.zeros_like(fit)
+    s3, t3, u3, x3 = inputs[5:]
+    return fit, semigroup_defect(model, s3, t3, u3, x3).pow(2).sum(1).mean()
+
+
+def student_draws(chars: Characteristics, cfg: CharacteristicRun, gen: torch.Generator) -> Callable[[int], tuple]:
+    """A batch of the student's loss from `gen`: grid pairs k < l of random trajectories (s, t, x = Z_k, y = Z_l),
+    the semigroup weight, and (with a positive weight) grid triples with their start points."""
+    sc, (K1, m, _) = cfg.student, chars.paths.shape
+    B, paths, times, device = sc.optim.batch_size, chars.paths, chars.times, chars.paths.device
+    lam = torch.tensor(sc.semigroup_weight, dtype=paths.dtype, device=device)
+
+    def draw(step: int) -> tuple:
         rows = torch.randint(m, (B,), generator=gen, device=device)
         kl = random_pairs(B, K1 - 1, 2, gen, device)
-        pred = student(times[kl[:, 0]], times[kl[:, 1]], paths[kl[:, 0], rows])
-        fit = (pred - paths[kl[:, 1], rows]).pow(2).sum(1).mean()
-        if lam == 0.0:
-            return fit, torch.zeros((), device=device, dtype=dtype)
+        pair = (times[kl[:, 0]], times[kl[:, 1]], paths[kl[:, 0], rows], paths[kl[:, 1], rows], lam)
+        if sc.semigroup_weight == 0.0:
+            return pair
         rows3 = torch.randint(m, (B,), generator=gen, device=device)
-        defect = semigroup_defect(student, paths, times, random_pairs(B, K1 - 1, 3, gen, device), rows3)
-        return fit, defect.pow(2).sum(1).mean()
+        idx = random_pairs(B, K1 - 1, 3, gen, device)
+        return (*pair, times[idx[:, 0]], times[idx[:, 1]], times[idx[:, 2]], paths[idx[:, 0], rows3])
 
-    def loss_fn(step: int) -> Tensor:
-        fit, penalty = losses(g)
-        return fit + lam * penalty
+    return draw
 
-    log = train(student, loss_fn, sc.optim)
-    with torch.no_grad():
-        fit, penalty = losses(generator(cfg.seed, "student.final_loss", device))
-    return student, {
-        "student_params": n_parameters(student),
-        "student_final_loss": log.final_loss,
-        "student_fit_loss": fit.item(),
-        "student_semigroup_loss": penalty.item(),
-        "student_loss_history": log.history,
-    }
+
+def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: list[CharacteristicRun]) -> list:
+    """Per run, (student, info) or the Divergence that ended its training: g trained on all pairs k < l of its
+    trajectories plus semigroup_weight times the semigroup penalty, the runs' students as one stack (they must
+    share student_stack_key)."""
+    students, members = [], []
+    for teacher, ch, cfg in zip(teachers, chars, cfgs):
+        sc, device, dtype = cfg.student, ch.paths.device, ch.paths.dtype
+        if sc.init == "teacher":
+            net = TwoTimeNet.from_teacher(teacher.net)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(stream_seed(cfg.seed, "student.init"))
+                net = TwoTimeNet(ch.paths.shape[2], sc.net)
+        student = Student(net.to(device, dtype), teacher.field.interpolant, sc.form)
+        students.append(student)
+        members.append(
+            Member(student, sc.optim, student_draws(ch, cfg, generator(cfg.seed, "student.batches", device)))
+        )
+
+    def loss(model, inputs):
+        fit, penalty = student_loss(model, inputs)
+        return fit + inputs[4] * penalty
+
+    out = []
+    for student, ch, cfg, log in zip(students, chars, cfgs, train_stack(members, loss)):
+        if isinstance(log, Divergence):
+            out.append(log)
+            continue
+        final = student_draws(ch, cfg, generator(cfg.seed, "student.final_loss", ch.paths.device))(0)
+        with torch.no_grad():
+            fit, penalty = student_loss(student, final)
+        info = {
+            "student_params": n_parameters(student),
+            "student_final_loss": log.final_loss,
+            "student_fit_loss": fit.item(),
+            "student_semigroup_loss": penalty.item(),
+            "student_loss_history": log.history,
+        }
+        out.append((student, info))
+    return out
+
+
+def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun) -> tuple[Student, dict[str, Any]]:
+    """One student (fit_students of one run); raises its Divergence."""
+    (out,) = fit_students([teacher], [chars], [cfg])
+    if isinstance(out, Divergence):
+        raise out
+    return out

@@ -14,7 +14,8 @@ from convlab.device import generator, stream_seed
 from convlab.fields import ExactField, NetField
 from convlab.interpolants import Interpolant
 from convlab.models.nets import VelocityNet, n_parameters
-from convlab.models.training import Divergence, train
+from convlab.models.stack import Member, stack_key, train_stack
+from convlab.models.training import Divergence
 
 if TYPE_CHECKING:  # the run kind's config; the pipeline does not import the run layer at run time
     from convlab.runs.characteristic import CharacteristicRun
@@ -46,78 +47,141 @@ def velocity_matching_loss(
     return residual.pow(2).sum(1).mean()
 
 
-def build_teacher(
-    cfg: CharacteristicRun,
-    target,
-    ip: Interpolant,
-    device: torch.device,
-    share: Callable[[Callable[[], dict[str, Any]]], dict[str, Any]] | None = None,
-) -> Teacher:
-    """The oracle (exact velocity), the kernel teacher, or a network trained on n = cfg.teacher.n target samples
-    drawn once. `share(create)` returns the trained payload another run may already have made (the run kind's
-    shared 'teacher' artefact) or create()'s; without it the network is trained here.
-
-    The payload is {'state_dict': ..., 'info': ...}, or {'failed': reason, ...} for a diverged training, which
-    is shared too, so that no run repeats it.
-    """
+def teacher_stack_key(cfg: CharacteristicRun, target) -> tuple | None:
+    """What teachers trained together must share (None for the oracle and kernel teachers, which train nothing):
+    the network's shape and dtype, the loss and its interpolant, and stack_key of the optimiser."""
     tc = cfg.teacher
-    if tc.kind == "oracle":
-        return Teacher(
-            ExactField(target, ip),
-            None,
-            {"teacher_params": 0, "time_teacher_train_s": 0.0, "teacher_cached": False},
-            "oracle",
-        )
-    if tc.kind == "kernel":
-        return kernel_teacher(cfg, target, ip, device)
-    dtype = getattr(torch, cfg.dtype)
-    D = target.ambient_dim
+    if tc.kind != "trained":
+        return None
+    spec = cfg.interpolant if isinstance(cfg.interpolant, str) else sorted(cfg.interpolant.items())
+    return ("teacher", target.ambient_dim, cfg.dtype, tc.net, spec, tc.parametrization, tc.loss, stack_key(tc.optim))
+
+
+def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Interpolant], ctxs: list) -> list:
+    """Per run, its Teacher or the Divergence that ended its training: the oracle, the kernel teacher, or a
+    network trained on n = cfg.teacher.n target samples drawn once.
+
+    Trained teachers are the runs' shared 'teacher' artefact: one found in the cache is loaded; the missing ones
+    (one per distinct key) are trained together, in stacks of equal teacher_stack_key, and stored. A diverged
+    training is stored too ({'failed': reason, ...}), so that no run repeats it.
+    """
+    out: list = [None] * len(cfgs)
+    payloads: dict[str, dict] = {}
+    missing: dict[str, int] = {}  # artefact key -> the run that trains it
+    fields: dict[int, NetField] = {}
+    for i, (cfg, target, ip, ctx) in enumerate(zip(cfgs, targets, ips, ctxs)):
+        if cfg.teacher.kind == "oracle":
+            info = {"teacher_params": 0, "time_teacher_train_s": 0.0, "teacher_cached": False}
+            out[i] = Teacher(ExactField(target, ip), None, info, "oracle")
+        elif cfg.teacher.kind == "kernel":
+            out[i] = kernel_teacher(cfg, target, ip, ctx.device)
+        else:
+            fields[i] = _untrained(cfg, target, ip, ctx.device)
+            key = ctx.artefact_key("teacher")
+            if key not in payloads and key not in missing:
+                if (found := ctx.lookup("teacher")) is not None:
+                    payloads[key] = found
+                else:
+                    missing[key] = i
+    stacks: dict[tuple, list[int]] = {}
+    for i in missing.values():
+        stacks.setdefault(teacher_stack_key(cfgs[i], targets[i]), []).append(i)
+    for runs in stacks.values():
+        trained = _train_teachers([cfgs[i] for i in runs], [targets[i] for i in runs], [fields[i] for i in runs])
+        for i, payload in zip(runs, trained):
+            payloads[ctxs[i].artefact_key("teacher")] = ctxs[i].store("teacher", payload)
+    for i, field in fields.items():
+        payload = payloads[ctxs[i].artefact_key("teacher")]
+        if "failed" in payload:
+            out[i] = Divergence(payload["failed_step"], payload["failed_loss"])
+            continue
+        made_here = i in missing.values()
+        if not made_here:
+            field.net.load_state_dict(payload["state_dict"])  # what training here would give: same seed, same streams
+            field.net.eval()
+        out[i] = Teacher(field, field.net, {**payload["info"], "teacher_cached": not made_here})
+    return out
+
+
+def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> Teacher:
+    """One teacher outside a sweep (nothing shared): build_teachers for one run; raises its Divergence."""
+    (teacher,) = build_teachers([cfg], [target], [ip], [Unshared(device)])
+    if isinstance(teacher, Divergence):
+        raise teacher
+    return teacher
+
+
+@dataclass
+class Unshared:
+    """The part of a RunContext that build_teachers uses, for a run that shares nothing."""
+
+    device: torch.device
+
+    def artefact_key(self, name: str) -> str:
+        return name
+
+    def lookup(self, name: str) -> None:
+        return None
+
+    def store(self, name: str, value: Any) -> Any:
+        return value
+
+
+def _untrained(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> NetField:
     with torch.random.fork_rng(devices=[]):  # network initialisation draws from the global CPU generator
         torch.manual_seed(stream_seed(cfg.seed, "teacher.init"))
-        net = VelocityNet(D, tc.net)
-    net = net.to(device, dtype)
-    field = NetField(net, ip, tc.parametrization)
-    trained_here: list[bool] = []
-
-    def create() -> dict[str, Any]:
-        trained_here.append(True)
-        return _train_teacher(cfg, target, field, device)
-
-    payload = create() if share is None else share(create)
-    if "failed" in payload:
-        raise Divergence(payload["failed_step"], payload["failed_loss"])
-    if not trained_here:
-        net.load_state_dict(payload["state_dict"])  # what training here would give: same seed, same streams
-        net.eval()
-    return Teacher(field, net, {**payload["info"], "teacher_cached": not trained_here})
+        net = VelocityNet(target.ambient_dim, cfg.teacher.net)
+    return NetField(net.to(device, getattr(torch, cfg.dtype)), ip, cfg.teacher.parametrization)
 
 
-def _train_teacher(cfg: CharacteristicRun, target, field: NetField, device: torch.device) -> dict[str, Any]:
-    """Train field.net in place; the payload a cache keeps (a divergence is kept too, so no run repeats it)."""
-    tc, net, dtype = cfg.teacher, field.net, getattr(torch, cfg.dtype)
-    D = target.ambient_dim
-    x1_train = target.sample(tc.n, generator=generator(cfg.seed, "teacher.data", device), device=device, dtype=dtype)
+def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[NetField]) -> list[dict[str, Any]]:
+    """Train the fields' networks in place, as one stack; per run the payload the cache keeps."""
+    members, data = [], []
+    for cfg, target, field in zip(cfgs, targets, fields):
+        tc, dtype, device = cfg.teacher, getattr(torch, cfg.dtype), next(field.net.parameters()).device
+        x1_train = target.sample(
+            tc.n, generator=generator(cfg.seed, "teacher.data", device), device=device, dtype=dtype
+        )
+        data.append(x1_train)
+        members.append(Member(field.net, tc.optim, _teacher_draws(cfg, x1_train, device)))
+    ref = fields[0]
+
+    def loss(model, inputs):
+        x1, z, t = inputs
+        return velocity_matching_loss(
+            NetField(model, ref.interpolant, ref.parametrization), x1, z, t, cfgs[0].teacher.loss
+        )
+
+    payloads = []
+    for cfg, target, field, x1_train, log in zip(cfgs, targets, fields, data, train_stack(members, loss)):
+        if isinstance(log, Divergence):
+            payloads.append({"failed": str(log), "failed_step": log.step, "failed_loss": log.loss})
+            continue
+        info = {
+            "teacher_params": n_parameters(field.net),
+            "teacher_final_loss": log.final_loss,
+            "time_teacher_train_s": log.seconds,
+            "teacher_loss_history": log.history,
+        }
+        info.update(_generalisation(cfg, target, field, x1_train, x1_train.device))
+        state = {k: v.detach().cpu().clone() for k, v in field.net.state_dict().items()}
+        payloads.append({"state_dict": state, "info": info})
+    return payloads
+
+
+def _teacher_draws(cfg: CharacteristicRun, x1_train: torch.Tensor, device) -> Callable[[int], tuple]:
+    """The member's batch for a step: training points, noise and times from its own 'teacher.batches' stream."""
+    tc, T = cfg.teacher, cfg.T
     g = generator(cfg.seed, "teacher.batches", device)
-    B, T = tc.optim.batch_size, cfg.T
+    B, (n, D), dtype = tc.optim.batch_size, x1_train.shape, x1_train.dtype
 
-    def loss_fn(step: int) -> torch.Tensor:
-        x1 = x1_train[torch.randint(tc.n, (B,), generator=g, device=device)]
+    def draw(step: int) -> tuple:
+        x1 = x1_train[torch.randint(n, (B,), generator=g, device=device)]
         z = torch.randn(B, D, generator=g, device=device, dtype=dtype)
         t = T * torch.rand(B, generator=g, device=device, dtype=dtype)
-        return velocity_matching_loss(field, x1, z, t, tc.loss)
+        return x1, z, t
 
-    try:
-        log = train(net, loss_fn, tc.optim)
-    except Divergence as err:
-        return {"failed": str(err), "failed_step": err.step, "failed_loss": err.loss}
-    info = {
-        "teacher_params": n_parameters(net),
-        "teacher_final_loss": log.final_loss,
-        "time_teacher_train_s": log.seconds,
-        "teacher_loss_history": log.history,
-    }
-    info.update(_generalisation(cfg, target, field, x1_train, device))
-    return {"state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, "info": info}
+    return draw
 
 
 def _generalisation(cfg: CharacteristicRun, target, field: NetField, x1_train, device) -> dict[str, float]:

@@ -52,10 +52,39 @@ class ArtefactCache:
             value, created = self._from_disk(name, f"{key}-{device.type}", create)
         else:
             value, created = create(), True
-        _MEMO[memo_key] = value
-        while sum(k[0] == name for k in _MEMO) > memo_size:
-            del _MEMO[next(k for k in _MEMO if k[0] == name)]
+        self._memo(memo_key, value, memo_size)
         return value, created
+
+    def lookup(self, name: str, key: str, device: torch.device, *, on_disk: bool = False) -> Any | None:
+        """The artefact if this process or the disk has it, else None (nothing is computed): with `store`, the
+        two halves of `get` for callers that compute many missing artefacts together (a batch of teachers)."""
+        memo_key = (name, f"{key}-{device}")
+        if memo_key in _MEMO:
+            _MEMO.move_to_end(memo_key)
+            return _MEMO[memo_key]
+        if on_disk and self.dir is not None:
+            d = self.dir / name / f"{key}-{device.type}"
+            if (d / DONE).exists():
+                value = torch.load(d / "payload.pt", map_location="cpu", weights_only=True)
+                self._memo(memo_key, value, 16)
+                return value
+        return None
+
+    def store(
+        self, name: str, key: str, device: torch.device, value: Any, *, on_disk: bool = False, memo_size: int = 16
+    ) -> Any:
+        """Keep `value` as the artefact (on disk too if declared so); if another worker stored it meanwhile, its
+        value is kept and returned (made from the same config and streams, it is the same numbers)."""
+        if on_disk and self.dir is not None:
+            value, _ = self._from_disk(name, f"{key}-{device.type}", lambda: value)
+        self._memo((name, f"{key}-{device}"), value, memo_size)
+        return value
+
+    @staticmethod
+    def _memo(memo_key: tuple[str, str], value: Any, memo_size: int) -> None:
+        _MEMO[memo_key] = value
+        while sum(k[0] == memo_key[0] for k in _MEMO) > memo_size:
+            del _MEMO[next(k for k in _MEMO if k[0] == memo_key[0])]
 
     def has(self, shared: str) -> bool:
         """Whether '<kind>.<artefact>/<key>' (RunKind.shared_key) is on disk for some device."""

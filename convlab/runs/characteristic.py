@@ -25,9 +25,17 @@ from convlab.config import (
     Strict,
 )
 from convlab.interpolants import as_interpolant
-from convlab.pipeline import build_teacher, characteristics, fit_student, measure
+from convlab.pipeline import (
+    build_teachers,
+    characteristics,
+    fit_students,
+    measure,
+    student_stack_key,
+    teacher_stack_key,
+)
+from convlab.record import RunFailed
 from convlab.runs import shared
-from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
+from convlab.runs.kind import Artefact, Failure, Metric, RunContext, RunKind, stage
 from convlab.targets import make_target
 
 
@@ -124,26 +132,62 @@ class CharacteristicRun(RunConfig):
         return self
 
 
-def run_characteristic(cfg: CharacteristicRun, ctx: RunContext) -> dict:
-    """Teacher, characteristics, student, error budget; a divergence or a non-finite stage fails the run there."""
-    target = make_target(cfg.target)
-    ip = as_interpolant(cfg.interpolant)
-    with ctx.stage("teacher", timed=True):
-        teacher = build_teacher(cfg, target, ip, ctx.device, share=lambda create: ctx.shared("teacher", create))
-    with ctx.stage("characteristics", timed=True):
-        z = torch.randn(
-            cfg.characteristics.m,
-            target.ambient_dim,
-            device=ctx.device,
-            dtype=getattr(torch, cfg.dtype),
-            generator=ctx.rng("characteristics.noise"),
+def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) -> list:
+    """Teacher, characteristics, student, error budget, for runs of one batch_key: the teachers to train (one per
+    distinct teacher) as one stack, then the students as one stack; the other stages run by run. A divergence or
+    a non-finite stage fails its run there; the other runs go on."""
+    targets = [make_target(c.target) for c in cfgs]
+    ips = [as_interpolant(c.interpolant) for c in cfgs]
+    out: list = [None] * len(cfgs)
+
+    def live() -> list[int]:
+        return [i for i, o in enumerate(out) if o is None]
+
+    with stage(ctxs, "teacher", timed=True):
+        teachers = build_teachers(cfgs, targets, ips, ctxs)
+    for i, t in enumerate(teachers):
+        if isinstance(t, Failure):
+            out[i] = t
+    chars: dict[int, object] = {}
+    for i in live():
+        cfg, ctx = cfgs[i], ctxs[i]
+        with ctx.stage("characteristics", timed=True):
+            z = torch.randn(
+                cfg.characteristics.m,
+                targets[i].ambient_dim,
+                device=ctx.device,
+                dtype=getattr(torch, cfg.dtype),
+                generator=ctx.rng("characteristics.noise"),
+            )
+            try:
+                chars[i] = characteristics(teachers[i], cfg, z)
+            except RunFailed as err:
+                out[i] = err
+    runs = live()
+    with stage([ctxs[i] for i in runs], "student", timed=True):
+        students = dict(
+            zip(runs, fit_students([teachers[i] for i in runs], [chars[i] for i in runs], [cfgs[i] for i in runs]))
         )
-        chars = characteristics(teacher, cfg, z)
-    with ctx.stage("student", timed=True):
-        student, student_info = fit_student(teacher, chars, cfg, ctx.device)
-    with ctx.stage("eval", timed=True):
-        metrics = measure(teacher, student, target, cfg, ctx.device)
-    return {**metrics, **teacher.info, **student_info, "characteristics_nfe": chars.nfe}
+    for i in runs:
+        if isinstance(students[i], Failure):
+            out[i] = students[i]
+    for i in live():
+        cfg, ctx = cfgs[i], ctxs[i]
+        student, student_info = students[i]
+        with ctx.stage("eval", timed=True):
+            try:
+                metrics = measure(teachers[i], student, targets[i], cfg, ctx.device)
+            except RunFailed as err:
+                out[i] = err
+                continue
+        out[i] = {**metrics, **teachers[i].info, **student_info, "characteristics_nfe": chars[i].nfe}
+    return out
+
+
+def batch_key(cfg: CharacteristicRun) -> tuple:
+    """Runs whose teachers (if trained) and students can be trained as one stack each."""
+    target = make_target(cfg.target)
+    return (teacher_stack_key(cfg, target), student_stack_key(cfg, target))
 
 
 def _error(name: str, label: str, doc: str) -> Metric:
@@ -247,7 +291,8 @@ KIND = RunKind(
         ),
         shared.TIME_TOTAL,
     ),
-    body=run_characteristic,
+    batch=run_characteristic,
+    batch_key=batch_key,
     artefacts=(
         Artefact(
             "teacher",

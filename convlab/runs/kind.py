@@ -109,6 +109,47 @@ class RunContext:
         self.created[name] = created
         return value
 
+    def artefact_key(self, name: str) -> str | None:
+        """The key of artefact `name` for this config, or None where it is not shared."""
+        return self.kind.artefact(name).key(self.cfg)
+
+    def lookup(self, name: str) -> Any | None:
+        """The shared artefact `name` if it exists already (memo or disk), else None; nothing is computed."""
+        artefact, key = self.kind.artefact(name), self.artefact_key(name)
+        if key is None:
+            return None
+        value = self.cache.lookup(f"{self.kind.name}.{name}", key, self.device, on_disk=artefact.on_disk)
+        if value is not None:
+            self.created[name] = False
+        return value
+
+    def store(self, name: str, value: Any) -> Any:
+        """Share `value`, computed by this run (maybe together with other runs' artefacts), as artefact `name`."""
+        artefact, key = self.kind.artefact(name), self.artefact_key(name)
+        self.created[name] = True
+        if key is None:
+            return value
+        return self.cache.store(
+            f"{self.kind.name}.{name}",
+            key,
+            self.device,
+            value,
+            on_disk=artefact.on_disk,
+            memo_size=artefact.memo_size,
+        )
+
+
+@contextlib.contextmanager
+def stage(ctxs: list[RunContext], name: str, *, timed: bool = False) -> Iterator[None]:
+    """One stage done for several runs together (a batch): each run's context enters it and records its time."""
+    with contextlib.ExitStack() as stack:
+        for ctx in ctxs:
+            stack.enter_context(ctx.stage(name, timed=timed))
+        yield
+
+
+Failure = RunFailed | Divergence  # what a run body raises (or a batch body returns) for a run that failed
+
 
 @dataclass(frozen=True)
 class RunKind:
@@ -119,13 +160,20 @@ class RunKind:
     name: str
     config: type[RunConfig]
     metrics: tuple[Metric, ...]
-    body: Callable[[Any, RunContext], dict[str, Any]]
+    body: Callable[[Any, RunContext], dict[str, Any]] | None = None
+    # A kind that can run several configs as one computation declares `batch(cfgs, ctxs)`, returning per run
+    # its metrics or its Failure, and `batch_key(cfg)`: runs with equal keys may share a batch. Its single runs
+    # go through `batch` too (a batch of one), so a run alone and a run in a batch take one code path.
+    batch: Callable[[list[Any], list[RunContext]], list[dict[str, Any] | Failure]] | None = None
+    batch_key: Callable[[Any], Any] | None = None
     artefacts: tuple[Artefact, ...] = ()
     renamed: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     renamed_values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
     renamed_metrics: Mapping[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self):
+        if (self.body is None) == (self.batch is None) or (self.batch is None) != (self.batch_key is None):
+            raise ValueError(f"run kind {self.name}: declare either a body, or a batch body with its batch_key")
         names = [m.name for m in self.metrics]
         if len(set(names)) != len(names):
             raise ValueError(
@@ -165,16 +213,41 @@ class RunKind:
     ) -> RunRecord:
         """One run: a failed record (stage, reason) for a RunFailed or a diverging training stage, never an exception
         for those; other exceptions are bugs and propagate (a sweep records them as crashed runs)."""
-        cfg = self.validate(cfg)
+        return self.run_batch([cfg], device=device, cache=cache)[0]
+
+    def run_batch(
+        self,
+        cfgs: list[RunConfig | Mapping[str, Any]],
+        *,
+        device: str | torch.device = "auto",
+        cache: ArtefactCache | None = None,
+    ) -> list[RunRecord]:
+        """Several runs, as one batch where the kind declares a batch body (else one after the other): a record
+        per run, each what the run gives alone (same streams, own optimiser state, own failure)."""
+        cfgs = [self.validate(c) for c in cfgs]
         device = resolve_device(device)
-        ctx = RunContext(self, cfg, device, cache if cache is not None else ArtefactCache())
+        cache = cache if cache is not None else ArtefactCache()
+        ctxs = [RunContext(self, cfg, device, cache) for cfg in cfgs]
         start = time.perf_counter()
-        info = {"device": str(device)}
-        try:
-            metrics = self.body(cfg, ctx)
-        except (RunFailed, Divergence) as err:
-            return RunRecord("failed", getattr(err, "metrics", {}), info, stage=ctx.current, reason=str(err))
-        metrics = {**metrics, **ctx.timings, "time_total_s": time.perf_counter() - start}
+        if self.batch is not None:
+            if len({_hashable(self.batch_key(c)) for c in cfgs}) > 1:
+                raise ValueError(f"run kind {self.name}: a batch must share its batch_key")
+            outcomes = self.batch(cfgs, ctxs)
+        else:
+            outcomes = []
+            for cfg, ctx in zip(cfgs, ctxs):
+                try:
+                    outcomes.append(self.body(cfg, ctx))
+                except (RunFailed, Divergence) as err:
+                    outcomes.append(err)
+        seconds = time.perf_counter() - start
+        return [self._record(out, ctx, seconds, len(cfgs)) for out, ctx in zip(outcomes, ctxs)]
+
+    def _record(self, out: dict[str, Any] | Failure, ctx: RunContext, seconds: float, batch: int) -> RunRecord:
+        info = {"device": str(ctx.device), "batch_size": batch}
+        if isinstance(out, Failure):
+            return RunRecord("failed", getattr(out, "metrics", {}), info, stage=ctx.current, reason=str(out))
+        metrics = {**out, **ctx.timings, "time_total_s": seconds}
         undeclared = sorted(set(metrics) - set(self.metric_names))
         if undeclared:
             raise KeyError(f"run kind {self.name} emitted metrics it does not declare: {', '.join(undeclared)}")
@@ -182,3 +255,7 @@ class RunKind:
         if bad:
             return RunRecord("failed", {}, info, stage="measure", reason=f"non-finite {', '.join(bad)}")
         return RunRecord("ok", metrics, info)
+
+
+def _hashable(key: Any) -> Any:
+    return json.dumps(key, sort_keys=True, default=str)

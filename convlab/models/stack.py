@@ -1,0 +1,163 @@
+"""Training S same-shaped networks as one computation: their parameters stacked along a leading member axis,
+one forward and backward for all of them through torch.func.vmap, and per-member Adam/RAdam, schedule,
+gradient clipping, EMA and divergence check.
+
+Each member is exactly what it would be trained alone: its own data and random streams (its `draw` function,
+called outside the vmapped computation), its own optimiser state, learning rate, schedule, clipping norm (never a
+norm across members) and EMA. A member whose loss is not finite becomes a Divergence; the others go on.
+
+Why vmap over stacked parameters: a step of one small MLP is launch- and dispatch-bound, and S of them stacked
+cost about what one costs until the device is busy (benchmarks/bench_batched.py measures the ratio). Why the
+optimiser is written out here: torch.optim takes one learning rate per parameter tensor, and a stacked tensor
+holds S members with their own learning rates and schedules; the update below is torch's single-tensor Adam and
+RAdam, operation for operation, with the learning rate as a per-member column.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from convlab.config import OptimConfig
+from convlab.models.training import Divergence, TrainLog, lr_factor
+
+BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's and RAdam's defaults, which `train` uses too
+
+
+@dataclass
+class Member:
+    """One network of a stack: the module (trained in place), its optimiser settings, and draw(step), which
+    returns the tensors of its loss for that step from its own streams and data."""
+
+    module: nn.Module
+    cfg: OptimConfig
+    draw: Callable[[int], tuple[Tensor, ...]]
+
+
+def stack_key(cfg: OptimConfig) -> tuple:
+    """What members of one stack must share: the optimiser (the update rule), the step count and batch size (one
+    loop, one tensor shape). Learning rate, schedule, warmup, clipping, EMA and weight decay may differ."""
+    return (cfg.optimizer, cfg.steps, cfg.batch_size)
+
+
+def _column(values: Sequence[float], like: Tensor) -> Tensor:
+    """Per-member scalars as a (S, 1, ..., 1) tensor against a stacked parameter."""
+    return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def train_stack(
+    members: Sequence[Member],
+    loss: Callable[[Callable[..., Tensor], tuple[Tensor, ...]], Tensor],
+    *,
+    check_every: int = 50,
+) -> list[TrainLog | Divergence]:
+    """Minimise loss(model, member.draw(step)) for every member; model is a callable with the module's forward.
+
+    Returns, per member, its TrainLog (the module holds the trained, or EMA, weights) or the Divergence that
+    ended it (its module is left as it was). Members must share stack_key(cfg) and the module's structure.
+    """
+    start = time.perf_counter()
+    if not members:
+        return []
+    cfgs = [m.cfg for m in members]
+    if len({stack_key(c) for c in cfgs}) != 1:
+        raise ValueError(
+            f"train_stack: members differ in optimiser, steps or batch size: {sorted(map(stack_key, cfgs))}"
+        )
+    S, steps, rule = len(members), cfgs[0].steps, cfgs[0].optimizer
+    modules = [m.module for m in members]
+    params, buffers = stack_module_state(modules)  # leaves with a leading member axis
+    names = list(params)
+    base = copy.deepcopy(modules[0]).to("meta")
+
+    def member_loss(p: dict, b: dict, inputs: tuple[Tensor, ...]) -> Tensor:
+        return loss(lambda *args: functional_call(base, (p, b), args), inputs)
+
+    batched_loss = vmap(member_loss)
+    ps = [params[k] for k in names]
+    exp_avg = [torch.zeros_like(p) for p in ps]
+    exp_avg_sq = [torch.zeros_like(p) for p in ps]
+    ema = [p.detach().clone() for p in ps]
+    decay = [c.ema if c.ema is not None else 0.0 for c in cfgs]
+    clip = [c.grad_clip if c.grad_clip is not None else math.inf for c in cfgs]
+    decay_col = [_column([1.0 - d for d in decay], p) for p in ps]
+    wd_col = [_column([c.weight_decay for c in cfgs], p) for p in ps]
+    factors = [lr_factor(c) for c in cfgs]
+    alive = [True] * S
+    outcome: list[TrainLog | Divergence | None] = [None] * S
+    history: list[list[float]] = [[] for _ in range(S)]
+    window: list[Tensor] = []
+    for step in range(steps):
+        draws = [m.draw(step) for m in members]
+        inputs = tuple(torch.stack(parts) for parts in zip(*draws))
+        losses = batched_loss(params, buffers, inputs)  # (S,)
+        grads = torch.autograd.grad(losses.sum(), ps)  # member s's slice is the gradient of its own loss
+        with torch.no_grad():
+            grads = _clip(grads, clip)
+            lrs = [c.lr * f(step) for c, f in zip(cfgs, factors)]
+            _update(rule, ps, grads, exp_avg, exp_avg_sq, step + 1, lrs, wd_col)
+            if any(c.ema is not None for c in cfgs):
+                for e, p, w in zip(ema, ps, decay_col):
+                    e.lerp_(p, w)
+        window.append(losses.detach())
+        if len(window) == check_every or step == steps - 1:
+            means = torch.stack(window).mean(0).tolist()  # the one host sync per window
+            window.clear()
+            for s, mean in enumerate(means):
+                if not alive[s]:
+                    continue
+                if not math.isfinite(mean):
+                    alive[s], outcome[s] = False, Divergence(step, mean)
+                else:
+                    history[s].append(mean)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        for s, (module, cfg) in enumerate(zip(modules, cfgs)):
+            if not alive[s]:
+                continue
+            source = ema if cfg.ema is not None else ps
+            module.load_state_dict({k: v[s].detach().clone() for k, v in zip(names, source)}, strict=False)
+            module.eval()
+            outcome[s] = TrainLog(steps, history[s][-1] if history[s] else None, history[s], seconds)
+    return outcome
+
+
+def _clip(grads: Sequence[Tensor], max_norm: Sequence[float]) -> list[Tensor]:
+    """torch.nn.utils.clip_grad_norm_ per member: the norm of the per-parameter norms, then a factor <= 1."""
+    if all(math.isinf(m) for m in max_norm):
+        return list(grads)
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads])  # (P, S)
+    total = torch.linalg.vector_norm(norms, dim=0)  # (S,)
+    limit = torch.tensor(max_norm, dtype=total.dtype, device=total.device)
+    factor = torch.clamp(limit / (total + 1e-6), max=1.0)
+    return [g * factor.reshape(-1, *([1] * (g.ndim - 1))).to(g.dtype) for g in grads]
+
+
+def _update(rule, ps, grads, exp_avg, exp_avg_sq, step: int, lrs: Sequence[float], wd_col) -> None:
+    """One Adam or RAdam step (torch's single-tensor formulas) with a learning rate per member."""
+    b1, b2 = BETAS
+    bc1, bc2 = 1 - b1**step, 1 - b2**step
+    if rule == "radam":
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * step * (b2**step) / bc2
+    for p, g, m, v, wd in zip(ps, grads, exp_avg, exp_avg_sq, wd_col):
+        g = g + wd * p  # grad.add(param, alpha=weight_decay); adds zero where it is 0
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        if rule == "adam":
+            step_size = _column([lr / bc1 for lr in lrs], p)
+            denom = (v.sqrt() / math.sqrt(bc2)).add_(EPS)
+            p.sub_(step_size * (m / denom))
+        elif rho_t > 5.0:
+            rect = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            adaptive = math.sqrt(bc2) / v.sqrt().add_(EPS)
+            p.sub_((m / bc1) * _column(lrs, p) * adaptive * rect)
+        else:
+            p.sub_((m / bc1) * _column(lrs, p))
