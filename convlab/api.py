@@ -132,12 +132,15 @@ class Study:
         force: bool = False,
         slurm: Any = None,
         detach: bool = False,
+        batch: int | str | None = None,
         on_outcome: Callable[[Outcome], None] = lambda o: None,
     ) -> SweepResult:
         """Run every run that is not done (resumable; kill it at any time). Local: `jobs` worker processes
         (default resources.jobs or 1). SLURM: job arrays with `slurm` (a SlurmOptions; default from the study's
-        resources), followed to the end unless `detach`. Raises StudyError for a bad option before running."""
-        device = self.check_options(device=device, executor=executor, detach=detach, jobs=jobs)
+        resources), followed to the end unless `detach`. `batch`: runs trained as one batch, 'auto' (default:
+        resources.batch or auto), 'off', or at most this many. Raises StudyError for a bad option before running."""
+        device = self.check_options(device=device, executor=executor, detach=detach, jobs=jobs, batch=batch)
+        batch = batch if batch is not None else self.plan.study.resources.batch
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(
             self.dir / STUDY,
@@ -159,12 +162,15 @@ class Study:
                 device=device,
                 retry_failed=retry_failed,
                 force=force,
+                batch=batch,
                 on_outcome=on_outcome,
             )
         from convlab.study.slurm import SlurmOptions, follow, reconcile, submit
 
         options = slurm or SlurmOptions.from_resources(self.plan.study.resources)
-        submitted = submit(self.plan, self.store, options, device=device, retry_failed=retry_failed, force=force)
+        submitted = submit(
+            self.plan, self.store, options, device=device, retry_failed=retry_failed, force=force, batch=batch
+        )
         planned = {r.run_id for r in self.plan.runs}
         active = sorted((set(reconcile(self.store)["active"]) | set(submitted)) & planned)
         if detach:
@@ -174,7 +180,13 @@ class Study:
         return result
 
     def check_options(
-        self, *, device: str | None = None, executor: str = "local", detach: bool = False, jobs: int | None = None
+        self,
+        *,
+        device: str | None = None,
+        executor: str = "local",
+        detach: bool = False,
+        jobs: int | None = None,
+        batch: int | str | None = None,
     ) -> str:
         """The device to run on (the option, else resources.device, else auto); StudyError for a bad option."""
         device = device or self.plan.study.resources.device or "auto"
@@ -186,6 +198,8 @@ class Study:
             raise StudyError(["--detach: only with --executor slurm (a local sweep runs in this process)"])
         if jobs is not None and jobs < 1:
             raise StudyError([f"--jobs: must be >= 1 (got {jobs})"])
+        if batch is not None and batch not in ("auto", "off") and not (isinstance(batch, int) and batch >= 1):
+            raise StudyError([f"--batch: must be auto, off or a number of runs >= 1 (got {batch!r})"])
         if executor == "local":  # the GPUs of a SLURM job are on its node
             try:
                 resolve_device(device)

@@ -67,6 +67,12 @@ def sweep(
     device: Annotated[
         str | None, typer.Option("--device", help="auto | cpu | cuda (default: resources.device or auto)")
     ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            "--batch", help="runs trained as one batch: auto | off | N at most (default: resources.batch or auto)"
+        ),
+    ] = None,
     out: OutOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="print the plan and what is done and left; run nothing")
@@ -112,9 +118,10 @@ def sweep(
 ) -> None:
     """Run every run of a study that is not done yet; resumable, safe to kill."""
     s = _open(study, set_, out)
+    batch_value: int | str | None = int(batch) if batch is not None and batch.isdigit() else batch
     if not dry_run:
         try:
-            s.check_options(device=device, executor=executor, detach=detach, jobs=jobs)
+            s.check_options(device=device, executor=executor, detach=detach, jobs=jobs, batch=batch_value)
         except StudyError as err:
             raise _fail(err) from None
     typer.echo(describe(s))
@@ -153,6 +160,7 @@ def sweep(
             force=force,
             slurm=options,
             detach=detach,
+            batch=batch_value,
             on_outcome=progress.update,
         )
     except StudyError as err:

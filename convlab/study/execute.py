@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,80 +55,119 @@ class RunTask:
 
 def execute(task: RunTask) -> Outcome:
     """Run one planned run in its directory, unless it is done, failed (without --retry-failed) or running."""
-    store = StudyStore(task.root, task.study)
-    lock = store.lock(task.run_id)
+    return execute_batch([task])[0]
+
+
+def execute_batch(tasks: list[RunTask]) -> list[Outcome]:
+    """Run planned runs of one kind and batch key together (RunKind.run_batch), each in its own directory with
+    its own lock, record, and DONE marker: a run that is done, failed (without --retry-failed) or running
+    elsewhere is left out of the batch. A kill loses the runs of the batch in flight, nothing else."""
+    store = StudyStore(tasks[0].root, tasks[0].study)
+    outcomes: dict[str, Outcome] = {}
+    held, todo = [], []
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return Outcome(task.run_id, "busy")
-    try:
-        state = store.state(task.run_id)
-        if task.force and state != "new":
-            store.set_aside(task.run_id, "forced")
-        elif state == "done":
-            return Outcome(task.run_id, "done")
-        elif state == "failed" and not task.retry_failed:
-            return Outcome(task.run_id, "skipped", reason="failed before; rerun with --retry-failed")
-        elif state in ("failed", "incomplete"):
-            store.set_aside(task.run_id, "retried" if state == "failed" else "incomplete")
-        return _run_here(store, task)
+        for task in tasks:
+            lock = store.lock(task.run_id)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                outcomes[task.run_id] = Outcome(task.run_id, "busy")
+                continue
+            held.append(lock)
+            state = store.state(task.run_id)
+            if task.force and state != "new":
+                store.set_aside(task.run_id, "forced")
+            elif state == "done":
+                outcomes[task.run_id] = Outcome(task.run_id, "done")
+                continue
+            elif state == "failed" and not task.retry_failed:
+                outcomes[task.run_id] = Outcome(
+                    task.run_id, "skipped", reason="failed before; rerun with --retry-failed"
+                )
+                continue
+            elif state in ("failed", "incomplete"):
+                store.set_aside(task.run_id, "retried" if state == "failed" else "incomplete")
+            todo.append(task)
+        if todo:
+            outcomes.update((o.run_id, o) for o in _run_here(store, todo))
     finally:
-        lock.release()
+        for lock in held:
+            lock.release()
+    return [outcomes[t.run_id] for t in tasks]
 
 
-def _run_here(store: StudyStore, task: RunTask) -> Outcome:
-    d = store.run_dir(task.run_id)
-    d.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(task.device)
-    kind = RUN_KINDS[task.kind]
-    config = kind.config.model_validate(task.config)
-    atomic_write_json(d / CONFIG, config.model_dump(mode="json"))
-    prov = provenance(config.seed, device)
-    atomic_write_json(d / PROVENANCE, prov)
+def _run_here(store: StudyStore, tasks: list[RunTask]) -> list[Outcome]:
+    device = resolve_device(tasks[0].device)
+    kind = RUN_KINDS[tasks[0].kind]
+    configs, provs, dirs = [], [], []
+    for task in tasks:
+        d = store.run_dir(task.run_id)
+        d.mkdir(parents=True, exist_ok=True)
+        config = kind.config.model_validate(task.config)
+        atomic_write_json(d / CONFIG, config.model_dump(mode="json"))
+        prov = provenance(config.seed, device)
+        atomic_write_json(d / PROVENANCE, prov)
+        configs.append(config)
+        provs.append(prov)
+        dirs.append(d)
     start = time.perf_counter()
-    with _run_log(d / LOG):
-        log.info("run %s (%s) on %s", task.run_id, task.kind, device)
+    with _run_log([d / LOG for d in dirs]):
+        ids = ", ".join(t.run_id for t in tasks)
+        log.info(
+            "run %s (%s) on %s%s", ids, kind.name, device, f", as a batch of {len(tasks)}" if len(tasks) > 1 else ""
+        )
         try:
-            record = kind.run(config, device=device, cache=ArtefactCache(store.root))
-            error = (
-                None if record.status == "ok" else {"stage": record.stage, "reason": record.reason, "traceback": None}
-            )
-        except Exception as err:  # noqa: BLE001 - any crash is this run's failure, never the sweep's
-            record = None
+            records = kind.run_batch(configs, device=device, cache=ArtefactCache(store.root))
+            errors = [
+                None if r.status == "ok" else {"stage": r.stage, "reason": r.reason, "traceback": None} for r in records
+            ]
+        except Exception as err:  # noqa: BLE001 - any crash is the failure of the runs in flight, never the sweep's
+            records = [None] * len(tasks)
             error = {"stage": "crash", "reason": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+            errors = [error] * len(tasks)
             log.error("run crashed:\n%s", error["traceback"])
         seconds = time.perf_counter() - start
-        log.info("finished in %.1f s: %s", seconds, "ok" if error is None else error["reason"])
-    atomic_write_json(d / PROVENANCE, {**prov, "finished": utc_now(), "seconds": seconds})
-    if record is not None:
-        atomic_write_json(d / RESULT, record.as_dict())
-    if error is not None:
-        atomic_write_json(d / ERROR, error)
-        return Outcome(task.run_id, "failed", error["reason"], seconds)
-    atomic_write_bytes(d / DONE, utc_now().encode())  # the completion marker, last
-    return Outcome(task.run_id, "ok", None, seconds)
+        for task, error in zip(tasks, errors):
+            log.info("%s finished in %.1f s: %s", task.run_id, seconds, "ok" if error is None else error["reason"])
+    outcomes = []
+    for task, d, prov, record, error in zip(tasks, dirs, provs, records, errors):
+        atomic_write_json(d / PROVENANCE, {**prov, "finished": utc_now(), "seconds": seconds, "batch_size": len(tasks)})
+        if record is not None:
+            atomic_write_json(d / RESULT, record.as_dict())
+        if error is not None:
+            atomic_write_json(d / ERROR, error)
+            outcomes.append(Outcome(task.run_id, "failed", error["reason"], seconds))
+            continue
+        atomic_write_bytes(d / DONE, utc_now().encode())  # the completion marker, last
+        outcomes.append(Outcome(task.run_id, "ok", None, seconds))
+    return outcomes
 
 
 @contextlib.contextmanager
-def _run_log(path: Path):
-    """Route the 'convlab' logger and warnings to the run's log file for the duration of the run."""
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def _run_log(paths: list[Path]):
+    """Route the 'convlab' logger and warnings to the runs' log files (a batch writes one log to each) while
+    they run."""
+    handlers = [logging.FileHandler(path) for path in paths]
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.captureWarnings(True)
     targets = [log, logging.getLogger("py.warnings")]
     old = [(lg, lg.level, lg.propagate) for lg in targets]
     for lg in targets:
-        lg.addHandler(handler)
+        for handler in handlers:
+            lg.addHandler(handler)
         lg.setLevel(logging.INFO)
         lg.propagate = False
     try:
         yield
     finally:
         for lg, level, propagate in old:
-            lg.removeHandler(handler)
+            for handler in handlers:
+                lg.removeHandler(handler)
             lg.setLevel(level)
             lg.propagate = propagate
-        handler.close()
+        for handler in handlers:
+            handler.close()
 
 
 def _init_worker(threads: int) -> None:
@@ -176,18 +216,70 @@ def tasks_for(plan: Plan, store: StudyStore, *, device: str, retry_failed: bool,
     ]
 
 
-def schedule(plan: Plan, store: StudyStore) -> tuple[list[PlannedRun], dict[str, list[PlannedRun]]]:
-    """Runs to start now, and runs waiting for their group's first run (which makes the shared on-disk artefact)."""
+AUTO_BATCH_MAX = 64  # `--batch auto`: at most this many runs per batch (benchmarks/bench_batched.py)
+
+
+@dataclass
+class Batch:
+    """Runs to execute together (one kind, one batch key), and the batches that must finish first: those that
+    make a shared on-disk artefact (a trained teacher) that these runs reuse."""
+
+    runs: list[PlannedRun]
+    after: set[int] = field(default_factory=set)
+
+
+def batch_size(option: int | str | None, pending: int, jobs: int) -> int:
+    """The runs per batch: an int as given, 'off' 1, 'auto' (or None) the pending runs of a group spread over the
+    jobs, at most AUTO_BATCH_MAX."""
+    if option in (None, "auto"):
+        return max(1, min(AUTO_BATCH_MAX, math.ceil(pending / jobs)))
+    if option == "off":
+        return 1
+    return int(option)
+
+
+def plan_batches(
+    plan: Plan, store: StudyStore, wanted: Callable[[PlannedRun], bool], *, size: int | str | None, jobs: int = 1
+) -> list[Batch]:
+    """The wanted runs as batches, in plan order. Runs of a kind with a batch body and equal batch keys share
+    batches of `size` (batch_size). A group of runs sharing an artefact nobody has made yet stays in one batch
+    when it fits (the batch makes it once); a larger group's first run goes in a batch of its own kind's leaders and
+    the rest in later batches that run after it (`after`). size 1 is the unbatched schedule: each artefact's
+    first run, then the runs reusing it."""
     cache = ArtefactCache(store.root)
-    ready, waiting, leaders = [], {}, set()
+    groups: dict[Any, list[PlannedRun]] = {}
     for r in plan.runs:
-        if r.shared is None or cache.has(r.shared) or r.shared not in leaders:
-            ready.append(r)
-            if r.shared is not None:
-                leaders.add(r.shared)
-        else:
-            waiting.setdefault(r.shared, []).append(r)
-    return ready, waiting
+        if wanted(r):
+            groups.setdefault(r.batch_key if r.batch_key is not None else ("alone", r.kind), []).append(r)
+    out: list[Batch] = []
+    leader: dict[str, int] = {}  # shared artefact -> the batch that makes it
+    later: list[tuple[int, list[PlannedRun]]] = []  # (n, runs that wait for their artefact's leader)
+    for key, runs in groups.items():
+        n = 1 if isinstance(key, tuple) else batch_size(size, len(runs), jobs)  # tuple: a kind without batches
+        sets: dict[Any, list[PlannedRun]] = {}
+        for r in runs:
+            sets.setdefault(r.shared if r.shared and not cache.has(r.shared) else ("free", r.run_id), []).append(r)
+        chunk: list[PlannedRun] = []
+        waiting: list[PlannedRun] = []
+        for skey, members in sets.items():
+            if isinstance(skey, str) and len(members) > n:
+                members, rest = members[:1], members[1:]
+                waiting += rest
+            if len(chunk) + len(members) > n and chunk:
+                out.append(Batch(chunk))
+                chunk = []
+            chunk += members
+            if isinstance(skey, str):
+                leader[skey] = len(out)  # the batch `chunk` will become
+        if chunk:
+            out.append(Batch(chunk))
+        if waiting:
+            later.append((n, waiting))
+    for n, waiting in later:
+        for i in range(0, len(waiting), n):
+            runs = waiting[i : i + n]
+            out.append(Batch(runs, {leader[r.shared] for r in runs}))
+    return out
 
 
 def run_local(
@@ -198,40 +290,63 @@ def run_local(
     device: str = "auto",
     retry_failed: bool = False,
     force: bool = False,
+    batch: int | str | None = None,
     on_outcome: Callable[[Outcome], None] = lambda o: None,
 ) -> SweepResult:
-    """Execute every run of the plan that is not done, on `jobs` worker processes (in process for jobs = 1)."""
+    """Execute every run of the plan that is not done, as batches (plan_batches), on `jobs` worker processes (in
+    process for jobs = 1)."""
     by_id = {t.run_id: t for t in tasks_for(plan, store, device=device, retry_failed=retry_failed, force=force)}
-    ready, waiting = schedule(plan, store)
     result = SweepResult()
 
-    def finished(o: Outcome, planned: PlannedRun) -> Iterable[PlannedRun]:
-        result.outcomes.append(o)
-        on_outcome(o)
-        return waiting.pop(planned.shared, []) if planned.shared else []
+    def report(outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            result.outcomes.append(o)
+            on_outcome(o)
 
-    planned_by_id = {r.run_id: r for r in plan.runs}
+    def wanted(r: PlannedRun) -> bool:
+        state = store.state(r.run_id)
+        return force or state in ("new", "incomplete") or (state == "failed" and retry_failed)
+
+    for r in plan.runs:  # done, or failed without --retry-failed: said at once
+        if not wanted(r):
+            report([execute(by_id[r.run_id])])
+    batches = plan_batches(plan, store, wanted, size=batch, jobs=jobs)
+    tasks = [[by_id[r.run_id] for r in b.runs] for b in batches]
+    finished: set[int] = set()
+
+    def startable() -> list[int]:
+        return [i for i, b in enumerate(batches) if i not in finished and b.after <= finished]
+
     if jobs == 1:
-        queue = list(ready)
-        while queue:
-            r = queue.pop(0)
-            queue.extend(finished(execute(by_id[r.run_id]), r))
+        for i in range(len(batches)):  # every batch comes after the batches it waits for
+            report(execute_batch(tasks[i]))
+            finished.add(i)
         return result
     threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid())
     ) as pool:
-        running: dict[Future, PlannedRun] = {pool.submit(execute, by_id[r.run_id]): r for r in ready}
+        running: dict[Future, int] = {}
+        started: set[int] = set()
+
+        def start_ready() -> None:
+            for i in startable():
+                if i not in started:
+                    started.add(i)
+                    running[pool.submit(execute_batch, tasks[i])] = i
+
+        start_ready()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
-                r = running.pop(fut)
+                i = running.pop(fut)
                 try:
-                    outcome = fut.result()
-                except Exception as err:  # noqa: BLE001 - a worker died (e.g. out of memory): that run failed
-                    outcome = Outcome(r.run_id, "failed", f"worker died: {type(err).__name__}: {err}")
-                # a group's first run has made (or failed to make) the shared artefact: release the rest
-                for follower in finished(outcome, planned_by_id[r.run_id]):
-                    running[pool.submit(execute, by_id[follower.run_id])] = follower
+                    outcomes = fut.result()
+                except Exception as err:  # noqa: BLE001 - a worker died (e.g. out of memory): its runs failed
+                    reason = f"worker died: {type(err).__name__}: {err}"
+                    outcomes = [Outcome(t.run_id, "failed", reason) for t in tasks[i]]
+                report(outcomes)
+                finished.add(i)  # the batch has made (or failed to make) its shared artefacts: release the rest
+            start_ready()
     return result

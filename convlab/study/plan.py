@@ -42,6 +42,7 @@ class PlannedRun:
     config: BaseModel
     point: dict[str, Any]  # the grid values (dotted keys) and the seed that made this run
     shared: str | None  # '<kind>.<artefact>/<key>' of the on-disk artefact it shares (a trained teacher), or None
+    batch_key: str | None = None  # runs of a kind with a batch body and equal keys may run as one batch
 
 
 @dataclass
@@ -224,7 +225,10 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
             errors += _messages(err, str(source), model, "base", origin_of, RUN_KINDS[kind].renamed)
             continue
         rid = run_id(config)
-        runs.setdefault(rid, PlannedRun(rid, kind, config, point, RUN_KINDS[kind].shared_key(config)))
+        runs.setdefault(
+            rid,
+            PlannedRun(rid, kind, config, point, RUN_KINDS[kind].shared_key(config), _batch_key(kind, config)),
+        )
         if len(set(errors)) >= MAX_ERRORS:
             break
     if not errors and not runs:
@@ -331,3 +335,12 @@ def _field_names(model: type[BaseModel], path: list[str]) -> list[str]:
             return []
         model = nested[0]
     return list(model.model_fields)
+
+
+def _batch_key(kind: str, config: BaseModel) -> str | None:
+    """'<kind>:<hash of the kind's batch_key>' for kinds with a batch body, else None."""
+    k = RUN_KINDS[kind]
+    if k.batch_key is None:
+        return None
+    blob = json.dumps(k.batch_key(config), sort_keys=True, default=lambda v: getattr(v, "model_dump", lambda: str(v))())
+    return f"{kind}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"

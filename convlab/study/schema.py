@@ -13,6 +13,8 @@ class Resources(Strict):
     """Execution hints: how to run, never what. Not part of any run's identity."""
 
     jobs: Annotated[int, Field(ge=1)] | None = None
+    # runs of one batch key trained as one computation: auto (default), off, or at most this many per batch
+    batch: Annotated[int, Field(ge=1)] | Literal["auto", "off"] | None = None
     device: str | None = None
     partition: str | None = None
     time_min: Annotated[int, Field(ge=1)] | None = None

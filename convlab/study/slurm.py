@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from convlab.files import atomic_write_json, read_json, utc_now
-from convlab.study.execute import Outcome, RunTask, SweepResult, _init_worker, execute, schedule, tasks_for
+from convlab.study.execute import (
+    Outcome,
+    RunTask,
+    SweepResult,
+    _init_worker,
+    execute_batch,
+    plan_batches,
+    tasks_for,
+)
 from convlab.study.plan import Plan
 from convlab.study.schema import Resources
 from convlab.study.store import ERROR, StudyStore
@@ -81,10 +89,11 @@ def check_available() -> None:
         raise SlurmUnavailable(f"the SLURM controller does not answer: {probe.stderr.strip() or probe.stdout.strip()}")
 
 
-def slurm_task(task: RunTask, cpus: int) -> Outcome:
-    """One array task: cap the threads at the CPUs SLURM gave us, then run exactly as a local worker does."""
+def slurm_task(tasks: list[RunTask], cpus: int) -> list[Outcome]:
+    """One array task, one batch: cap the threads at the CPUs SLURM gave us, then run exactly as a local worker
+    does."""
     _init_worker(int(os.environ.get("SLURM_CPUS_PER_TASK", cpus)))
-    return execute(task)
+    return execute_batch(tasks)
 
 
 # -- submissions and what SLURM says about them ------------------------------------------------------------------------
@@ -226,8 +235,11 @@ def submit(
     device: str = "auto",
     retry_failed: bool = False,
     force: bool = False,
+    batch: int | str | None = None,
 ) -> dict[str, str]:
-    """Submit the runs that need running as (at most) two job arrays; returns run id -> SLURM job id."""
+    """Submit the runs that need running as (at most) two job arrays, one array task per batch (plan_batches):
+    the batches that make shared artefacts or share none, then those that reuse them; returns run id -> SLURM
+    job id."""
     import submitit
 
     active = set(reconcile(store)["active"])
@@ -239,12 +251,13 @@ def submit(
         state = store.state(run_id)
         return force or state in ("new", "incomplete") or (state == "failed" and retry_failed)
 
-    ready, waiting = schedule(plan, store)
-    first = [r.run_id for r in ready if wanted(r.run_id)]
-    later = [r.run_id for group in waiting.values() for r in group if wanted(r.run_id)]
+    batches = plan_batches(plan, store, lambda r: wanted(r.run_id), size=batch, jobs=options.array_parallelism)
+    first = [[r.run_id for r in b.runs] for b in batches if not b.after]
+    later = [[r.run_id for r in b.runs] for b in batches if b.after]
     if not first and not later:
         return {}
-    for rid in first + later:  # set earlier outcomes aside now, so that nobody reads them as this submission's
+    # set earlier outcomes aside now, so that nobody reads them as this submission's
+    for rid in (rid for ids in first + later for rid in ids):
         state = store.state(rid)
         if state == "failed" or (force and state == "done"):
             store.set_aside(rid, "retried" if state == "failed" else "forced")
@@ -270,10 +283,13 @@ def submit(
         if not ids:
             continue
         executor.update_parameters(**params, **({"dependency": f"afterany:{dependency}"} if dependency else {}))
-        jobs = executor.map_array(slurm_task, [by_id[i] for i in ids], [options.cpus_per_run] * len(ids))
-        for rid, job in zip(ids, jobs):
-            subs[rid] = {"job_id": job.job_id, "submitted": utc_now(), "stderr": str(job.paths.stderr)}
-            submitted[rid] = job.job_id
+        jobs = executor.map_array(
+            slurm_task, [[by_id[i] for i in batch_ids] for batch_ids in ids], [options.cpus_per_run] * len(ids)
+        )
+        for batch_ids, job in zip(ids, jobs):
+            for rid in batch_ids:
+                subs[rid] = {"job_id": job.job_id, "submitted": utc_now(), "stderr": str(job.paths.stderr)}
+                submitted[rid] = job.job_id
         dependency = jobs[0].job_id.split("_")[0]
     _submissions_path(store).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(_submissions_path(store), subs)
