@@ -88,7 +88,7 @@ def train_stack(
     decay = [c.ema if c.ema is not None else 0.0 for c in cfgs]
     clip = [c.grad_clip if c.grad_clip is not None else math.inf for c in cfgs]
     decay_col = [_column([1.0 - d for d in decay], p) for p in ps]
-    wd_col = [_column([c.weight_decay for c in cfgs], p) for p in ps]
+    wd_col = [_column([c.weight_decay for c in cfgs], p) for p in ps] if any(c.weight_decay for c in cfgs) else None
     factors = [lr_factor(c) for c in cfgs]
     alive = [True] * S
     outcome: list[TrainLog | Divergence | None] = [None] * S
@@ -147,8 +147,9 @@ def _update(rule, ps, grads, exp_avg, exp_avg_sq, step: int, lrs: Sequence[float
     if rule == "radam":
         rho_inf = 2 / (1 - b2) - 1
         rho_t = rho_inf - 2 * step * (b2**step) / bc2
-    for p, g, m, v, wd in zip(ps, grads, exp_avg, exp_avg_sq, wd_col):
-        g = g + wd * p  # grad.add(param, alpha=weight_decay); adds zero where it is 0
+    for i, (p, g, m, v) in enumerate(zip(ps, grads, exp_avg, exp_avg_sq)):
+        if wd_col is not None:
+            g = g + wd_col[i] * p  # grad.add(param, alpha=weight_decay); adds zero where it is 0
         m.lerp_(g, 1 - b1)
         v.mul_(b2).addcmul_(g, g, value=1 - b2)
         if rule == "adam":
