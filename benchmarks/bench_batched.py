@@ -111,7 +111,8 @@ def main() -> None:
     print(f"  one at a time, torch.optim loop {loop / per:7.3f} ms per member-step")
     print(f"  batched, one stack of {k:<3}      {together / per:7.3f} ms per member-step")
     print(
-        f"  ratio one-at-a-time / batched   {alone / together:7.2f}x  (torch.optim loop / batched {loop / together:.2f}x)"
+        f"  ratio one-at-a-time / batched   {alone / together:7.2f}x  "
+        f"(torch.optim loop / batched {loop / together:.2f}x)"
     )
     sizes = [int(s) for s in args.sizes.split(",")]
     throughput = {}

@@ -191,10 +191,13 @@ def solver_rate_figure(
     width: float = COLUMN_WIDTH,
     height: float = 2.3,
     handlelength: float = 1.0,
+    where: dict | None = None,
 ):
     """Coupled error against K, one panel per value of the column `panel`, one fitted power law per solver (the rate
-    of coupled_error where solver is that solver, grouped by `panel`); `title(value)` names a panel. Below, the local
-    slopes between consecutive K with their CIs: where they settle on the declared order, the rate has started."""
+    of coupled_error where solver is that solver and `where` holds, grouped by `panel`); `title(value)` names a
+    panel. Below, the local slopes between consecutive K with their CIs: where they settle on the declared order,
+    the rate has started."""
+    df = select(df, where or {})
     fig, grid = plt.subplots(
         2,
         len(values),
@@ -207,7 +210,7 @@ def solver_rate_figure(
         ax, below = grid[0, col], grid[1, col]
         for i, (color, solver) in enumerate(zip(PALETTE, solvers)):
             sub = df[(df[panel] == value) & (df["solver"] == solver)]
-            fit = fit_for(report, y="coupled_error", where={"solver": solver}, group={panel: value})
+            fit = fit_for(report, y="coupled_error", where={**(where or {}), "solver": solver}, group={panel: value})
             rate_panel(ax, sub, fit, x="K", y="coupled_error", color=color, label=solver, resolved="coupled_resolved")
             local_slope_panel(below, fit, color=color, label=solver, offset=1.06**i)
         ax.set_title(title(value))

@@ -163,24 +163,46 @@ def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | Non
 # -- expansion and validation ------------------------------------------------------------------------------------------
 
 
-def expand(study: StudySpec) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """Grid points as (dotted key -> value, dotted key -> where it came from), seeds last."""
-    axes: list[list[tuple[dict, dict]]] = []
-    for key, values in study.grid.items():
-        axes.append([({key: v}, {key: f"grid.{key}[{i}]"}) for i, v in enumerate(values)])
-    for g, group in enumerate(study.zip):
-        n = len(next(iter(group.values())))
-        axes.append(
-            [({k: vs[i] for k, vs in group.items()}, {k: f"zip[{g}].{k}[{i}]" for k in group}) for i in range(n)]
-        )
-    axes.append([({"seed": s}, {"seed": "seeds"}) for s in study.seed_list])
+@dataclass
+class Point:
+    """One grid point: dotted key -> value, dotted key -> where it came from, the base it applies to (the study's,
+    or a block's merged over it) and that base's name in messages."""
+
+    values: dict[str, Any]
+    origin: dict[str, str]
+    base: dict[str, Any]
+    base_name: str = "base"
+
+    def config(self) -> dict[str, Any]:
+        cfg = copy.deepcopy(self.base)
+        for key, value in self.values.items():
+            set_dotted(cfg, key, value)
+        return cfg
+
+
+def expand(study: StudySpec) -> list[Point]:
+    """The grid points, block by block, seeds last."""
     points = []
-    for combo in itertools.product(*axes):
-        point, origin = {}, {}
-        for p, o in combo:
-            point.update(p)
-            origin.update(o)
-        points.append((point, origin))
+    for prefix, base, grid, zips, seeds in study.parts():
+        block = study.blocks[int(prefix[7:-2])] if prefix else None  # 'blocks[i].'
+        axes: list[list[tuple[dict, dict]]] = []
+        for key, values in grid.items():
+            at = f"{prefix}grid" if block is not None and key in block.grid else "grid"
+            axes.append([({key: v}, {key: f"{at}.{key}[{i}]"}) for i, v in enumerate(values)])
+        for g, group in enumerate(zips):
+            n = len(next(iter(group.values())))
+            at = f"zip[{g}]" if g < len(study.zip) else f"{prefix}zip[{g - len(study.zip)}]"
+            axes.append(
+                [({k: vs[i] for k, vs in group.items()}, {k: f"{at}.{k}[{i}]" for k in group}) for i in range(n)]
+            )
+        seeds_at = f"{prefix}seeds" if block is not None and block.seeds is not None else "seeds"
+        axes.append([({"seed": s}, {"seed": seeds_at}) for s in seeds])
+        for combo in itertools.product(*axes):
+            point, origin = {}, {}
+            for p, o in combo:
+                point.update(p)
+                origin.update(o)
+            points.append(Point(point, origin, base, f"{prefix}base"))
     return points
 
 
@@ -192,16 +214,15 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
     runs: dict[str, PlannedRun] = {}
     targets_checked: dict[str, list[tuple[str, str, object]]] = {}
     points = expand(study)
-    for point, origin_of in _with_extensions(study, points, errors, source):
-        cfg = copy.deepcopy(study.base)
-        for key, value in point.items():
-            set_dotted(cfg, key, value)
+    for pt in _with_extensions(study, points, errors, source):
+        point, origin_of, base_name = pt.values, pt.origin, pt.base_name
+        cfg = pt.config()
         if any(all(get_dotted(cfg, k, _MISSING) == v for k, v in ex.items()) for ex in study.exclude):
             continue
         kind = cfg.get("kind")
         if kind not in RUN_KINDS:
             known = sorted(RUN_KINDS)
-            where = origin_of.get("kind", "base.kind")
+            where = origin_of.get("kind", f"{base_name}.kind")
             errors.append(
                 f"{source}: {where}: unknown run kind{did_you_mean(str(kind), known)}; "
                 f"known: {', '.join(known)} (got {kind!r})"
@@ -218,11 +239,11 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
             for param, msg, value in targets_checked[blob]:
                 path = f"target.{param}" if param and not param.startswith("[") else f"target{param}"
                 got = "" if "(got " in msg else f" (got {value!r})"
-                errors.append(f"{source}: {_where(path, origin_of, 'base')}: {msg}{got}{context}")
+                errors.append(f"{source}: {_where(path, origin_of, base_name)}: {msg}{got}{context}")
         try:
             config = model.model_validate(cfg)
         except ValidationError as err:
-            errors += _messages(err, str(source), model, "base", origin_of, RUN_KINDS[kind].renamed)
+            errors += _messages(err, str(source), model, base_name, origin_of, RUN_KINDS[kind].renamed)
             continue
         rid = run_id(config)
         runs.setdefault(
@@ -244,29 +265,32 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
     return Plan(study, source, list(runs.values()), origin, warnings)
 
 
-def _with_extensions(study: StudySpec, points: list, errors: list[str], source: Path):
+def _with_extensions(study: StudySpec, points: list[Point], errors: list[str], source: Path):
     """The grid points, then those of `extend`: each extension's grid values on every grid point whose validated
     config (defaults filled in) has the extension's `where` values."""
     yield from points
     if not study.extend:
         return
     configs = []
-    for point, origin in points:
-        cfg = copy.deepcopy(study.base)
-        for key, value in point.items():
-            set_dotted(cfg, key, value)
+    for pt in points:
+        cfg = pt.config()
         kind = RUN_KINDS.get(cfg.get("kind"))
         try:  # invalid points are reported by the main loop; they extend nothing
-            configs.append((point, origin, flatten(kind.config.model_validate(cfg).model_dump(mode="json"))))
+            configs.append((pt, flatten(kind.config.model_validate(cfg).model_dump(mode="json"))))
         except (ValidationError, AttributeError):
             continue
     for e, ext in enumerate(study.extend):
-        matching = [(p, o) for p, o, flat in configs if all(flat.get(k, _MISSING) == v for k, v in ext.where.items())]
+        matching = [pt for pt, flat in configs if all(flat.get(k, _MISSING) == v for k, v in ext.where.items())]
         if not matching:
             errors.append(f"{source}: extend[{e}].where: no grid point has these values (got {ext.where!r})")
         values = [[(k, v, f"extend[{e}].grid.{k}[{i}]") for i, v in enumerate(vs)] for k, vs in ext.grid.items()]
-        for (point, origin), combo in itertools.product(matching, itertools.product(*values)):
-            yield {**point, **{k: v for k, v, _ in combo}}, {**origin, **{k: w for k, _, w in combo}}
+        for pt, combo in itertools.product(matching, itertools.product(*values)):
+            yield Point(
+                {**pt.values, **{k: v for k, v, _ in combo}},
+                {**pt.origin, **{k: w for k, _, w in combo}},
+                pt.base,
+                pt.base_name,
+            )
 
 
 def load_plan(path: str | Path, overrides: list[str] = ()) -> Plan:

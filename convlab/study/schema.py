@@ -86,6 +86,17 @@ class Extension(Strict):
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]]
 
 
+class Block(Strict):
+    """One part of a study with its own run kind or settings: its `base` is merged over the study's base (nested
+    keys one by one), its `grid` and `zip` are crossed with the study's, and `seeds` (default: the study's)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    base: dict[str, Any] = {}
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
+    zip: list[dict[str, Annotated[list[Any], Field(min_length=1)]]] = []
+    seeds: list[Annotated[int, Field(ge=0)]] | Annotated[int, Field(ge=1)] | None = None
+
+
 class StudySpec(Strict):
     """A declarative study (see studies/*.yaml)."""
 
@@ -97,6 +108,7 @@ class StudySpec(Strict):
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
     zip: list[dict[str, Annotated[list[Any], Field(min_length=1)]]] = []
     seeds: list[Annotated[int, Field(ge=0)]] | Annotated[int, Field(ge=1)] = [0]
+    blocks: list[Block] = []  # parts with their own base (e.g. another run kind); none: the study is one block
     exclude: list[dict[str, Any]] = []
     resources: Resources = Resources()
     rates: list[RateSpec] = []
@@ -104,15 +116,53 @@ class StudySpec(Strict):
     extend: list[Extension] = []
     figure: str | None = None  # figure script, relative to the study file (default ../figures/<name>.py)
 
+    @field_validator("blocks")
+    @classmethod
+    def _distinct_blocks(cls, blocks: list[Block]) -> list[Block]:
+        names = [b.name for b in blocks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"blocks: names must differ (got {names})")
+        for i, b in enumerate(blocks):
+            cls._equal_lengths(b.zip, f"blocks[{i}].zip")
+        return blocks
+
     @field_validator("zip")
     @classmethod
-    def _equal_lengths(cls, groups: list[dict[str, list[Any]]]) -> list[dict[str, list[Any]]]:
+    def _equal_lengths(cls, groups: list[dict[str, list[Any]]], where: str = "zip") -> list[dict[str, list[Any]]]:
         for i, group in enumerate(groups):
             lengths = {k: len(v) for k, v in group.items()}
             if len(set(lengths.values())) > 1:
-                raise ValueError(f"zip[{i}]: lists that vary together need equal lengths (got {lengths})")
+                raise ValueError(f"{where}[{i}]: lists that vary together need equal lengths (got {lengths})")
         return groups
 
     @property
     def seed_list(self) -> list[int]:
-        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
+        return _seeds(self.seeds)
+
+    def parts(self) -> list[tuple[str, dict[str, Any], dict, list[dict], list[int]]]:
+        """(where, base, grid, zip, seeds) of each block (or of the study itself when it has none); `where` is
+        the prefix of the block's fields in messages."""
+        if not self.blocks:
+            return [("", self.base, self.grid, self.zip, self.seed_list)]
+        return [
+            (
+                f"blocks[{i}].",
+                _merged(self.base, b.base),
+                {**self.grid, **b.grid},
+                [*self.zip, *b.zip],
+                _seeds(b.seeds) if b.seeds is not None else self.seed_list,
+            )
+            for i, b in enumerate(self.blocks)
+        ]
+
+
+def _seeds(seeds) -> list[int]:
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` merged into a copy of `base`, nested dicts key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

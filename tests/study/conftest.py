@@ -26,13 +26,13 @@ rates:
   - name: Euler
     x: K
     y: coupled_error
-    where: {solver: euler}
+    where: {kind: flow, solver: euler}
     expected: -1
     tol: 0.3
   - name: Heun
     x: K
     y: coupled_error
-    where: {solver: heun}
+    where: {kind: flow, solver: heun}
     expected: -2
     tol: 0.3
 """

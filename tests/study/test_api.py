@@ -18,10 +18,10 @@ def test_open_run_status_results_report(write_study, tmp_path):
     df = study.results()
     assert len(df) == 12 and {"coupled_error", "K", "solver", "seed"} <= set(df)
     report = study.report(df)
-    fit = report.fit(y="coupled_error", where={"solver": "euler"})
+    fit = report.fit(y="coupled_error", where={"kind": "flow", "solver": "euler"})
     assert fit is not None and -1.3 < fit.slope < -0.7 and fit.n_seeds == 2
     with pytest.raises(LookupError):
-        report.fit(y="coupled_error", where={"solver": "rk4"})
+        report.fit(y="coupled_error", where={"kind": "flow", "solver": "rk4"})
     post = study.post(figures=False)
     assert post.table.exists() and not post.errors and (study.dir / "report.json").exists()
     # the results directory is a study too: the study as it was run, overrides included

@@ -17,7 +17,8 @@ CASES = [
     (
         QUICKSTART.replace("y: coupled_error", "y: coupled_eror", 1),
         [],
-        "rates[0].y: unknown metric of run kind flow (did you mean 'coupled_error'?) (got 'coupled_eror')",
+        "rates[0].y: unknown metric of run kinds characteristic, flow (did you mean 'coupled_error'?) "
+        "(got 'coupled_eror')",
     ),
     (FLOW + "rates: [{x: KK, y: coupled_error}]\n", [], "rates[0].x: unknown column (did you mean 'K'?)"),
     (

@@ -44,6 +44,41 @@ def test_grid_zip_seeds_and_exclude(write_study):
     assert not any(r.config.K == 8 and r.config.solver == "heun" for r in plan.runs)
 
 
+def test_blocks_merge_their_base_cross_the_study_grid_and_name_themselves_in_errors(write_study):
+    path = write_study("""
+        name: b
+        base: {target: {name: ring8}, interpolant: linear}
+        grid: {T: [1.0, 0.99]}
+        blocks:
+          - name: flows
+            base: {kind: flow, n_coupled: 100}
+            grid: {K: [2, 4]}
+          - name: pipeline
+            base: {kind: characteristic, teacher: {n: 50}}
+            grid: {characteristics.K: [2, 4, 8]}
+            seeds: [5]
+    """)
+    plan = load_plan(path)
+    kinds = [r.kind for r in plan.runs]
+    assert kinds.count("flow") == 2 * 2 and kinds.count("characteristic") == 2 * 3
+    flows = [r.config for r in plan.runs if r.kind == "flow"]
+    chars = [r.config for r in plan.runs if r.kind == "characteristic"]
+    assert all(c.interpolant == "linear" and c.n_coupled == 100 for c in flows)
+    assert all(c.teacher.n == 50 and c.seed == 5 for c in chars)
+    assert {c.T for c in chars} == {1.0, 0.99}
+    bad = write_study(
+        path.read_text().replace("teacher: {n: 50}", "teacher: {n: 0}").replace("K: [2, 4]}", "K: [2, -4]}"), "bad.yaml"
+    )
+    with pytest.raises(StudyError) as err:
+        load_plan(bad)
+    text = str(err.value)
+    assert "blocks[1].base.teacher.n" in text and "(got 0)" in text
+    assert "blocks[0].grid.K[1]" in text and "(got -4)" in text
+    dup = write_study("name: d\nbase: {}\nblocks: [{name: a}, {name: a}]\n", "dup.yaml")
+    with pytest.raises(StudyError, match="blocks: names must differ"):
+        load_plan(dup)
+
+
 def test_run_ids_are_the_hash_of_the_validated_config(write_study):
     plan = load_plan(write_study(TINY_FLOW))
     ids = [r.run_id for r in plan.runs]
