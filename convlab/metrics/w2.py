@@ -6,6 +6,9 @@
   n^{-1/2} confidence interval. The primary estimator for K-rates.
 - gaussian_w2_sq: the Bures closed form; empirical_gaussian_w2_sq: the same for moment-matched samples.
 - sliced_w2: a lower bound, a sanity check only.
+- sinkhorn_w2: geomloss's debiased Sinkhorn divergence with epsilon-scaling, with its marginal error (how far
+  the final potentials' plan is from a coupling): measured against exact_w2 by benchmarks/bench_sinkhorn.py and
+  not used by any run kind, because that measurement found it unconverged and biased (docs in README).
 - noise_floor_w2 and sampled_w2: the two-sample floor of a target at size n and whether a sampled W2 is
   resolved above it. Never fit a rate on unresolved points.
 """
@@ -76,6 +79,38 @@ def exact_w2_sq(x, y, *, method: str = "auto", num_iter_max: int | None = None) 
     reduced -= reduced.min(0, keepdims=True)
     rows, cols = linear_sum_assignment(reduced)
     return float(M_sq[rows, cols].mean())
+
+
+@dataclass(frozen=True)
+class SinkhornW2:
+    """sqrt(2 S_eps) of geomloss's debiased Sinkhorn divergence (its cost is |x - y|^2 / 2), eps = blur^2, and the
+    largest relative violation of either marginal by the plan of the final (biased) potentials: converged
+    when it is below the tolerance asked for."""
+
+    w2: float
+    marginal_error: float
+    converged: bool
+
+
+def sinkhorn_w2(x, y, *, blur: float, scaling: float = 0.9, tol: float = 1e-3, chunk: int = 2048) -> SinkhornW2:
+    """Debiased Sinkhorn W2 between the uniform empirical measures of x (n, D) and y (m, D) (geomloss, tensorized
+    backend, the inputs' device and dtype), with its convergence check: epsilon-scaling ends after one iteration
+    at the final blur, which leaves the potentials short of the fixed point unless scaling is close to 1."""
+    from geomloss import SamplesLoss
+
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    common = dict(p=2, blur=blur, scaling=scaling, backend="tensorized")
+    value = 2 * SamplesLoss("sinkhorn", debias=True, **common)(x, y)
+    f, g = (p.reshape(-1) for p in SamplesLoss("sinkhorn", debias=False, potentials=True, **common)(x, y))
+    eps = blur**2
+    err = 0.0
+    for p, q, fp, gq in ((x, y, f, g), (y, x, g, f)):  # row sums of the plan, then column sums
+        log_b = -math.log(q.shape[0])
+        for i in range(0, p.shape[0], chunk):
+            cost = torch.cdist(p[i : i + chunk], q).pow(2) / 2
+            mass = torch.logsumexp((fp[i : i + chunk, None] + gq[None, :] - cost) / eps, dim=1) + log_b
+            err = max(err, (mass.exp() - 1).abs().max().item())
+    return SinkhornW2(math.sqrt(max(value.item(), 0.0)), err, err < tol)
 
 
 def exact_w2(x, y, **kwargs) -> float:
