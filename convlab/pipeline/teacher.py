@@ -262,13 +262,17 @@ def _smoothed_sample(x: torch.Tensor, h: float):
     )
 
 
+NN_BLOCK_ELEMENTS = 2**22  # distance-matrix entries per block: 32 MiB in float64, whatever n is
+
+
 def _median_nn_distance(x: torch.Tensor) -> float:
-    """Median distance from each sample to its nearest other sample (float64, blocks of 1024 rows)."""
+    """Median distance from each sample to its nearest other sample (float64, row blocks of bounded size)."""
     x = x.double()
     sq = (x * x).sum(1)
+    rows = max(1, NN_BLOCK_ELEMENTS // x.shape[0])
     nearest = []
-    for i in range(0, x.shape[0], 1024):
-        d2 = sq[i : i + 1024, None] + sq[None, :] - 2 * x[i : i + 1024] @ x.T
+    for i in range(0, x.shape[0], rows):
+        d2 = sq[i : i + rows, None] + sq[None, :] - 2 * x[i : i + rows] @ x.T
         d2[torch.arange(d2.shape[0]), torch.arange(i, i + d2.shape[0])] = float("inf")
         nearest.append(d2.min(1).values.clamp_min(0).sqrt())
     return torch.cat(nearest).median().item()
