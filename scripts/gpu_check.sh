@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks in one short script: the tests marked `gpu` (CPU and CUDA through the same code path), then
-# three small studies run on CUDA and on the same machine's CPU side by side (time per run, how far the
-# metrics move), then training throughput on both devices. Every step has its own time limit.
+# small studies run on CUDA and on the same machine's CPU side by side (time per run, how far the metrics
+# move), training throughput and batched training (32 ring8 teachers, batched vs one at a time) on both
+# devices, the kernel teacher at large n, and the whole sample_size study on CUDA, batched and with
+# --batch off (its wall time both ways). Every step has its own time limit.
 #   bash scripts/gpu_check.sh [OUTDIR]          (PYTHON=... to pick the interpreter; needs a CUDA device)
 #   DEVICES=cpu bash scripts/gpu_check.sh /tmp/x   (a dry check of the script itself on a machine without one)
 set -u
@@ -43,5 +45,18 @@ done
 for device in $devices; do
   step "training throughput on $device"
   timeout 240 $py benchmarks/bench_training.py --device "$device" --steps 200 --repeats 2
+  step "batched training on $device"
+  timeout 300 $py benchmarks/bench_batched.py --device "$device" --steps 200 --out "$out/bench"
+done
+
+step "kernel teacher at large n on ${devices%% *}"
+timeout 300 $py benchmarks/bench_kernel.py --device "${devices%% *}" --sizes 10000,30000,100000
+
+for batch in auto off; do
+  step "sample_size on ${devices%% *}, --batch $batch"
+  start=$(date +%s)
+  timeout 420 $py -m convlab sweep studies/sample_size.yaml --device "${devices%% *}" --batch "$batch" --jobs 1 \
+    --out "$out/sample_size_$batch" | tail -n 30
+  echo "sample_size --batch $batch: $(( $(date +%s) - start )) s wall"
 done
 step done

@@ -8,6 +8,9 @@ the same config on the same device gives the same numbers.
 
 from __future__ import annotations
 
+import functools
+import json
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
@@ -186,8 +189,19 @@ def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) ->
 
 def batch_key(cfg: CharacteristicRun) -> tuple:
     """Runs whose teachers (if trained) and students can be trained as one stack each."""
-    target = make_target(cfg.target)
+    target = _Shape(_ambient_dim(json.dumps(cfg.target, sort_keys=True)))
     return (teacher_stack_key(cfg, target), student_stack_key(cfg, target))
+
+
+@dataclass(frozen=True)
+class _Shape:
+    ambient_dim: int
+
+
+@functools.lru_cache(maxsize=256)
+def _ambient_dim(spec: str) -> int:
+    """D of a target spec (built once per distinct spec: a plan asks for every run)."""
+    return make_target(json.loads(spec)).ambient_dim
 
 
 def _error(name: str, label: str, doc: str) -> Metric:

@@ -129,8 +129,9 @@ def read_study_source(path: str | Path) -> tuple[dict, Path | None]:
 def load_study(path: str | Path, overrides: list[str] = ()) -> StudySpec:
     """Read and validate a study (file or results directory), with `--set dotted.key=value` overrides applied first.
 
-    `base.a.b=v` sets a nested base key; `grid.a.b=[...]` sets one grid entry (its key is the rest);
-    other top-level names (seeds, name, ...) replace that field. Values are YAML.
+    `base.a.b=v` sets a nested base key; `grid.a.b=[...]` sets one grid entry (its key is the rest) in every block
+    that has it, else in the study's grid; `seeds=...` sets the seeds of the study and of every block; other
+    top-level names (name, ...) replace that field. Values are YAML.
     """
     return _load(path, overrides)[0]
 
@@ -148,8 +149,16 @@ def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | Non
             raise StudyError(
                 [f"--set {key}: unknown study field {head!r}{did_you_mean(head, list(StudySpec.model_fields))}"]
             )
+        blocks = [b for b in raw.get("blocks", []) if isinstance(b, dict)]
         if head == "grid" and rest:
-            raw.setdefault("grid", {})[rest] = value
+            # a block's own grid entry wins over the study's, so the override goes where the key is
+            holders = [b["grid"] for b in blocks if rest in (b.get("grid") or {})]
+            for grid in holders or [raw.setdefault("grid", {})]:
+                grid[rest] = value
+        elif head == "seeds" and not rest:
+            raw["seeds"] = value
+            for b in blocks:  # every block's seeds
+                b.pop("seeds", None)
         elif rest:
             set_dotted(raw.setdefault(head, {}), rest, value)
         else:
@@ -165,13 +174,12 @@ def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | Non
 
 @dataclass
 class Point:
-    """One grid point: dotted key -> value, dotted key -> where it came from, the base it applies to (the study's,
-    or a block's merged over it) and that base's name in messages."""
+    """One grid point: dotted key -> value, dotted key -> where it came from (grid, zip, seeds, a block's base),
+    and the base it applies to (the study's, or a block's merged over it)."""
 
     values: dict[str, Any]
     origin: dict[str, str]
     base: dict[str, Any]
-    base_name: str = "base"
 
     def config(self) -> dict[str, Any]:
         cfg = copy.deepcopy(self.base)
@@ -197,12 +205,17 @@ def expand(study: StudySpec) -> list[Point]:
             )
         seeds_at = f"{prefix}seeds" if block is not None and block.seeds is not None else "seeds"
         axes.append([({"seed": s}, {"seed": seeds_at}) for s in seeds])
+        # keys a block's base sets (and their parents) are named there in messages; the rest come from base
+        own = {}
+        for key in flatten(block.base) if block is not None else {}:
+            parts = key.split(".")
+            own.update({".".join(parts[:i]): f"{prefix}base.{'.'.join(parts[:i])}" for i in range(1, len(parts) + 1)})
         for combo in itertools.product(*axes):
-            point, origin = {}, {}
+            point, origin = {}, dict(own)
             for p, o in combo:
                 point.update(p)
                 origin.update(o)
-            points.append(Point(point, origin, base, f"{prefix}base"))
+            points.append(Point(point, origin, base))
     return points
 
 
@@ -215,7 +228,7 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
     targets_checked: dict[str, list[tuple[str, str, object]]] = {}
     points = expand(study)
     for pt in _with_extensions(study, points, errors, source):
-        point, origin_of, base_name = pt.values, pt.origin, pt.base_name
+        point, origin_of, base_name = pt.values, pt.origin, "base"
         cfg = pt.config()
         if any(all(get_dotted(cfg, k, _MISSING) == v for k, v in ex.items()) for ex in study.exclude):
             continue
@@ -289,7 +302,6 @@ def _with_extensions(study: StudySpec, points: list[Point], errors: list[str], s
                 {**pt.values, **{k: v for k, v, _ in combo}},
                 {**pt.origin, **{k: w for k, _, w in combo}},
                 pt.base,
-                pt.base_name,
             )
 
 
@@ -366,5 +378,9 @@ def _batch_key(kind: str, config: BaseModel) -> str | None:
     k = RUN_KINDS[kind]
     if k.batch_key is None:
         return None
-    blob = json.dumps(k.batch_key(config), sort_keys=True, default=lambda v: getattr(v, "model_dump", lambda: str(v))())
+    try:
+        key = k.batch_key(config)
+    except ValueError:  # an invalid target: make_plan reports it with its path, and nothing runs
+        return None
+    blob = json.dumps(key, sort_keys=True, default=lambda v: getattr(v, "model_dump", lambda: str(v))())
     return f"{kind}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"

@@ -251,7 +251,14 @@ def submit(
         state = store.state(run_id)
         return force or state in ("new", "incomplete") or (state == "failed" and retry_failed)
 
-    batches = plan_batches(plan, store, lambda r: wanted(r.run_id), size=batch, jobs=options.array_parallelism)
+    batches = plan_batches(
+        plan,
+        store,
+        lambda r: wanted(r.run_id),
+        size=batch,
+        jobs=options.array_parallelism,
+        device="cuda" if options.gpus_per_run else "cpu",
+    )
     first = [[r.run_id for r in b.runs] for b in batches if not b.after]
     later = [[r.run_id for r in b.runs] for b in batches if b.after]
     if not first and not later:

@@ -74,6 +74,8 @@ def test_blocks_merge_their_base_cross_the_study_grid_and_name_themselves_in_err
     text = str(err.value)
     assert "blocks[1].base.teacher.n" in text and "(got 0)" in text
     assert "blocks[0].grid.K[1]" in text and "(got -4)" in text
+    smaller = load_plan(path, ["seeds=2", "grid.characteristics.K=[4]", "grid.T=[1.0]"])
+    assert len(smaller.runs) == 2 * 2 + 2 * 1  # flows: 2 K x 2 seeds; pipeline: 1 K x 2 seeds; one T
     dup = write_study("name: d\nbase: {}\nblocks: [{name: a}, {name: a}]\n", "dup.yaml")
     with pytest.raises(StudyError, match="blocks: names must differ"):
         load_plan(dup)
