@@ -25,7 +25,7 @@ except (ImportError, SlurmUnavailable, OSError, subprocess.SubprocessError) as e
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 # what may differ between executors: wall times, hosts and dates, and where the teacher was trained
-VOLATILE = ("prov.", "time_", "_seconds", "seconds", "eval_seconds")
+VOLATILE = ("prov.", "time_", "_seconds", "seconds", "eval_seconds", "batch_size", "teacher_cached")
 
 
 def comparable(df: pd.DataFrame) -> pd.DataFrame:
@@ -60,6 +60,14 @@ def test_slurm_sweep_gives_the_local_table(write_study, tmp_path):
     # resubmitting skips what is done, and failures stay failures without --retry-failed
     again = convlab("sweep", study, "--out", tmp_path / "slurm", "--executor", "slurm", check=1)
     assert "submitted 0 runs" in again.stdout and "2 failed before" in again.stdout
+    # batches of 2: each teacher's two runs in one array task, one array, the same table
+    convlab("sweep", study, "--out", tmp_path / "batched", "--executor", "slurm", "--batch", "2", check=1)
+    subs = json.loads((tmp_path / "batched" / "failing" / "slurm" / "submissions.json").read_text())
+    tasks = {s["job_id"] for s in subs.values()}
+    assert len(tasks) == 2 and len({t.split("_")[0] for t in tasks}) == 1
+    batched = pd.read_parquet(tmp_path / "batched" / "failing" / "results.parquet")
+    assert sorted(batched["batch_size"]) == [2, 2, 2, 2]
+    pd.testing.assert_frame_equal(comparable(local), comparable(batched))
 
 
 def test_cancelled_tasks_are_failed_runs_and_retry_failed_resubmits_only_them(write_study, tmp_path):
