@@ -64,3 +64,16 @@ def convlab(*args, cwd=None, check=None, timeout=600, env_extra=None) -> subproc
     if check is not None:
         assert proc.returncode == check, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc
+
+
+def spawn_sweep(study, out, *args, threads: bool = True) -> subprocess.Popen:
+    """`convlab sweep STUDY --out OUT --no-post ARGS` in the background, in its own session (so that a test can
+    kill -9 the whole group), output discarded; one OpenMP thread unless threads=False."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"} if threads else None
+    return subprocess.Popen(
+        [sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post", *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env,
+    )

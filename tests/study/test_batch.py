@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -13,7 +11,7 @@ import pytest
 
 from convlab.api import open_study
 from convlab.study.execute import plan_batches
-from tests.study.conftest import convlab
+from tests.study.conftest import convlab, spawn_sweep
 
 TINY = """
 name: tinychar
@@ -92,13 +90,7 @@ def _done(out) -> dict[str, float]:
 
 def test_kill_minus_9_of_a_batched_sweep_then_resume_gives_every_run_once(write_study, tmp_path):
     study, out = write_study(SLOW), tmp_path / "res"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post", "--batch", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    proc = spawn_sweep(study, out, "--batch", "2")
     deadline = time.time() + 300
     while len(_done(out)) < 2 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.study.conftest import REPO, TINY_FLOW, convlab
+from tests.study.conftest import REPO, TINY_FLOW, convlab, spawn_sweep
 
 FIGURE = REPO / "figures" / "quickstart.py"
 
@@ -140,13 +140,7 @@ seeds: 10
 
 def test_kill_minus_9_loses_only_the_runs_in_progress(write_study, tmp_path):
     study, out = write_study(SLOW), tmp_path / "res"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
+    proc = spawn_sweep(study, out)
     deadline = time.time() + 300
     while len(_done_markers(out, "slow")) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.1)
@@ -189,12 +183,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the worker processes")
 def test_workers_exit_when_the_sweep_process_is_killed(write_study, tmp_path):
     study, out = write_study(SLOW), tmp_path / "res"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "convlab", "sweep", str(study), "--out", str(out), "--no-post", "--jobs", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = spawn_sweep(study, out, "--jobs", "2", threads=False)
     deadline = time.time() + 300
     while not (out / "slow" / "runs").exists() and time.time() < deadline:
         time.sleep(0.1)
