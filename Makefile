@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_mixture.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_batched.py
+	$(BIN)/python benchmarks/bench_kernel.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
