@@ -216,8 +216,9 @@ def tasks_for(plan: Plan, store: StudyStore, *, device: str, retry_failed: bool,
     ]
 
 
-# `--batch auto`: at most this many runs per batch. On the 2-core CPU the throughput of stacked teachers peaks at
-# 8-16 (benchmarks/bench_batched.py); larger stacks only lengthen what a kill loses. The GPU cap is not measured.
+# `--batch auto`: at most this many runs per batch. On the 2-core CPU the throughput of stacked teachers is flat
+# from 4-8 per stack on (benchmarks/bench_batched.py); larger stacks only lengthen what a kill loses. The GPU cap
+# is not measured.
 AUTO_BATCH_MAX = {"cpu": 16, "cuda": 64}
 
 
