@@ -383,6 +383,9 @@ def render_text(report: dict[str, Any]) -> str:
 
 
 def _ci(slope, lo, hi) -> str:
+    """A slope and its interval; '[no interval]' where none could be formed (one seed, one point per seed)."""
+    if not (_finite(lo) and _finite(hi)):
+        return f"{_num(slope)} [no interval]"
     return f"{_num(slope)} [{_num(lo)}, {_num(hi)}]"
 
 
