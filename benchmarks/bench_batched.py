@@ -26,7 +26,7 @@ from convlab.device import resolve_device
 from convlab.interpolants import as_interpolant
 from convlab.models.stack import Member, train_stack
 from convlab.models.training import train
-from convlab.pipeline.teacher import _teacher_draws, _untrained, velocity_matching_loss
+from convlab.pipeline.teacher import teacher_draws, teacher_loss, untrained_teacher
 from convlab.runs.characteristic import CharacteristicRun
 from convlab.targets import make_target
 
@@ -41,20 +41,14 @@ def teachers(k: int, steps: int, device: torch.device):
     target, members = make_target({"name": "ring8"}), []
     for seed in range(k):
         cfg = CharacteristicRun(seed=seed, target={"name": "ring8"}, teacher={"optim": {"steps": steps}})
-        field = _untrained(cfg, target, as_interpolant(cfg.interpolant), device)
+        field = untrained_teacher(cfg, target, as_interpolant(cfg.interpolant), device)
         x1 = target.sample(cfg.teacher.n, generator=seed, device=device, dtype=torch.float32)
-        members.append((cfg, field, Member(field.net, cfg.teacher.optim, _teacher_draws(cfg, x1, device))))
+        members.append((cfg, field, Member(field.net, cfg.teacher.optim, teacher_draws(cfg, x1, device))))
     return members
 
 
 def loss_for(field):
-    def loss(model, inputs):
-        from convlab.fields import NetField
-
-        x1, z, t = inputs
-        return velocity_matching_loss(NetField(model, field.interpolant, field.parametrization), x1, z, t, "velocity")
-
-    return loss
+    return teacher_loss(field.interpolant, field.parametrization, "velocity")
 
 
 def timed(fn, device: torch.device) -> float:

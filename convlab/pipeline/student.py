@@ -13,7 +13,7 @@ from convlab.device import generator, stream_seed
 from convlab.models.nets import Student, TwoTimeNet, n_parameters
 from convlab.models.stack import Member, stack_key, train_stack
 from convlab.models.training import Divergence
-from convlab.pipeline.teacher import Teacher
+from convlab.pipeline.teacher import Teacher, interpolant_key
 from convlab.record import RunFailed
 from convlab.solvers import integrate, time_grid
 
@@ -51,13 +51,12 @@ def semigroup_defect(student, s: Tensor, t: Tensor, u: Tensor, x: Tensor) -> Ten
     return student(s, u, x) - student(t, u, student(s, t, x))
 
 
-def student_stack_key(cfg: CharacteristicRun, target) -> tuple:
-    """What students trained together must share: the network's shape, form and dtype, whether the loss has the
-    semigroup term (its weight may differ), and stack_key of the optimiser."""
+def student_stack_key(cfg: CharacteristicRun, D: int) -> tuple:
+    """What students trained together must share: the ambient dimension D, the network's shape, form and dtype, its
+    interpolant, whether the loss has the semigroup term (its weight may differ), and stack_key of the optimiser."""
     sc = cfg.student
-    spec = cfg.interpolant if isinstance(cfg.interpolant, str) else sorted(cfg.interpolant.items())
     penalty = sc.semigroup_weight > 0
-    return ("student", target.ambient_dim, cfg.dtype, sc.net, sc.form, spec, penalty, stack_key(sc.optim))
+    return ("student", D, cfg.dtype, sc.net, sc.form, interpolant_key(cfg), penalty, stack_key(sc.optim))
 
 
 def student_loss(model, inputs: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:

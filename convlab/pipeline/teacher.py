@@ -47,14 +47,20 @@ def velocity_matching_loss(
     return residual.pow(2).sum(1).mean()
 
 
-def teacher_stack_key(cfg: CharacteristicRun, target) -> tuple | None:
+def interpolant_key(cfg: CharacteristicRun) -> str | tuple:
+    """The run's interpolant spec in a hashable form (a name, or a dict's sorted items)."""
+    return cfg.interpolant if isinstance(cfg.interpolant, str) else tuple(sorted(cfg.interpolant.items()))
+
+
+def teacher_stack_key(cfg: CharacteristicRun, D: int) -> tuple | None:
     """What teachers trained together must share (None for the oracle and kernel teachers, which train nothing):
-    the network's shape and dtype, the loss and its interpolant, and stack_key of the optimiser."""
+    the ambient dimension D, the network's shape and dtype, the loss and its interpolant, and stack_key of the
+    optimiser."""
     tc = cfg.teacher
     if tc.kind != "trained":
         return None
-    spec = cfg.interpolant if isinstance(cfg.interpolant, str) else sorted(cfg.interpolant.items())
-    return ("teacher", target.ambient_dim, cfg.dtype, tc.net, spec, tc.parametrization, tc.loss, stack_key(tc.optim))
+    ip = interpolant_key(cfg)
+    return ("teacher", D, cfg.dtype, tc.net, ip, tc.parametrization, tc.loss, stack_key(tc.optim))
 
 
 def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Interpolant], ctxs: list) -> list:
@@ -76,7 +82,7 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
         elif cfg.teacher.kind == "kernel":
             out[i] = kernel_teacher(cfg, target, ip, ctx.device)
         else:
-            fields[i] = _untrained(cfg, target, ip, ctx.device)
+            fields[i] = untrained_teacher(cfg, target, ip, ctx.device)
             key = ctx.artefact_key("teacher")
             if key not in payloads and key not in missing:
                 if (found := ctx.lookup("teacher")) is not None:
@@ -85,7 +91,7 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
                     missing[key] = i
     stacks: dict[tuple, list[int]] = {}
     for i in missing.values():
-        stacks.setdefault(teacher_stack_key(cfgs[i], targets[i]), []).append(i)
+        stacks.setdefault(teacher_stack_key(cfgs[i], targets[i].ambient_dim), []).append(i)
     for runs in stacks.values():
         trained = _train_teachers([cfgs[i] for i in runs], [targets[i] for i in runs], [fields[i] for i in runs])
         for i, payload in zip(runs, trained):
@@ -127,7 +133,7 @@ class Unshared:
         return value
 
 
-def _untrained(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> NetField:
+def untrained_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> NetField:
     with torch.random.fork_rng(devices=[]):  # network initialisation draws from the global CPU generator
         torch.manual_seed(stream_seed(cfg.seed, "teacher.init"))
         net = VelocityNet(target.ambient_dim, cfg.teacher.net)
@@ -143,15 +149,8 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
             tc.n, generator=generator(cfg.seed, "teacher.data", device), device=device, dtype=dtype
         )
         data.append(x1_train)
-        members.append(Member(field.net, tc.optim, _teacher_draws(cfg, x1_train, device)))
-    ref = fields[0]
-
-    def loss(model, inputs):
-        x1, z, t = inputs
-        return velocity_matching_loss(
-            NetField(model, ref.interpolant, ref.parametrization), x1, z, t, cfgs[0].teacher.loss
-        )
-
+        members.append(Member(field.net, tc.optim, teacher_draws(cfg, x1_train, device)))
+    loss = teacher_loss(fields[0].interpolant, fields[0].parametrization, cfgs[0].teacher.loss)
     payloads = []
     for cfg, target, field, x1_train, log in zip(cfgs, targets, fields, data, train_stack(members, loss)):
         if isinstance(log, Divergence):
@@ -169,7 +168,17 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
     return payloads
 
 
-def _teacher_draws(cfg: CharacteristicRun, x1_train: torch.Tensor, device) -> Callable[[int], tuple]:
+def teacher_loss(ip: Interpolant, parametrization: str, loss: str) -> Callable:
+    """The stack's loss: velocity_matching_loss of a network `model` (the member's forward) on a batch (x1, z, t)."""
+
+    def member_loss(model, inputs: tuple) -> torch.Tensor:
+        x1, z, t = inputs
+        return velocity_matching_loss(NetField(model, ip, parametrization), x1, z, t, loss)
+
+    return member_loss
+
+
+def teacher_draws(cfg: CharacteristicRun, x1_train: torch.Tensor, device) -> Callable[[int], tuple]:
     """The member's batch for a step: training points, noise and times from its own 'teacher.batches' stream."""
     tc, T = cfg.teacher, cfg.T
     g = generator(cfg.seed, "teacher.batches", device)

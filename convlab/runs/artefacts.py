@@ -55,7 +55,9 @@ class ArtefactCache:
         self._memo(memo_key, value, memo_size)
         return value, created
 
-    def lookup(self, name: str, key: str, device: torch.device, *, on_disk: bool = False) -> Any | None:
+    def lookup(
+        self, name: str, key: str, device: torch.device, *, on_disk: bool = False, memo_size: int = 16
+    ) -> Any | None:
         """The artefact if this process or the disk has it, else None (nothing is computed): with `store`, the
         two halves of `get` for callers that compute many missing artefacts together (a batch of teachers)."""
         memo_key = (name, f"{key}-{device}")
@@ -65,8 +67,8 @@ class ArtefactCache:
         if on_disk and self.dir is not None:
             d = self.dir / name / f"{key}-{device.type}"
             if (d / DONE).exists():
-                value = torch.load(d / "payload.pt", map_location="cpu", weights_only=True)
-                self._memo(memo_key, value, 16)
+                value = _load(d)
+                self._memo(memo_key, value, memo_size)
                 return value
         return None
 
@@ -99,13 +101,17 @@ class ArtefactCache:
         with FileLock(str(folder / f"{key}.lock")):
             d = folder / key
             if (d / DONE).exists():
-                return torch.load(d / "payload.pt", map_location="cpu", weights_only=True), False
+                return _load(d), False
             value = create()
             buf = io.BytesIO()
             torch.save(value, buf)
             atomic_write_bytes(d / "payload.pt", buf.getvalue())
             atomic_write_bytes(d / DONE, utc_now().encode())
             return value, True
+
+
+def _load(d: Path) -> Any:
+    return torch.load(d / "payload.pt", map_location="cpu", weights_only=True)
 
 
 def clear_memo() -> None:

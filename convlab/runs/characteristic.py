@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
@@ -189,13 +188,8 @@ def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) ->
 
 def batch_key(cfg: CharacteristicRun) -> tuple:
     """Runs whose teachers (if trained) and students can be trained as one stack each."""
-    target = _Shape(_ambient_dim(json.dumps(cfg.target, sort_keys=True)))
-    return (teacher_stack_key(cfg, target), student_stack_key(cfg, target))
-
-
-@dataclass(frozen=True)
-class _Shape:
-    ambient_dim: int
+    D = _ambient_dim(json.dumps(cfg.target, sort_keys=True))
+    return (teacher_stack_key(cfg, D), student_stack_key(cfg, D))
 
 
 @functools.lru_cache(maxsize=256)

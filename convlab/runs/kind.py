@@ -76,7 +76,6 @@ class RunContext:
         self.kind, self.cfg, self.device, self.cache = kind, cfg, device, cache
         self.current = "setup"
         self.timings: dict[str, float] = {}
-        self.created: dict[str, bool] = {}  # artefact name -> whether this run computed it
 
     def rng(self, stream: str, device: torch.device | str | None = None) -> torch.Generator:
         """The generator of one named stream of the run's seed (on the run's device unless told otherwise)."""
@@ -96,9 +95,9 @@ class RunContext:
         artefact = self.kind.artefact(name)
         key = artefact.key(self.cfg)
         if key is None:
-            value, created = create(), True
+            value = create()
         else:
-            value, created = self.cache.get(
+            value, _ = self.cache.get(
                 f"{self.kind.name}.{name}",
                 key,
                 self.device,
@@ -106,7 +105,6 @@ class RunContext:
                 on_disk=artefact.on_disk,
                 memo_size=artefact.memo_size,
             )
-        self.created[name] = created
         return value
 
     def artefact_key(self, name: str) -> str | None:
@@ -118,15 +116,13 @@ class RunContext:
         artefact, key = self.kind.artefact(name), self.artefact_key(name)
         if key is None:
             return None
-        value = self.cache.lookup(f"{self.kind.name}.{name}", key, self.device, on_disk=artefact.on_disk)
-        if value is not None:
-            self.created[name] = False
-        return value
+        return self.cache.lookup(
+            f"{self.kind.name}.{name}", key, self.device, on_disk=artefact.on_disk, memo_size=artefact.memo_size
+        )
 
     def store(self, name: str, value: Any) -> Any:
         """Share `value`, computed by this run (maybe together with other runs' artefacts), as artefact `name`."""
         artefact, key = self.kind.artefact(name), self.artefact_key(name)
-        self.created[name] = True
         if key is None:
             return value
         return self.cache.store(
@@ -201,6 +197,14 @@ class RunKind:
                 return f"{self.name}.{a.name}/{key}"
         return None
 
+    def batch_id(self, cfg: RunConfig) -> str | None:
+        """'<kind>:<hash of batch_key(cfg)>': runs with equal ids may run as one batch; None for a kind without a
+        batch body."""
+        if self.batch_key is None:
+            return None
+        blob = json.dumps(self.batch_key(cfg), sort_keys=True, default=lambda v: v.model_dump(mode="json"))
+        return f"{self.name}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
     def validate(self, cfg: RunConfig | Mapping[str, Any]) -> RunConfig:
         return cfg if isinstance(cfg, self.config) else self.config.model_validate(cfg)
 
@@ -230,7 +234,7 @@ class RunKind:
         ctxs = [RunContext(self, cfg, device, cache) for cfg in cfgs]
         start = time.perf_counter()
         if self.batch is not None:
-            if len({_hashable(self.batch_key(c)) for c in cfgs}) > 1:
+            if len({self.batch_id(c) for c in cfgs}) > 1:
                 raise ValueError(f"run kind {self.name}: a batch must share its batch_key")
             outcomes = self.batch(cfgs, ctxs)
         else:
@@ -255,7 +259,3 @@ class RunKind:
         if bad:
             return RunRecord("failed", {}, info, stage="measure", reason=f"non-finite {', '.join(bad)}")
         return RunRecord("ok", metrics, info)
-
-
-def _hashable(key: Any) -> Any:
-    return json.dumps(key, sort_keys=True, default=str)

@@ -312,19 +312,19 @@ def run_local(
             result.outcomes.append(o)
             on_outcome(o)
 
-    def wanted(r: PlannedRun) -> bool:
+    def needs_running(r: PlannedRun) -> bool:
         state = store.state(r.run_id)
         return force or state in ("new", "incomplete") or (state == "failed" and retry_failed)
 
+    wanted = {r.run_id for r in plan.runs if needs_running(r)}
     for r in plan.runs:  # done, or failed without --retry-failed: said at once
-        if not wanted(r):
+        if r.run_id not in wanted:
             report([execute(by_id[r.run_id])])
-    batches = plan_batches(plan, store, wanted, size=batch, jobs=jobs, device=resolve_device(device).type)
+    batches = plan_batches(
+        plan, store, lambda r: r.run_id in wanted, size=batch, jobs=jobs, device=resolve_device(device).type
+    )
     tasks = [[by_id[r.run_id] for r in b.runs] for b in batches]
     finished: set[int] = set()
-
-    def startable() -> list[int]:
-        return [i for i, b in enumerate(batches) if i not in finished and b.after <= finished]
 
     if jobs == 1:
         for i in range(len(batches)):  # every batch comes after the batches it waits for
@@ -337,13 +337,12 @@ def run_local(
         max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid())
     ) as pool:
         running: dict[Future, int] = {}
-        started: set[int] = set()
+        waiting = dict(enumerate(batches))  # not started yet
 
         def start_ready() -> None:
-            for i in startable():
-                if i not in started:
-                    started.add(i)
-                    running[pool.submit(execute_batch, tasks[i])] = i
+            for i in [i for i, b in waiting.items() if b.after <= finished]:
+                del waiting[i]
+                running[pool.submit(execute_batch, tasks[i])] = i
 
         start_ready()
         while running:

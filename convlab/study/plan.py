@@ -191,8 +191,8 @@ class Point:
 def expand(study: StudySpec) -> list[Point]:
     """The grid points, block by block, seeds last."""
     points = []
-    for prefix, base, grid, zips, seeds in study.parts():
-        block = study.blocks[int(prefix[7:-2])] if prefix else None  # 'blocks[i].'
+    for index, base, grid, zips, seeds in study.parts():
+        block, prefix = (None, "") if index is None else (study.blocks[index], f"blocks[{index}].")
         axes: list[list[tuple[dict, dict]]] = []
         for key, values in grid.items():
             at = f"{prefix}grid" if block is not None and key in block.grid else "grid"
@@ -228,14 +228,14 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
     targets_checked: dict[str, list[tuple[str, str, object]]] = {}
     points = expand(study)
     for pt in _with_extensions(study, points, errors, source):
-        point, origin_of, base_name = pt.values, pt.origin, "base"
+        point, origin_of = pt.values, pt.origin
         cfg = pt.config()
         if any(all(get_dotted(cfg, k, _MISSING) == v for k, v in ex.items()) for ex in study.exclude):
             continue
         kind = cfg.get("kind")
         if kind not in RUN_KINDS:
             known = sorted(RUN_KINDS)
-            where = origin_of.get("kind", f"{base_name}.kind")
+            where = origin_of.get("kind", "base.kind")
             errors.append(
                 f"{source}: {where}: unknown run kind{did_you_mean(str(kind), known)}; "
                 f"known: {', '.join(known)} (got {kind!r})"
@@ -252,11 +252,11 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
             for param, msg, value in targets_checked[blob]:
                 path = f"target.{param}" if param and not param.startswith("[") else f"target{param}"
                 got = "" if "(got " in msg else f" (got {value!r})"
-                errors.append(f"{source}: {_where(path, origin_of, base_name)}: {msg}{got}{context}")
+                errors.append(f"{source}: {_where(path, origin_of, 'base')}: {msg}{got}{context}")
         try:
             config = model.model_validate(cfg)
         except ValidationError as err:
-            errors += _messages(err, str(source), model, base_name, origin_of, RUN_KINDS[kind].renamed)
+            errors += _messages(err, str(source), model, "base", origin_of, RUN_KINDS[kind].renamed)
             continue
         rid = run_id(config)
         runs.setdefault(
@@ -374,13 +374,8 @@ def _field_names(model: type[BaseModel], path: list[str]) -> list[str]:
 
 
 def _batch_key(kind: str, config: BaseModel) -> str | None:
-    """'<kind>:<hash of the kind's batch_key>' for kinds with a batch body, else None."""
-    k = RUN_KINDS[kind]
-    if k.batch_key is None:
-        return None
+    """RunKind.batch_id; None for a config whose target is invalid (make_plan reports it, and nothing runs)."""
     try:
-        key = k.batch_key(config)
-    except ValueError:  # an invalid target: make_plan reports it with its path, and nothing runs
+        return RUN_KINDS[kind].batch_id(config)
+    except ValueError:
         return None
-    blob = json.dumps(key, sort_keys=True, default=lambda v: getattr(v, "model_dump", lambda: str(v))())
-    return f"{kind}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"

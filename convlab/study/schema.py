@@ -139,14 +139,14 @@ class StudySpec(Strict):
     def seed_list(self) -> list[int]:
         return _seeds(self.seeds)
 
-    def parts(self) -> list[tuple[str, dict[str, Any], dict, list[dict], list[int]]]:
-        """(where, base, grid, zip, seeds) of each block (or of the study itself when it has none); `where` is
-        the prefix of the block's fields in messages."""
+    def parts(self) -> list[tuple[int | None, dict[str, Any], dict, list[dict], list[int]]]:
+        """(block index, base, grid, zip, seeds) of each block, or (None, ...) of the study itself when it has
+        none."""
         if not self.blocks:
-            return [("", self.base, self.grid, self.zip, self.seed_list)]
+            return [(None, self.base, self.grid, self.zip, self.seed_list)]
         return [
             (
-                f"blocks[{i}].",
+                i,
                 _merged(self.base, b.base),
                 {**self.grid, **b.grid},
                 [*self.zip, *b.zip],
