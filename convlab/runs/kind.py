@@ -248,7 +248,7 @@ class RunKind:
         return [self._record(out, ctx, seconds, len(cfgs)) for out, ctx in zip(outcomes, ctxs)]
 
     def _record(self, out: dict[str, Any] | Failure, ctx: RunContext, seconds: float, batch: int) -> RunRecord:
-        info = {"device": str(ctx.device), "batch_size": batch}
+        info = {"device": str(ctx.device), "runs_in_batch": batch}
         if isinstance(out, Failure):
             return RunRecord("failed", getattr(out, "metrics", {}), info, stage=ctx.current, reason=str(out))
         metrics = {**out, **ctx.timings, "time_total_s": seconds}

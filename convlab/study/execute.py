@@ -131,7 +131,7 @@ def _run_here(store: StudyStore, tasks: list[RunTask]) -> list[Outcome]:
             log.info("%s finished in %.1f s: %s", task.run_id, seconds, "ok" if error is None else error["reason"])
     outcomes = []
     for task, d, prov, record, error in zip(tasks, dirs, provs, records, errors):
-        atomic_write_json(d / PROVENANCE, {**prov, "finished": utc_now(), "seconds": seconds, "batch_size": len(tasks)})
+        atomic_write_json(d / PROVENANCE, {**prov, "finished": utc_now(), "seconds": seconds})
         if record is not None:
             atomic_write_json(d / RESULT, record.as_dict())
         if error is not None:

@@ -49,7 +49,7 @@ def test_a_batched_sweep_gives_each_run_what_it_gives_alone(write_study, tmp_pat
     assert a.keys() == b.keys() and len(a) == 8
     for rid, ra in a.items():
         rb = b[rid]
-        assert (ra["batch_size"], rb["batch_size"]) == (1, 8)
+        assert (ra["runs_in_batch"], rb["runs_in_batch"]) == (1, 8)
         assert ra["status"] == rb["status"]
         if ra["status"] == "failed":
             assert ra["stage"] == rb["stage"] == "teacher" and ra["reason"] == rb["reason"]

@@ -25,7 +25,7 @@ except (ImportError, SlurmUnavailable, OSError, subprocess.SubprocessError) as e
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 # what may differ between executors: wall times, hosts and dates, and where the teacher was trained
-VOLATILE = ("prov.", "time_", "_seconds", "seconds", "eval_seconds", "batch_size", "teacher_cached")
+VOLATILE = ("prov.", "time_", "_seconds", "seconds", "eval_seconds", "runs_in_batch", "teacher_cached")
 
 
 def comparable(df: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +66,7 @@ def test_slurm_sweep_gives_the_local_table(write_study, tmp_path):
     tasks = {s["job_id"] for s in subs.values()}
     assert len(tasks) == 2 and len({t.split("_")[0] for t in tasks}) == 1
     batched = pd.read_parquet(tmp_path / "batched" / "failing" / "results.parquet")
-    assert sorted(batched["batch_size"]) == [2, 2, 2, 2]
+    assert sorted(batched["runs_in_batch"]) == [2, 2, 2, 2]
     pd.testing.assert_frame_equal(comparable(local), comparable(batched))
 
 
