@@ -200,6 +200,12 @@ def early_stopping_w2_bound(target, interpolant, T: float) -> float:
 
     ip = as_interpolant(interpolant)
     a, b = float(ip.a(T)), float(ip.b(T))
+    if not hasattr(target, "cov"):  # Unif(M) * N(0, s^2 I): couple given the manifold point Y, the same way
+        s = target.s
+        per_point = (1 - b) ** 2 * target._second_moment() + target.ambient_dim * (
+            math.sqrt(a * a + b * b * s * s) - s
+        ) ** 2
+        return math.sqrt(per_point)
     lam = target.cov.eigenvalues().clamp_min(0.0)
     per_k = (1 - b) ** 2 * (target.means**2).sum(1) + ((a * a + b * b * lam).sqrt() - lam.sqrt()).pow(2).sum(1)
     return math.sqrt(float(target.weights @ per_k))

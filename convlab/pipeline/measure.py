@@ -29,7 +29,7 @@ def velocity_l2_error(field, target, cfg: CharacteristicRun, device) -> float:
     dtype, n, ip = getattr(torch, cfg.dtype), cfg.eval.n_velocity, field.interpolant
     g = generator(cfg.seed, "eval.velocity", device)
     x1 = target.sample(n, generator=g, device=device, dtype=dtype)
-    z = torch.randn(x1.shape, generator=g, device=device, dtype=dtype)
+    z = target.noise(n, generator=g, device=device, dtype=dtype)
     t = cfg.T * torch.rand(n, generator=g, device=device, dtype=dtype)
     xt = ip.a(t)[:, None] * z + ip.b(t)[:, None] * x1
     with torch.no_grad():
@@ -41,7 +41,7 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
     ev, cc, ip = cfg.eval, cfg.characteristics, teacher.field.interpolant
     dtype = getattr(torch, cfg.dtype)
     g = generator(cfg.seed, "eval.noise", device)
-    z = torch.randn(ev.n_coupled, target.ambient_dim, generator=g, device=device, dtype=dtype)
+    z = target.noise(ev.n_coupled, generator=g, device=device, dtype=dtype)
     exact = ExactField(target, ip)
     out: dict[str, Any] = {}
     with torch.no_grad():
@@ -84,7 +84,7 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
             .sqrt()
             .item()
         )
-        z_w2 = torch.randn(ev.n_w2, target.ambient_dim, generator=g, device=device, dtype=dtype)
+        z_w2 = target.noise(ev.n_w2, generator=g, device=device, dtype=dtype)
         w2 = sampled_w2(
             student(0.0, cfg.T, z_w2),
             target,

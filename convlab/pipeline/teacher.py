@@ -145,9 +145,7 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
     members, data = [], []
     for cfg, target, field in zip(cfgs, targets, fields):
         tc, dtype, device = cfg.teacher, getattr(torch, cfg.dtype), next(field.net.parameters()).device
-        x1_train = target.sample(
-            tc.n, generator=generator(cfg.seed, "teacher.data", device), device=device, dtype=dtype
-        )
+        x1_train = training_sample(cfg, target, device, dtype)
         data.append(x1_train)
         members.append(Member(field.net, tc.optim, teacher_draws(cfg, x1_train, device)))
     loss = teacher_loss(fields[0].interpolant, fields[0].parametrization, cfgs[0].teacher.loss)
@@ -166,6 +164,14 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
         state = {k: v.detach().cpu().clone() for k, v in field.net.state_dict().items()}
         payloads.append({"state_dict": state, "info": info})
     return payloads
+
+
+def training_sample(cfg: CharacteristicRun, target, device, dtype) -> torch.Tensor:
+    """The n training points, drawn once from the 'teacher.data' stream: of the target, or (teacher.clean) of its
+    clean manifold Unif(M), the points a smoothed target adds its noise to."""
+    g = generator(cfg.seed, "teacher.data", device)
+    draw = target.sample_support if cfg.teacher.clean else target.sample
+    return draw(cfg.teacher.n, generator=g, device=device, dtype=dtype)
 
 
 def teacher_loss(ip: Interpolant, parametrization: str, loss: str) -> Callable:
@@ -230,7 +236,7 @@ def kernel_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torc
     """
     start = time.perf_counter()
     tc, dtype, T = cfg.teacher, getattr(torch, cfg.dtype), cfg.T
-    x1 = target.sample(tc.n, generator=generator(cfg.seed, "teacher.data", device), device=device, dtype=dtype)
+    x1 = training_sample(cfg, target, device, dtype)
     info: dict[str, Any] = {"teacher_params": 0}
     h = tc.bandwidth
     if h is None:
@@ -242,7 +248,7 @@ def kernel_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torc
         hs = (scale * BANDWIDTH_FACTORS).tolist()
         g = generator(cfg.seed, "teacher.cv", device)
         val = val.repeat(CV_DRAWS, 1)
-        z = torch.randn(val.shape, generator=g, device=device, dtype=dtype)
+        z = target.noise(val.shape[0], generator=g, device=device, dtype=dtype)
         t = T * torch.rand(val.shape[0], generator=g, device=device, dtype=dtype)
         losses = []
         with torch.no_grad():

@@ -50,6 +50,13 @@ class TeacherConfig(Strict):
     kind: Literal["trained", "oracle", "kernel"] = "trained"
     n: Annotated[PositiveInt, Field(description="the sample size of the theory: one training set drawn once")] = 2000
     bandwidth: Annotated[float, Field(gt=0.0, description="kernel only; null: chosen by held-out loss")] | None = None
+    clean: Annotated[
+        bool,
+        Field(
+            description="train on clean manifold points, Unif(M), not on draws of the smoothed target (manifold "
+            "targets); a kernel teacher with bandwidth = target.s is then the D-independent control"
+        ),
+    ] = False
     parametrization: Literal["velocity", "denoiser"] = "velocity"
     loss: Literal["velocity", "denoiser"] = "velocity"  # velocity matching, or its unweighted denoising form
     net: NetConfig = NetConfig()
@@ -111,6 +118,11 @@ class CharacteristicRun(RunConfig):
             raise ValueError(
                 f"teacher.bandwidth: only a kernel teacher has a bandwidth (teacher.kind is {self.teacher.kind!r})"
             )
+        if self.teacher.clean and not hasattr(make_target(self.target), "sample_support"):
+            raise ValueError(
+                f"teacher.clean: only a manifold target (uniform_sphere, uniform_torus, uniform_cube) has clean "
+                f"points apart from its smoothing (target is {self.target.get('name')!r})"
+            )
         if self.student.init == "teacher":
             if self.teacher.kind != "trained":
                 raise ValueError(
@@ -154,12 +166,11 @@ def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) ->
     for i in live():
         cfg, ctx = cfgs[i], ctxs[i]
         with ctx.stage("characteristics", timed=True):
-            z = torch.randn(
+            z = targets[i].noise(
                 cfg.characteristics.m,
-                targets[i].ambient_dim,
+                generator=ctx.rng("characteristics.noise"),
                 device=ctx.device,
                 dtype=getattr(torch, cfg.dtype),
-                generator=ctx.rng("characteristics.noise"),
             )
             try:
                 chars[i] = characteristics(teachers[i], cfg, z)

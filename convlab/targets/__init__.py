@@ -1,6 +1,7 @@
 """Analytic targets: Gaussian mixtures with exact fields, named and manifold constructors, one registry."""
 
 from convlab.registry import build
+from convlab.targets.continuous import SmoothedManifold, uniform_cube, uniform_sphere, uniform_torus
 from convlab.targets.covariance import Covariance, Diagonal, Isotropic, Spectral, low_rank
 from convlab.targets.manifolds import cube, sphere, subspaces, swiss_roll, torus
 from convlab.targets.mixture import GaussianMixture
@@ -15,6 +16,9 @@ TARGETS = {
     "torus": torus,
     "cube": cube,
     "subspaces": subspaces,
+    "uniform_sphere": uniform_sphere,
+    "uniform_torus": uniform_torus,
+    "uniform_cube": uniform_cube,
     "gaussian_mixture": GaussianMixture,
 }
 
@@ -24,7 +28,7 @@ TARGETS = {
 RENAMED = {"ring8": {"std": "s"}, "gaussian": {"std": "s"}}
 
 
-def make_target(spec: str | dict) -> GaussianMixture:
+def make_target(spec: str | dict) -> GaussianMixture | SmoothedManifold:
     """A target from a registry name or {'name': ..., **params}, e.g. {'name': 'sphere', 'd': 2, 'D': 16}."""
     return build(TARGETS, spec, kind="target")
 
@@ -46,6 +50,10 @@ __all__ = [
     "torus",
     "cube",
     "subspaces",
+    "SmoothedManifold",
+    "uniform_sphere",
+    "uniform_torus",
+    "uniform_cube",
 ]
 
 

@@ -166,6 +166,13 @@ class GaussianMixture:
         noise = [P.cov.sqrt_apply(idx[i : i + step], z[i : i + step]) for i in range(0, n, step)]
         return P.means[idx] + torch.cat(noise) if n else P.means[idx]
 
+    def noise(self, n: int, *, generator: torch.Generator, device=None, dtype=None) -> Tensor:
+        """n standard normal vectors in R^D (the interpolant's Z), from `generator`."""
+        device = torch.device(device) if device is not None else generator.device
+        return torch.randn(
+            n, self.ambient_dim, generator=generator, device=device, dtype=dtype or torch.get_default_dtype()
+        )
+
     # -- exact fields ------------------------------------------------------------------------------------------
 
     def score(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:

@@ -85,3 +85,51 @@ def test_kernel_teacher_error_falls_with_n_and_gives_a_complete_record():
 def test_bad_kernel_configs_are_rejected(override, message):
     with pytest.raises(ValidationError, match=message):
         CharacteristicRun.model_validate({"target": {"name": "ring8"}, **override})
+
+
+def control_cfg(D, **teacher):
+    return CharacteristicRun.model_validate(
+        {
+            "target": {"name": "uniform_sphere", "d": 2, "D": D, "s": 0.1, "seed": 3},
+            "interpolant": "linear",
+            "T": 1.0,
+            "dtype": "float64",
+            "seed": 4,
+            "teacher": {"kind": "kernel", "n": 150, "clean": True, "bandwidth": 0.1, **teacher},
+            "characteristics": {"K": 8, "m": 50},
+            "student": {"init": "random", "optim": {"steps": 0}},
+            "eval": {"n_coupled": 100, "n_w2": 50, "n_velocity": 300, "floor_repeats": 1},
+            "reference": {"K": 64},
+        }
+    )
+
+
+def test_control_estimator_is_independent_of_the_ambient_dimension():
+    """A pipeline identity, not evidence for the manifold hypothesis: the kernel estimate of clean manifold points
+    with bandwidth = the target's smoothing s has the target's own normal part, so (paired draws) its errors live in
+    M's span and are the same in every D, to rounding."""
+    names = ("velocity_l2_error", "teacher_flow_error")  # the statistical errors (Euler's is not: the normal part
+    # of the field is a D-dimensional linear flow, and K Euler steps err on it by an amount that grows with D)
+    records = {D: RUN_KINDS["characteristic"].run(control_cfg(D), device="cpu") for D in (3, 16, 128)}
+    assert all(r.status == "ok" for r in records.values()), records
+    ref = records[3].metrics
+    assert ref["teacher_flow_error"] > 1e-3  # a real statistical error, not zero
+    for D in (16, 128):
+        for name in names:
+            assert records[D].metrics[name] == pytest.approx(ref[name], rel=1e-9), (D, name)
+
+
+def test_the_control_is_not_d_independent_with_the_held_out_bandwidth():
+    """The same estimator with its bandwidth chosen on held-out data is not covered by the identity."""
+    flows = [
+        RUN_KINDS["characteristic"]
+        .run(control_cfg(D, bandwidth=None, clean=False), device="cpu")
+        .metrics["teacher_flow_error"]
+        for D in (3, 64)
+    ]
+    assert abs(flows[1] / flows[0] - 1) > 1e-3, flows
+
+
+def test_clean_needs_a_manifold_target():
+    with pytest.raises(ValidationError, match=r"teacher.clean: only a manifold target .* \(target is 'ring8'\)"):
+        CharacteristicRun.model_validate({"target": {"name": "ring8"}, "teacher": {"kind": "kernel", "clean": True}})
