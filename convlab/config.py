@@ -42,6 +42,9 @@ class NetConfig(Strict):
     depth: PositiveInt = 3
     activation: Literal["silu", "gelu", "relu", "tanh", "softplus"] = "silu"
     time_features: PositiveInt = 8
+    # c(t) x added to the output, c linear in the time features and zero at initialisation: the exact field along
+    # the normal space of a manifold is such a multiple of x, which the MLP must otherwise build in every direction.
+    skip: bool = False
 
 
 class OptimConfig(Strict):

@@ -35,6 +35,14 @@ def mlp(d_in: int, d_out: int, cfg: NetConfig) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(width, d_out))
 
 
+def _skip(features: int) -> nn.Linear:
+    """c(t): a linear map of the time features to one coefficient, zero at initialisation (the MLP starts alone)."""
+    layer = nn.Linear(features, 1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def _times(t, x: Tensor) -> Tensor:
     """A float or (n,) tensor of times as an (n,) tensor on x's device and dtype."""
     t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
@@ -49,9 +57,12 @@ class VelocityNet(nn.Module):
         self.dim, self.cfg = dim, cfg
         self.time = FourierTime(cfg.time_features)
         self.body = mlp(dim + self.time.dim, dim, cfg)
+        self.skip = _skip(self.time.dim) if cfg.skip else None
 
     def forward(self, t, x: Tensor) -> Tensor:
-        return self.body(torch.cat([x, self.time(_times(t, x))], 1))
+        phi = self.time(_times(t, x))
+        out = self.body(torch.cat([x, phi], 1))
+        return out if self.skip is None else out + self.skip(phi) * x
 
 
 class TwoTimeNet(nn.Module):
@@ -62,9 +73,12 @@ class TwoTimeNet(nn.Module):
         self.dim, self.cfg = dim, cfg
         self.time = FourierTime(cfg.time_features)
         self.body = mlp(dim + 2 * self.time.dim, dim, cfg)
+        self.skip = _skip(2 * self.time.dim) if cfg.skip else None
 
     def forward(self, s, t, x: Tensor) -> Tensor:
-        return self.body(torch.cat([x, self.time(_times(s, x)), self.time(_times(t, x))], 1))
+        phi = torch.cat([self.time(_times(s, x)), self.time(_times(t, x))], 1)
+        out = self.body(torch.cat([x, phi], 1))
+        return out if self.skip is None else out + self.skip(phi) * x
 
     @classmethod
     def from_teacher(cls, teacher: VelocityNet) -> TwoTimeNet:
@@ -76,6 +90,9 @@ class TwoTimeNet(nn.Module):
         state["body.0.weight"] = torch.cat(
             [w, torch.zeros(w.shape[0], teacher.time.dim, dtype=w.dtype, device=w.device)], 1
         )
+        if teacher.skip is not None:  # c(s, t) = c(s) of the teacher: zero weight on phi(t)
+            ws = state["skip.weight"]
+            state["skip.weight"] = torch.cat([ws, torch.zeros_like(ws)], 1)
         net.load_state_dict(state)
         return net
 

@@ -47,6 +47,11 @@ def stack_key(cfg: OptimConfig) -> tuple:
     return (cfg.optimizer, cfg.steps, cfg.batch_size)
 
 
+def halfway(steps: int) -> int | None:
+    """The step of the convergence check's snapshot: half the training (None below 2 steps: nothing to compare)."""
+    return steps // 2 if steps >= 2 else None
+
+
 def _column(values: Sequence[float], like: Tensor) -> Tensor:
     """Per-member scalars as a (S, 1, ..., 1) tensor against a stacked parameter."""
     return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(-1, *([1] * (like.ndim - 1)))
@@ -57,11 +62,14 @@ def train_stack(
     loss: Callable[[Callable[..., Tensor], tuple[Tensor, ...]], Tensor],
     *,
     check_every: int = 50,
+    snapshot_at: int | None = None,
 ) -> list[TrainLog | Divergence]:
     """Minimise loss(model, member.draw(step)) for every member; model is a callable with the module's forward.
 
     Returns, per member, its TrainLog (the module holds the trained, or EMA, weights) or the Divergence that
     ended it (its module is left as it was). Members must share stack_key(cfg) and the module's structure.
+    snapshot_at: after that many steps, each member's weights as they would be loaded then (EMA or not) are kept
+    in TrainLog.snapshot, a state dict (the convergence check compares the network there and at the end).
     """
     start = time.perf_counter()
     if not members:
@@ -101,6 +109,7 @@ def train_stack(
     outcome: list[TrainLog | Divergence | None] = [None] * S
     history: list[list[float]] = [[] for _ in range(S)]
     window: list[Tensor] = []
+    snapshots: list[dict | None] = [None] * S
     for step in range(steps):
         draws = [m.draw(step) for m in members]
         inputs = tuple(torch.stack(parts) for parts in zip(*draws))
@@ -113,6 +122,11 @@ def train_stack(
             if any(c.ema is not None for c in cfgs):
                 for e, p, w in zip(ema, ps, decay_col):
                     e.lerp_(p, w)
+        if snapshot_at is not None and step + 1 == snapshot_at:
+            with torch.no_grad():
+                for s, cfg in enumerate(cfgs):
+                    source = ema if cfg.ema is not None else ps
+                    snapshots[s] = {k: v[s].detach().clone() for k, v in zip(names, source)}
         window.append(losses.detach())
         if len(window) == check_every or step == steps - 1:
             means = torch.stack(window).mean(0).tolist()  # the one host sync per window
@@ -132,7 +146,7 @@ def train_stack(
             source = ema if cfg.ema is not None else ps
             module.load_state_dict({k: v[s].detach().clone() for k, v in zip(names, source)}, strict=False)
             module.eval()
-            outcome[s] = TrainLog(steps, history[s][-1] if history[s] else None, history[s], seconds)
+            outcome[s] = TrainLog(steps, history[s][-1] if history[s] else None, history[s], seconds, snapshots[s])
     return outcome
 
 

@@ -72,6 +72,7 @@ class TrainLog:
     final_loss: float | None
     history: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    snapshot: dict | None = None  # train_stack's snapshot_at weights (a state dict of the trainable parameters)
 
 
 def train(module: nn.Module, loss_fn: Callable[[int], Tensor], cfg: OptimConfig, *, check_every: int = 50) -> TrainLog:

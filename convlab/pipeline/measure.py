@@ -24,6 +24,11 @@ def rms(x: Tensor, y: Tensor) -> float:
     return coupled_rms(x.double(), y.double()).rms
 
 
+def converged(error: float, error_half: float, tol: float) -> bool:
+    """Whether the second half of the training moved the error by less than tol of it (relative)."""
+    return bool(abs(error - error_half) < tol * error)
+
+
 def velocity_l2_error(field, target, cfg: CharacteristicRun, device) -> float:
     """|| v_theta - V ||_{L2}, t ~ U[0, T], x ~ p_t (X_t = a Z + b X1 from fresh target draws)."""
     dtype, n, ip = getattr(torch, cfg.dtype), cfg.eval.n_velocity, field.interpolant
@@ -36,8 +41,16 @@ def velocity_l2_error(field, target, cfg: CharacteristicRun, device) -> float:
         return rms(field.velocity(t, xt), target.velocity(t.double(), xt.double(), ip))
 
 
-def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, device: torch.device) -> dict[str, Any]:
-    """Every error of the decomposition, separately (names ending _error are rms pathwise distances)."""
+def measure(
+    teacher: Teacher,
+    student: Student,
+    target,
+    cfg: CharacteristicRun,
+    device: torch.device,
+    student_halfway: Student | None = None,
+) -> dict[str, Any]:
+    """Every error of the decomposition, separately (names ending _error are rms pathwise distances), and the
+    convergence check of each trained network: its error after half its steps beside its final error."""
     ev, cc, ip = cfg.eval, cfg.characteristics, teacher.field.interpolant
     dtype = getattr(torch, cfg.dtype)
     g = generator(cfg.seed, "eval.noise", device)
@@ -54,8 +67,16 @@ def measure(teacher: Teacher, student: Student, target, cfg: CharacteristicRun, 
             out["velocity_l2_error"] = velocity_l2_error(teacher.field, target, cfg, device)
         euler = integrate(teacher.field, z, time_grid(cc.K, T=cfg.T, kind=cc.grid), cc.solver, keep_trajectory=True)
         euler_1 = integrate(teacher.field, z, time_grid(1, T=cfg.T), cc.solver).x
+        if teacher.halfway is not None:
+            half = rms(reference_flow(teacher.halfway, z, T=cfg.T, reference=cfg.reference), flow_true)
+            out["teacher_flow_error_half"] = half
+            out["teacher_converged"] = converged(rms(flow_teacher, flow_true), half, ev.converged_tol)
         one_step = student(0.0, cfg.T, z)
         e2e = coupled_rms(one_step.double(), flow_true)
+        if student_halfway is not None:
+            half = rms(student_halfway(0.0, cfg.T, z), flow_true)
+            out["student_e2e_error_half"] = half
+            out["student_converged"] = converged(e2e.rms, half, ev.converged_tol)
         out.update(
             teacher_euler_error=rms(euler.x, flow_teacher),  # Euler_K[v] vs Flow[v]: the discretisation error
             teacher_flow_error=rms(flow_teacher, flow_true),  # Flow[v] vs Flow[V]: what the velocity error does

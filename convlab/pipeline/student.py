@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from convlab.device import generator, stream_seed
 from convlab.models.nets import Student, TwoTimeNet, n_parameters
-from convlab.models.stack import Member, stack_key, train_stack
+from convlab.models.stack import Member, halfway, stack_key, train_stack
 from convlab.models.training import Divergence
 from convlab.pipeline.teacher import Teacher, interpolant_key
 from convlab.record import RunFailed
@@ -90,9 +91,10 @@ def student_draws(chars: Characteristics, cfg: CharacteristicRun, gen: torch.Gen
 
 
 def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: list[CharacteristicRun]) -> list:
-    """Per run, (student, info) or the Divergence that ended its training: g trained on all pairs k < l of its
-    trajectories plus semigroup_weight times the semigroup penalty, the runs' students as one stack (they must
-    share student_stack_key)."""
+    """Per run, (student, info, halfway) or the Divergence that ended its training: g trained on all pairs k < l of
+    its trajectories plus semigroup_weight times the semigroup penalty, the runs' students as one stack (they must
+    share student_stack_key). halfway is the student after half its steps (None below 2 steps): the convergence
+    check compares the two."""
     students, members = [], []
     for teacher, ch, cfg in zip(teachers, chars, cfgs):
         sc, device, dtype = cfg.student, ch.paths.device, ch.paths.dtype
@@ -113,7 +115,9 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
         return fit + inputs[4] * penalty
 
     out = []
-    for student, ch, cfg, log in zip(students, chars, cfgs, train_stack(members, loss)):
+    steps = cfgs[0].student.optim.steps if cfgs else 0
+    logs = train_stack(members, loss, snapshot_at=halfway(steps))
+    for student, ch, cfg, log in zip(students, chars, cfgs, logs):
         if isinstance(log, Divergence):
             out.append(log)
             continue
@@ -127,8 +131,17 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
             "student_semigroup_loss": penalty.item(),
             "student_loss_history": log.history,
         }
-        out.append((student, info))
+        out.append((student, info, _at_snapshot(student, log.snapshot)))
     return out
+
+
+def _at_snapshot(module: torch.nn.Module, snapshot: dict | None):
+    """A copy of `module` with the snapshot's weights (None without a snapshot)."""
+    if snapshot is None:
+        return None
+    copy_ = copy.deepcopy(module)
+    copy_.load_state_dict(snapshot, strict=False)
+    return copy_.eval()
 
 
 def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun) -> tuple[Student, dict[str, Any]]:
@@ -136,4 +149,4 @@ def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun
     (out,) = fit_students([teacher], [chars], [cfg])
     if isinstance(out, Divergence):
         raise out
-    return out
+    return out[:2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from convlab.device import generator, stream_seed
 from convlab.fields import ExactField, NetField
 from convlab.interpolants import Interpolant
 from convlab.models.nets import VelocityNet, n_parameters
-from convlab.models.stack import Member, stack_key, train_stack
+from convlab.models.stack import Member, halfway, stack_key, train_stack
 from convlab.models.training import Divergence
 
 if TYPE_CHECKING:  # the run kind's config; the pipeline does not import the run layer at run time
@@ -30,6 +31,7 @@ class Teacher:
     net: VelocityNet | None
     info: dict[str, Any]
     kind: str = "trained"
+    halfway: NetField | None = None  # the trained network after half its steps (the convergence check)
 
 
 def velocity_matching_loss(
@@ -105,7 +107,13 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
         if not made_here:
             field.net.load_state_dict(payload["state_dict"])  # what training here would give: same seed, same streams
             field.net.eval()
-        out[i] = Teacher(field, field.net, {**payload["info"], "teacher_cached": not made_here})
+        half = payload.get("halfway_state_dict")
+        halfway_field = None
+        if half is not None:
+            net = copy.deepcopy(field.net)
+            net.load_state_dict({k: v.to(next(net.parameters()).device) for k, v in half.items()}, strict=False)
+            halfway_field = NetField(net.eval(), field.interpolant, field.parametrization)
+        out[i] = Teacher(field, field.net, {**payload["info"], "teacher_cached": not made_here}, halfway=halfway_field)
     return out
 
 
@@ -150,7 +158,8 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
         members.append(Member(field.net, tc.optim, teacher_draws(cfg, x1_train, device)))
     loss = teacher_loss(fields[0].interpolant, fields[0].parametrization, cfgs[0].teacher.loss)
     payloads = []
-    for cfg, target, field, x1_train, log in zip(cfgs, targets, fields, data, train_stack(members, loss)):
+    logs = train_stack(members, loss, snapshot_at=halfway(cfgs[0].teacher.optim.steps))
+    for cfg, target, field, x1_train, log in zip(cfgs, targets, fields, data, logs):
         if isinstance(log, Divergence):
             payloads.append({"failed": str(log), "failed_step": log.step, "failed_loss": log.loss})
             continue
@@ -162,7 +171,8 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
         }
         info.update(_generalisation(cfg, target, field, x1_train, x1_train.device))
         state = {k: v.detach().cpu().clone() for k, v in field.net.state_dict().items()}
-        payloads.append({"state_dict": state, "info": info})
+        half = None if log.snapshot is None else {k: v.cpu() for k, v in log.snapshot.items()}
+        payloads.append({"state_dict": state, "halfway_state_dict": half, "info": info})
     return payloads
 
 

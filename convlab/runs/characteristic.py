@@ -91,6 +91,14 @@ class EvalConfig(Strict):
     n_velocity: Annotated[PositiveInt, Field(description="(t, x) draws for the velocity L2 error")] = 4000
     floor_repeats: Annotated[int, Field(ge=1)] = 3
     resolve_margin: Annotated[float, Field(ge=1.0)] = 2.0
+    converged_tol: Annotated[
+        float,
+        Field(
+            gt=0.0,
+            description="a trained network counts as converged when its error moved by less than this fraction "
+            "between half and all of its steps",
+        ),
+    ] = 0.05
 
 
 class EvalReference(ReferenceConfig):
@@ -186,10 +194,10 @@ def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) ->
             out[i] = students[i]
     for i in live():
         cfg, ctx = cfgs[i], ctxs[i]
-        student, student_info = students[i]
+        student, student_info, student_halfway = students[i]
         with ctx.stage("eval", timed=True):
             try:
-                metrics = measure(teachers[i], student, targets[i], cfg, ctx.device)
+                metrics = measure(teachers[i], student, targets[i], cfg, ctx.device, student_halfway)
             except RunFailed as err:
                 out[i] = err
                 continue
@@ -209,8 +217,8 @@ def _ambient_dim(spec: str) -> int:
     return make_target(json.loads(spec)).ambient_dim
 
 
-def _error(name: str, label: str, doc: str) -> Metric:
-    return Metric(name, label, "monte_carlo", doc, unit="x")
+def _error(name: str, label: str, doc: str, when: str | None = None) -> Metric:
+    return Metric(name, label, "monte_carlo", doc, unit="x", when=when)
 
 
 def _record(name: str, label: str, doc: str, when: str | None = None, unit: str = "") -> Metric:
@@ -240,12 +248,37 @@ KIND = RunKind(
         ),
         _error("teacher_e2e_error", "teacher end-to-end error (rms)", "Euler_K[v](z) vs the exact flow"),
         _error("teacher_one_step_e2e_error", "teacher one-step error (rms)", "Euler_1[v](z) vs the exact flow"),
+        _error(
+            "teacher_flow_error_half",
+            "teacher flow error at half its steps (rms)",
+            "teacher_flow_error of the network after half its training steps",
+            TRAINED,
+        ),
+        _record(
+            "teacher_converged",
+            "teacher converged",
+            "teacher_flow_error moved by less than eval.converged_tol between half and all of the training steps "
+            "(false: optimisation-limited; rate fits leave the run out with resolved: teacher_converged)",
+            TRAINED,
+        ),
         _error("fitting_error", "fitting error (rms)", "g(0, T, z) vs Euler_K[v](z)"),
         *shared.coupled(
             "student_e2e",
             "student end-to-end error (rms)",
             "g(0, T, z) vs the exact flow of the true velocity",
             tail=True,
+        ),
+        _error(
+            "student_e2e_error_half",
+            "student end-to-end error at half its steps (rms)",
+            "student_e2e_error of the student after half its training steps",
+            "student.optim.steps >= 2",
+        ),
+        _record(
+            "student_converged",
+            "student converged",
+            "student_e2e_error moved by less than eval.converged_tol between half and all of the training steps",
+            "student.optim.steps >= 2",
         ),
         _error(
             "semigroup_defect",

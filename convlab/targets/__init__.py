@@ -1,7 +1,7 @@
 """Analytic targets: Gaussian mixtures with exact fields, named and manifold constructors, one registry."""
 
 from convlab.registry import build
-from convlab.targets.continuous import SmoothedManifold, uniform_cube, uniform_sphere, uniform_torus
+from convlab.targets.continuous import SmoothedManifold, curved_torus, uniform_cube, uniform_sphere, uniform_torus
 from convlab.targets.covariance import Covariance, Diagonal, Isotropic, Spectral, low_rank
 from convlab.targets.manifolds import cube, sphere, subspaces, swiss_roll, torus
 from convlab.targets.mixture import GaussianMixture
@@ -19,6 +19,7 @@ TARGETS = {
     "uniform_sphere": uniform_sphere,
     "uniform_torus": uniform_torus,
     "uniform_cube": uniform_cube,
+    "curved_torus": curved_torus,
     "gaussian_mixture": GaussianMixture,
 }
 
@@ -54,6 +55,7 @@ __all__ = [
     "uniform_sphere",
     "uniform_torus",
     "uniform_cube",
+    "curved_torus",
 ]
 
 

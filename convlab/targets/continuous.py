@@ -416,3 +416,109 @@ def uniform_torus(*, d: int, D: int | None = None, radius: float = 1.0, s: float
 def uniform_cube(*, d: int, D: int | None = None, side: float = 1.0, s: float = 0.0, seed: int = 0):
     """The uniform measure on the cube [0, side]^d, smoothed by s, embedded in R^D."""
     return UniformCube(d=d, D=D, side=side, s=s, seed=seed)
+
+
+class CurvedTorus(SmoothedManifold):
+    """A curved flat torus that spans R^D: each of d circles is the Fourier curve
+
+        phi_j(theta) = sum_{k <= F} c_k (cos k theta, sin k theta)    on its own F planes, c_k = alpha / k^2,
+
+    F = floor(D / 2d) frequencies per circle, rotated by a seeded Haar rotation of R^D. |phi_j'(theta)| = r at every
+    theta (alpha sets sum_k c_k^2 k^2 = r^2), so uniform theta is the uniform (Riemannian) measure and each circle
+    has length 2 pi r in every D; with F = 1 (D = 2d) it is uniform_torus. No (d+1)- or 2d-dimensional subspace
+    holds it, so the factorisation identity of the linear embeddings does not apply.
+
+    The posterior of theta given X_t = x factorises over the circles (the tilt is additive over the blocks); each
+    is computed by the trapezoid rule on `nodes` equispaced angles, spectrally accurate for this periodic analytic
+    integrand while the nodes resolve the posterior's width (~ a(t) / r). `quadrature_error` measures it.
+    """
+
+    name = "curved_torus"
+
+    def __init__(self, *, d: int, D: int, radius: float = 1.0, s: float = 0.0, nodes: int = 4096, seed: int = 0):
+        _count("d", d)
+        _positive("radius", radius)
+        _count("nodes", nodes, minimum=8)
+        if not (isinstance(D, int) and not isinstance(D, bool) and D >= 2 * d):
+            raise ValueError(f"D: curved_torus with d={d} needs an ambient dimension >= {2 * d} (got {D!r})")
+        self.natural_dim, self.radius, self.nodes = D, float(radius), nodes
+        super().__init__(d=d, D=D, s=s, seed=seed, params=dict(d=d, radius=radius, nodes=nodes))
+        F = D // (2 * d)
+        k = np.arange(1, F + 1, dtype=np.float64)
+        amp = k**-2.0
+        amp *= radius / math.sqrt((amp**2 * k**2).sum())
+        self.frequencies, self.amplitudes = torch.from_numpy(k), torch.from_numpy(amp)
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+        self.rotation = torch.from_numpy(haar_orthogonal(D, rng))  # (D, D); circle j uses columns [2Fj, 2F(j+1))
+        self.sq_radius = float((amp**2).sum())  # |phi_j(theta)|^2, the same at every theta
+        self._grids: dict[tuple, Tensor] = {}
+
+    def curve(self, theta: Tensor) -> Tensor:
+        """phi(theta) for angles (n, d): points (n, D)."""
+        F, d = self.frequencies.numel(), self.intrinsic_dim
+        k, amp = (v.to(theta.device, theta.dtype) for v in (self.frequencies, self.amplitudes))
+        arg = theta[..., None] * k  # (n, d, F)
+        planes = torch.stack([amp * torch.cos(arg), amp * torch.sin(arg)], -1).reshape(theta.shape[0], d * F * 2)
+        R = self.rotation.to(theta.device, theta.dtype)
+        return planes @ R[:, : 2 * d * F].T
+
+    def _latent(self, n: int, generator: torch.Generator, device) -> Tensor:
+        theta = 2 * math.pi * torch.rand(n, self.intrinsic_dim, generator=generator, device=device, dtype=torch.float64)
+        return self.curve(theta)
+
+    def _grid(self, like: Tensor, nodes: int) -> Tensor:
+        """phi_j at the nodes, (d, nodes, D): circle j's curve with the others' angles contributing nothing."""
+        key = (like.device, like.dtype, nodes)
+        if key not in self._grids:
+            F, d = self.frequencies.numel(), self.intrinsic_dim
+            theta = 2 * math.pi * torch.arange(nodes, dtype=torch.float64) / nodes
+            k, amp = self.frequencies, self.amplitudes
+            arg = theta[:, None] * k
+            block = torch.stack([amp * torch.cos(arg), amp * torch.sin(arg)], -1).reshape(nodes, 2 * F)
+            R = self.rotation
+            self._grids[key] = torch.stack([block @ R[:, 2 * F * j : 2 * F * (j + 1)].T for j in range(d)]).to(
+                like.device, like.dtype
+            )
+        return self._grids[key]
+
+    def _posterior(self, y: Tensor, b: Tensor, c: Tensor, nodes: int | None = None) -> tuple[Tensor, Tensor]:
+        grid = self._grid(y, nodes or self.nodes)  # (d, N, D)
+        scale = b / c  # (n|1, 1)
+        L = -0.5 * self.intrinsic_dim * ((b * b).squeeze(1) * self.sq_radius / c.squeeze(1))
+        mean = torch.zeros_like(y)
+        for phi in grid:
+            logits = scale * (y @ phi.T)  # (n, N)
+            L = L + torch.logsumexp(logits, 1) - math.log(phi.shape[0])
+            mean = mean + torch.softmax(logits, 1) @ phi
+        return L, mean
+
+    def quadrature_error(self, t, x: Tensor, interpolant) -> float:
+        """max_x |V_nodes(t, x) - V_{2 nodes}(t, x)| / rms |V_{2 nodes}|: the trapezoid rule's error at these points
+        (doubling the nodes of a spectrally convergent rule leaves an error far below this difference)."""
+        a, b, c = self._abc(as_interpolant(interpolant), t, x)[:3]
+        coarse = self._posterior(x, b, c)[1]
+        fine = self._posterior(x, b, c, nodes=2 * self.nodes)[1]
+        ip = as_interpolant(interpolant)
+        tt = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1)
+        # V is affine in E[Y | x] with coefficient b' - a a' b / c (velocity above): scale the posterior-mean gap.
+        coef = (ip.db(tt) * (1 - b * b * self.s**2 / c) - ip.a_da(tt) * b / c).abs()
+        v = self.velocity(t, x, ip)
+        return float((coef * (coarse - fine)).norm(dim=1).max() / v.pow(2).sum(1).mean().sqrt())
+
+    def _second_moment(self) -> float:
+        return self.intrinsic_dim * self.sq_radius
+
+    def _support_mean(self) -> Tensor:
+        return torch.zeros(self.natural_dim, dtype=torch.float64)
+
+    def covariance(self) -> Tensor:
+        """Cov(X1): each plane of each circle carries c_k^2 / 2 per coordinate, rotated, plus s^2 I."""
+        F, d, D = self.frequencies.numel(), self.intrinsic_dim, self.ambient_dim
+        var = torch.zeros(D, dtype=torch.float64)
+        var[: 2 * d * F] = (self.amplitudes**2 / 2).repeat_interleave(2).repeat(d)
+        return self.rotation @ torch.diag(var) @ self.rotation.T + self.s**2 * torch.eye(D, dtype=torch.float64)
+
+
+def curved_torus(*, d: int, D: int, radius: float = 1.0, s: float = 0.0, nodes: int = 4096, seed: int = 0):
+    """The flat torus T^d as d Fourier curves of length 2 pi r spanning R^D (fields by quadrature), smoothed by s."""
+    return CurvedTorus(d=d, D=D, radius=radius, s=s, nodes=nodes, seed=seed)

@@ -112,3 +112,33 @@ def test_members_must_share_steps_and_optimiser():
             ],
             _loss,
         )
+
+
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_snapshot_is_the_network_trained_for_that_many_steps(ema):
+    """With a constant schedule the weights after k of N steps do not depend on N: the snapshot at k equals a
+    member trained for k steps (EMA weights when EMA is on), and the final weights are unchanged by taking it."""
+    dtype = torch.float64
+    cfg = OptimConfig(steps=60, lr=3e-3, batch_size=32, schedule="constant", ema=ema)
+    short = cfg.model_copy(update={"steps": 30})
+    nets = [_net(0, dtype), _net(0, dtype), _net(0, dtype)]
+    (full,) = train_stack([Member(nets[0], cfg, _draw(5, dtype))], _loss, snapshot_at=30)
+    (alone,) = train_stack([Member(nets[1], short, _draw(5, dtype))], _loss)
+    (plain,) = train_stack([Member(nets[2], cfg, _draw(5, dtype))], _loss)
+    assert alone.snapshot is None and set(full.snapshot) == {n for n, _ in nets[1].named_parameters()}
+    for name, p in nets[1].named_parameters():
+        torch.testing.assert_close(full.snapshot[name], p.detach(), rtol=0, atol=1e-13)
+    for p, q in zip(nets[0].parameters(), nets[2].parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_linear_skip_starts_at_zero_and_adds_a_multiple_of_x():
+    torch.manual_seed(0)
+    plain = VelocityNet(3, NetConfig(width=8, depth=2))
+    torch.manual_seed(0)
+    skip = VelocityNet(3, NetConfig(width=8, depth=2, skip=True))
+    x, t = torch.randn(5, 3), torch.rand(5)
+    torch.testing.assert_close(skip(t, x), plain(t, x), rtol=0, atol=0)  # zero at initialisation
+    with torch.no_grad():
+        skip.skip.bias.fill_(0.7)
+    torch.testing.assert_close(skip(t, x), plain(t, x) + 0.7 * x)

@@ -151,3 +151,29 @@ def test_pipeline_runs_on_the_gpu_through_the_same_code_path():
     assert d["status"] == "ok" and d["device"].startswith("cuda")
     cpu = run(cfg)
     assert abs(d["teacher_euler_error"] - cpu["teacher_euler_error"]) < 0.5 * cpu["teacher_euler_error"] + 0.05
+
+
+def test_every_trained_network_records_its_convergence_check():
+    """teacher_flow_error_half is the flow error of the teacher after half its steps: with a constant schedule, the
+    same as a teacher trained for half the steps (an independent run); the verdicts follow eval.converged_tol."""
+    optim = {"steps": 40, "schedule": "constant", "batch_size": 64}
+    cfg = {
+        "target": {"name": "uniform_sphere", "d": 1, "D": 6},
+        "interpolant": "linear",
+        "T": 0.95,
+        "eval": SMALL_EVAL,
+        "reference": {"K": 64},
+        "teacher": {"n": 200, "net": {"width": 32, "skip": True}, "optim": optim},
+        "student": {"net": {"width": 32, "skip": True}, "optim": {"steps": 20}},
+        "characteristics": {"K": 4, "m": 64},
+        "seed": 1,
+    }
+    full = run(cfg)
+    half = run({**cfg, "teacher": {**cfg["teacher"], "optim": {**optim, "steps": 20}}})
+    assert full["status"] == "ok" and half["status"] == "ok"
+    assert full["teacher_flow_error_half"] == pytest.approx(half["teacher_flow_error"], rel=1e-5)
+    for net, error in (("teacher", "teacher_flow_error"), ("student", "student_e2e_error")):
+        change = abs(full[error] - full[f"{error}_half"]) / full[error]
+        assert full[f"{net}_converged"] == (change < 0.05), (net, change)
+    oracle = run({**ORACLE, "student": {"init": "random", "optim": {"steps": 0}}, "characteristics": {"K": 4, "m": 50}})
+    assert oracle.get("teacher_converged") is None and oracle.get("student_converged") is None
