@@ -48,8 +48,33 @@ def stack_key(cfg: OptimConfig) -> tuple:
 
 
 def halfway(steps: int) -> int | None:
-    """The step of the convergence check's snapshot: half the training (None below 2 steps: nothing to compare)."""
+    """The step count of the convergence check's second network: half the training (None below 2 steps)."""
     return steps // 2 if steps >= 2 else None
+
+
+def train_checked(
+    members: Sequence[Member], loss: Callable, fresh: Callable[[int, OptimConfig], Member]
+) -> tuple[list[TrainLog | Divergence], list[dict | None]]:
+    """train_stack, and per member the weights of the same network trained for half the steps (its own schedule),
+    for the convergence check: "doubling the steps moved the error by less than tol".
+
+    With a constant schedule the weights after k of N steps do not depend on N, so they are a snapshot of this
+    training; otherwise fresh(i, cfg) -- member i rebuilt from its initialisation and streams with optimiser cfg --
+    is trained for half the steps in a second stack (one and a half times the training).
+    """
+    half = halfway(members[0].cfg.steps) if members else None
+    if half is None:
+        return list(train_stack(members, loss)), [None] * len(members)
+    if all(m.cfg.schedule == "constant" for m in members):
+        logs = train_stack(members, loss, snapshot_at=half)
+        return logs, [None if isinstance(log, Divergence) else log.snapshot for log in logs]
+    logs = train_stack(members, loss)
+    copies = [fresh(i, m.cfg.model_copy(update={"steps": half})) for i, m in enumerate(members)]
+    states = []
+    for copy_, log in zip(copies, train_stack(copies, loss)):
+        params = dict(copy_.module.named_parameters())
+        states.append(None if isinstance(log, Divergence) else {k: v.detach().clone() for k, v in params.items()})
+    return logs, states
 
 
 def _column(values: Sequence[float], like: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from convlab.device import generator, stream_seed
 from convlab.models.nets import Student, TwoTimeNet, n_parameters
-from convlab.models.stack import Member, halfway, stack_key, train_stack
+from convlab.models.stack import Member, stack_key, train_checked
 from convlab.models.training import Divergence
 from convlab.pipeline.teacher import Teacher, interpolant_key
 from convlab.record import RunFailed
@@ -93,10 +93,10 @@ def student_draws(chars: Characteristics, cfg: CharacteristicRun, gen: torch.Gen
 def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: list[CharacteristicRun]) -> list:
     """Per run, (student, info, halfway) or the Divergence that ended its training: g trained on all pairs k < l of
     its trajectories plus semigroup_weight times the semigroup penalty, the runs' students as one stack (they must
-    share student_stack_key). halfway is the student after half its steps (None below 2 steps): the convergence
-    check compares the two."""
-    students, members = [], []
-    for teacher, ch, cfg in zip(teachers, chars, cfgs):
+    share student_stack_key). halfway is the student trained for half the steps (None below 2 steps): the
+    convergence check compares the two."""
+
+    def build(teacher: Teacher, ch: Characteristics, cfg: CharacteristicRun, optim) -> Member:
         sc, device, dtype = cfg.student, ch.paths.device, ch.paths.dtype
         if sc.init == "teacher":
             net = TwoTimeNet.from_teacher(teacher.net)
@@ -105,19 +105,20 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
                 torch.manual_seed(stream_seed(cfg.seed, "student.init"))
                 net = TwoTimeNet(ch.paths.shape[2], sc.net)
         student = Student(net.to(device, dtype), teacher.field.interpolant, sc.form)
-        students.append(student)
-        members.append(
-            Member(student, sc.optim, student_draws(ch, cfg, generator(cfg.seed, "student.batches", device)))
-        )
+        return Member(student, optim, student_draws(ch, cfg, generator(cfg.seed, "student.batches", device)))
+
+    members = [build(teacher, ch, cfg, cfg.student.optim) for teacher, ch, cfg in zip(teachers, chars, cfgs)]
+    students = [m.module for m in members]
 
     def loss(model, inputs):
         fit, penalty = student_loss(model, inputs)
         return fit + inputs[4] * penalty
 
     out = []
-    steps = cfgs[0].student.optim.steps if cfgs else 0
-    logs = train_stack(members, loss, snapshot_at=halfway(steps))
-    for student, ch, cfg, log in zip(students, chars, cfgs, logs):
+    if not members:
+        return out
+    logs, halves = train_checked(members, loss, lambda i, optim: build(teachers[i], chars[i], cfgs[i], optim))
+    for student, ch, cfg, log, half in zip(students, chars, cfgs, logs, halves):
         if isinstance(log, Divergence):
             out.append(log)
             continue
@@ -131,7 +132,7 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
             "student_semigroup_loss": penalty.item(),
             "student_loss_history": log.history,
         }
-        out.append((student, info, _at_snapshot(student, log.snapshot)))
+        out.append((student, info, _at_snapshot(student, half)))
     return out
 
 

@@ -15,7 +15,7 @@ from convlab.device import generator, stream_seed
 from convlab.fields import ExactField, NetField
 from convlab.interpolants import Interpolant
 from convlab.models.nets import VelocityNet, n_parameters
-from convlab.models.stack import Member, halfway, stack_key, train_stack
+from convlab.models.stack import Member, stack_key, train_checked
 from convlab.models.training import Divergence
 
 if TYPE_CHECKING:  # the run kind's config; the pipeline does not import the run layer at run time
@@ -31,7 +31,7 @@ class Teacher:
     net: VelocityNet | None
     info: dict[str, Any]
     kind: str = "trained"
-    halfway: NetField | None = None  # the trained network after half its steps (the convergence check)
+    halfway: NetField | None = None  # the same network trained for half the steps (the convergence check)
 
 
 def velocity_matching_loss(
@@ -157,9 +157,14 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
         data.append(x1_train)
         members.append(Member(field.net, tc.optim, teacher_draws(cfg, x1_train, device)))
     loss = teacher_loss(fields[0].interpolant, fields[0].parametrization, cfgs[0].teacher.loss)
+
+    def fresh(i: int, optim) -> Member:
+        net = untrained_teacher(cfgs[i], targets[i], fields[i].interpolant, data[i].device).net
+        return Member(net, optim, teacher_draws(cfgs[i], data[i], data[i].device))
+
     payloads = []
-    logs = train_stack(members, loss, snapshot_at=halfway(cfgs[0].teacher.optim.steps))
-    for cfg, target, field, x1_train, log in zip(cfgs, targets, fields, data, logs):
+    logs, halves = train_checked(members, loss, fresh)
+    for cfg, target, field, x1_train, log, half in zip(cfgs, targets, fields, data, logs, halves):
         if isinstance(log, Divergence):
             payloads.append({"failed": str(log), "failed_step": log.step, "failed_loss": log.loss})
             continue
@@ -171,7 +176,7 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
         }
         info.update(_generalisation(cfg, target, field, x1_train, x1_train.device))
         state = {k: v.detach().cpu().clone() for k, v in field.net.state_dict().items()}
-        half = None if log.snapshot is None else {k: v.cpu() for k, v in log.snapshot.items()}
+        half = None if half is None else {k: v.cpu() for k, v in half.items()}
         payloads.append({"state_dict": state, "halfway_state_dict": half, "info": info})
     return payloads
 

@@ -254,12 +254,13 @@ KIND = RunKind(
             "teacher_flow_error of the network after half its training steps",
             TRAINED,
         ),
-        _record(
+        Metric(
             "teacher_converged",
             "teacher converged",
+            "flag",
             "teacher_flow_error moved by less than eval.converged_tol between half and all of the training steps "
             "(false: optimisation-limited; rate fits leave the run out with resolved: teacher_converged)",
-            TRAINED,
+            when=TRAINED,
         ),
         _error("fitting_error", "fitting error (rms)", "g(0, T, z) vs Euler_K[v](z)"),
         *shared.coupled(
@@ -274,11 +275,12 @@ KIND = RunKind(
             "student_e2e_error of the student after half its training steps",
             "student.optim.steps >= 2",
         ),
-        _record(
+        Metric(
             "student_converged",
             "student converged",
+            "flag",
             "student_e2e_error moved by less than eval.converged_tol between half and all of the training steps",
-            "student.optim.steps >= 2",
+            when="student.optim.steps >= 2",
         ),
         _error(
             "semigroup_defect",

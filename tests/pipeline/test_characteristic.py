@@ -153,10 +153,12 @@ def test_pipeline_runs_on_the_gpu_through_the_same_code_path():
     assert abs(d["teacher_euler_error"] - cpu["teacher_euler_error"]) < 0.5 * cpu["teacher_euler_error"] + 0.05
 
 
-def test_every_trained_network_records_its_convergence_check():
-    """teacher_flow_error_half is the flow error of the teacher after half its steps: with a constant schedule, the
-    same as a teacher trained for half the steps (an independent run); the verdicts follow eval.converged_tol."""
-    optim = {"steps": 40, "schedule": "constant", "batch_size": 64}
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_every_trained_network_records_its_convergence_check(schedule):
+    """teacher_flow_error_half is the flow error of the teacher trained for half the steps (a snapshot with a
+    constant schedule, a second training with a decaying one): the same as an independent run with half the steps;
+    the verdicts follow eval.converged_tol."""
+    optim = {"steps": 40, "schedule": schedule, "batch_size": 64}
     cfg = {
         "target": {"name": "uniform_sphere", "d": 1, "D": 6},
         "interpolant": "linear",
