@@ -26,7 +26,7 @@ timeout 300 $py -m pytest -q -p no:cacheprovider -o addopts="-ra --strict-marker
 studies=(
   "quickstart|studies/quickstart.yaml|--set seeds=2|4"
   "quickstart_w2|studies/quickstart.yaml|--set seeds=8 --set grid.K=[512] --set grid.solver=[euler]|4"
-  "manifold_dim|studies/manifold_dim.yaml|--set grid.target.d=[2] --set grid.target.D=[128] --set seeds=1|1"
+  "manifold_dim|studies/manifold_dim.yaml|--set grid.teacher.n=[300,1000] --set seeds=1|1"
   'jko_flow|studies/jko_flow.yaml|--set grid.target=[{"name":"gaussian","D":4,"mean":1.0,"s":0.5}] --set grid.gamma=[1.0] --set seeds=1|1'
 )
 for entry in "${studies[@]}"; do
@@ -59,4 +59,10 @@ for batch in auto off; do
     --out "$out/sample_size_$batch" | tail -n 30
   echo "sample_size --batch $batch: $(( $(date +%s) - start )) s wall"
 done
+
+step "manifold_dim, the GPU version (n to 1e5) on ${devices%% *}"
+start=$(date +%s)
+set -f; timeout 540 $py -m convlab sweep studies/manifold_dim.yaml --device "${devices%% *}" --jobs 1 \
+  --set grid.teacher.n=[1000,3000,10000,30000,100000] --out "$out/manifold_dim_gpu" | tail -n 60; set +f
+echo "manifold_dim GPU version: $(( $(date +%s) - start )) s wall"
 step done

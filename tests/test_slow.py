@@ -44,44 +44,38 @@ def test_orders_on_named_targets(spec, solver, ip, seed):
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 
 
-def test_the_readmes_smaller_manifold_recipe_runs_to_the_end_with_honest_intervals(tmp_path):
-    """`convlab sweep studies/manifold_dim.yaml --set 'grid.target.d=[1,8]' --set 'grid.target.D=[16,128]' --set
-    seeds=2` (24 runs, ~5 min): before issue 13 its figure step crashed ('yerr' must not contain negative values) and
-    its 2-seed intervals had zero width. Now it exits 0, draws its figures, and no 2-seed interval is narrower than
-    the two seeds' own slopes are apart."""
+def test_manifold_dim_at_small_sizes_runs_to_the_end_with_its_verdicts_and_figures(tmp_path):
+    """The shipped manifold_dim study (its blocks, rates and figure script) at small sizes: d = 1, D in {2, 16},
+    n up to 1000, 2 seeds, a short neural training. The control's paired log-ratio is flat to rounding, so its
+    equivalence verdict is 'independent'; every neural run records its convergence check; both figures are drawn."""
     import json
+
+    import pandas as pd
+    import yaml
 
     from tests.study.conftest import REPO, convlab
 
+    study = yaml.safe_load((REPO / "studies" / "manifold_dim.yaml").read_text())
+    for block in study["blocks"]:
+        block["zip"] = [{"target.d": [1, 1], "target.D": [2, 16]}]
+        block["grid"] = {"teacher.n": [100, 300, 1000]}
+        if block["name"] == "neural":
+            block["base"]["teacher"]["optim"] = {"steps": 200}
+            block["base"]["teacher"]["net"]["width"] = 32
+    study["seeds"] = 2
+    path = tmp_path / "manifold_dim.yaml"
+    path.write_text(yaml.safe_dump(study))
     out = tmp_path / "res"
-    convlab(
-        "sweep",
-        REPO / "studies" / "manifold_dim.yaml",
-        "--set",
-        "grid.target.d=[1,8]",
-        "--set",
-        "grid.target.D=[16,128]",
-        "--set",
-        "seeds=2",
-        "--out",
-        out,
-        "--jobs",
-        "2",
-        check=0,
-        timeout=1800,
-    )
+    convlab("sweep", path, "--out", out, "--jobs", "2", check=0, timeout=1800)
     assert {p.name for p in (out / "manifold_dim" / "figures").glob("*.png")} == {
         "manifold_dim.png",
-        "manifold_dim_curves.png",
+        "manifold_dim_ratio.png",
     }
-    import numpy as np
-    import pandas as pd
-
     report = json.loads((out / "manifold_dim" / "report.json").read_text())
+    (control,) = [r for r in report["rates"] if r["name"].startswith("D-independence, control")]
+    (level,) = control["equivalence"][0]["levels"]
+    assert level["verdict"] == "independent" and abs(level["slope"]) < 1e-9, level
     df = pd.read_parquet(out / "manifold_dim" / "results.parquet")
-    for group in report["rates"][0]["groups"]:
-        rows = df[(df["target.d"] == group["group"]["target.d"]) & (df["target.D"] == group["group"]["target.D"])]
-        seeds = [
-            np.polyfit(np.log(r["teacher.n"]), np.log(r["teacher_flow_error"]), 1)[0] for _, r in rows.groupby("seed")
-        ]
-        assert group["n_seeds"] == 2 and group["ci_high"] - group["ci_low"] >= abs(seeds[0] - seeds[1])
+    neural = df[df["teacher.kind"] == "trained"]
+    assert len(neural) == 12 and neural["teacher_converged"].notna().all()
+    assert (neural["teacher_flow_error_half"] > 0).all()

@@ -175,6 +175,7 @@ def migrate_results(study_dir: str | Path) -> Migration:
             migrate_config(kind, old)
         )  # every run is checked before anything is written
         plans.append((d, kind, config, prov))
+    from_format = store.format()
     for d, kind, config, prov in plans:
         new_id = run_id(config)
         atomic_write_json(d / CONFIG, config.model_dump(mode="json"))
@@ -182,7 +183,7 @@ def migrate_results(study_dir: str | Path) -> Migration:
             atomic_write_json(d / RESULT, migrate_metrics(kind, read_json(d / RESULT)))
         atomic_write_json(
             d / PROVENANCE,
-            {**prov, "format": FORMAT, "migrated": {"from_run_id": d.name, "from_format": 1, "at": utc_now()}},
+            {**prov, "format": FORMAT, "migrated": {"from_run_id": d.name, "from_format": from_format, "at": utc_now()}},
         )
         (store.runs / f"{d.name}.lock").unlink(missing_ok=True)
         if new_id != d.name:

@@ -43,8 +43,11 @@ DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG, STUDY = (
     "log.txt",
     "study.json",
 )
-# 1: names before the one-vocabulary redesign (no "format" in study.json); 2: the names of convlab.runs today.
-FORMAT = 2
+# 1: names before the one-vocabulary redesign (no "format" in study.json); 2: the names of convlab.runs;
+# 3: the characteristic kind's new keys with defaults (teacher.clean, net.skip, eval.converged_tol) are part of
+# every run's config, so its run id moved: `convlab migrate` revalidates each stored config and moves the run.
+# Bump it whenever a key with a default is added to a run kind: stored ids are hashes of the full config.
+FORMAT = 3
 
 
 class StaleResults(Exception):

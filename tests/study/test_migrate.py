@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from convlab.cli import app
 from convlab.files import atomic_write_json
 from convlab.study.plan import load_plan
+from convlab.study.store import FORMAT
 
 
 class _Result:
@@ -74,7 +75,7 @@ def test_old_results_are_refused_then_migrated_and_reused(tmp_path):
     migrated = convlab("migrate", tmp_path / "res", check=0)
     assert f"{d}: 2 runs migrated" in migrated.stdout
     study = json.loads((d / "study.json").read_text())
-    assert study["format"] == 2
+    assert study["format"] == FORMAT
     assert study["study"]["base"] == {
         "kind": "pf_ode",
         "target": {"name": "ring8", "s": 0.5},
@@ -119,3 +120,32 @@ def test_a_study_file_with_old_names_is_told_the_new_ones(write_study):
         "base.target.std: renamed to 's'",
     ):
         assert hint in proc.stderr, proc.stderr
+
+
+def test_runs_stored_before_new_keys_with_defaults_move_to_their_new_ids(tmp_path):
+    """Format 2 -> 3: a characteristic run stored before teacher.clean, net.skip and eval.converged_tol existed has
+    a config without them; its id is a hash of the full config, so migrate revalidates it (defaults filled in) and
+    moves it to the id today's planner gives the same run -- resumed, not recomputed."""
+    from convlab.runs.characteristic import CharacteristicRun
+    from convlab.study.plan import run_id
+
+    cfg = CharacteristicRun.model_validate(
+        {"target": {"name": "ring8"}, "teacher": {"kind": "oracle"}, "student": {"init": "random"}}
+    )
+    old = cfg.model_dump(mode="json")
+    del (
+        old["teacher"]["clean"],
+        old["teacher"]["net"]["skip"],
+        old["student"]["net"]["skip"],
+        old["eval"]["converged_tol"],
+    )
+    run = tmp_path / "res" / "old" / "runs" / "0123456789abcdef"
+    run.mkdir(parents=True)
+    atomic_write_json(run / "config.json", old)
+    atomic_write_json(run / "result.json", {"teacher_flow_error": 0.0})
+    atomic_write_json(run / "provenance.json", {"seed": 0, "format": 2})
+    (run / "DONE").write_text("x")
+    convlab("migrate", tmp_path / "res", check=0)
+    moved = tmp_path / "res" / "old" / "runs" / run_id(cfg)
+    assert moved.is_dir() and not run.exists()
+    assert json.loads((moved / "provenance.json").read_text())["migrated"]["from_format"] == 2
