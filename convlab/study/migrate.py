@@ -181,10 +181,8 @@ def migrate_results(study_dir: str | Path) -> Migration:
         atomic_write_json(d / CONFIG, config.model_dump(mode="json"))
         if (d / RESULT).exists():
             atomic_write_json(d / RESULT, migrate_metrics(kind, read_json(d / RESULT)))
-        atomic_write_json(
-            d / PROVENANCE,
-            {**prov, "format": FORMAT, "migrated": {"from_run_id": d.name, "from_format": from_format, "at": utc_now()}},
-        )
+        migrated = {"from_run_id": d.name, "from_format": from_format, "at": utc_now()}
+        atomic_write_json(d / PROVENANCE, {**prov, "format": FORMAT, "migrated": migrated})
         (store.runs / f"{d.name}.lock").unlink(missing_ok=True)
         if new_id != d.name:
             if store.run_dir(new_id).exists():
