@@ -21,15 +21,15 @@ from convlab.plotting import COLUMN_WIDTH, PALETTE, fit_for, label, load_results
 
 # (row title, the rows of the estimator, its rates' `where`, the column its fits are resolved by)
 ESTIMATORS = [
-    ("control: kernel, clean data, h = s (identity)", {"teacher.clean": True}, {"teacher.clean": True}, None),
+    ("control (identity)", {"teacher.clean": True}, {"teacher.clean": True}, None),
     (
-        "kernel, held-out h, $S^d$",
+        "kernel, $S^d$",
         {"target.name": "uniform_sphere", "teacher.kind": "kernel", "teacher.clean": False},
         {"target.name": "uniform_sphere", "teacher.kind": "kernel", "teacher.clean": False},
         None,
     ),
-    ("kernel, held-out h, curved $T^d$", {"target.name": "curved_torus"}, {"target.name": "curved_torus"}, None),
-    ("neural (converged runs fitted)", {"teacher.kind": "trained"}, {"teacher.kind": "trained"}, "teacher_converged"),
+    ("kernel, curved $T^d$", {"target.name": "curved_torus"}, {"target.name": "curved_torus"}, None),
+    ("neural, converged runs", {"teacher.kind": "trained"}, {"teacher.kind": "trained"}, "teacher_converged"),
 ]
 Y, X = "teacher_flow_error", "teacher.n"
 
@@ -122,7 +122,7 @@ def _ratio_panel(ax, df, D0, D, color, verdict) -> None:
         means.append(v.mean())
         halves.append(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0)
     text = f"D={D} vs {D0}"
-    if verdict:
+    if verdict and verdict["slope"] is not None and verdict["ci_low"] is not None:
         text += (
             f": slope {verdict['slope']:+.3f} [{verdict['ci_low']:+.3f},{verdict['ci_high']:+.3f}] {verdict['verdict']}"
         )

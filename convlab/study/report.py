@@ -354,7 +354,7 @@ def render_text(report: dict[str, Any]) -> str:
             lines += [f"cannot fit: {entry['error']}", ""]
             continue
         for g in entry["groups"]:
-            lines += _render_group(g)
+            lines += _render_group(g, entry.get("resolved"))
         for c in entry.get("comparisons", []):
             name = ", ".join(f"{k}={v}" for k, v in c["group"].items()) or "all runs"
             lines.append(f"- across {entry['compare']} ({name}): {c['verdict']}")
@@ -389,16 +389,18 @@ def _ci(slope, lo, hi) -> str:
     return f"{_num(slope)} [{_num(lo)}, {_num(hi)}]"
 
 
-def _render_group(g: dict[str, Any]) -> list[str]:
-    """A group's fit: slope, CI, constant, counts and verdict; then its window, local and half slopes, what would
-    settle a pre-asymptotic rate, and the heavy-tail diagnostic with the median path's rate."""
+def _render_group(g: dict[str, Any], resolved: str | None = None) -> list[str]:
+    """A group's fit: slope, CI, constant, counts (and why points were dropped) and verdict; then its window, local
+    and half slopes, what would settle a pre-asymptotic rate, and the heavy-tail diagnostic with the median path's
+    rate."""
     name = ", ".join(f"{k}={v}" for k, v in g["group"].items()) or "all runs"
     test = "" if g.get("test", "two_sided") == "two_sided" else f" ({g['test'].replace('_', ' ')})"
     exp = "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}{test}: {g['verdict']}"
     const = f", C = {math.exp(g['intercept']):.3g}" if _finite(g["intercept"]) else ""
+    why = f" as not {resolved} or not finite" if resolved and g["n_dropped"] else ""
     lines = [
         f"- {name}: slope {_ci(g['slope'], g['ci_low'], g['ci_high'])}{const} "
-        f"({g['n_points']} points, {g['n_dropped']} dropped, {g['n_seeds']} seeds){exp}"
+        f"({g['n_points']} points, {g['n_dropped']} dropped{why}, {g['n_seeds']} seeds){exp}"
     ]
     if g.get("window"):
         lines.append(f"    window: {g['window']}")

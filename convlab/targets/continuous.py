@@ -421,12 +421,14 @@ def uniform_cube(*, d: int, D: int | None = None, side: float = 1.0, s: float = 
 class CurvedTorus(SmoothedManifold):
     """A curved flat torus that spans R^D: each of d circles is the Fourier curve
 
-        phi_j(theta) = sum_{k <= F} c_k (cos k theta, sin k theta)    on its own F planes, c_k = alpha / k^2,
+        phi_j(theta) = sum_{k <= F} c_k (cos k theta, sin k theta)    on its own F planes, c_k = alpha / k^decay,
 
     F = floor(D / 2d) frequencies per circle, rotated by a seeded Haar rotation of R^D. |phi_j'(theta)| = r at every
     theta (alpha sets sum_k c_k^2 k^2 = r^2), so uniform theta is the uniform (Riemannian) measure and each circle
-    has length 2 pi r in every D; with F = 1 (D = 2d) it is uniform_torus. No (d+1)- or 2d-dimensional subspace
-    holds it, so the factorisation identity of the linear embeddings does not apply.
+    has length 2 pi r in every D: the same intrinsic geometry for every D. With F = 1 (D = 2d) it is uniform_torus.
+    No (d+1)- or 2d-dimensional subspace holds it, so the factorisation identity of the linear embeddings does not
+    apply. Its extrinsic curvature is constant along each circle, `curvature` = sqrt(sum_k c_k^2 k^4) / r^2, and
+    grows with F unless decay > 2.5 (decay = 2: like sqrt(F)); the theory's constants depend on it.
 
     The posterior of theta given X_t = x factorises over the circles (the tilt is additive over the blocks); each
     is computed by the trapezoid rule on `nodes` equispaced angles, spectrally accurate for this periodic analytic
@@ -435,22 +437,36 @@ class CurvedTorus(SmoothedManifold):
 
     name = "curved_torus"
 
-    def __init__(self, *, d: int, D: int, radius: float = 1.0, s: float = 0.0, nodes: int = 4096, seed: int = 0):
+    def __init__(
+        self,
+        *,
+        d: int,
+        D: int,
+        radius: float = 1.0,
+        decay: float = 2.0,
+        s: float = 0.0,
+        nodes: int = 4096,
+        seed: int = 0,
+    ):
         _count("d", d)
         _positive("radius", radius)
+        _positive("decay", decay)
         _count("nodes", nodes, minimum=8)
         if not (isinstance(D, int) and not isinstance(D, bool) and D >= 2 * d):
             raise ValueError(f"D: curved_torus with d={d} needs an ambient dimension >= {2 * d} (got {D!r})")
         self.natural_dim, self.radius, self.nodes = D, float(radius), nodes
-        super().__init__(d=d, D=D, s=s, seed=seed, params=dict(d=d, radius=radius, nodes=nodes))
+        # decay enters the recorded parameters only when set: specs stored before it existed name the same target
+        extra = {} if decay == 2.0 else {"decay": decay}
+        super().__init__(d=d, D=D, s=s, seed=seed, params=dict(d=d, radius=radius, **extra, nodes=nodes))
         F = D // (2 * d)
         k = np.arange(1, F + 1, dtype=np.float64)
-        amp = k**-2.0
+        amp = k**-decay
         amp *= radius / math.sqrt((amp**2 * k**2).sum())
         self.frequencies, self.amplitudes = torch.from_numpy(k), torch.from_numpy(amp)
         rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
         self.rotation = torch.from_numpy(haar_orthogonal(D, rng))  # (D, D); circle j uses columns [2Fj, 2F(j+1))
         self.sq_radius = float((amp**2).sum())  # |phi_j(theta)|^2, the same at every theta
+        self.curvature = math.sqrt(float((amp**2 * k**4).sum())) / radius**2  # |d^2 phi / ds^2| at every point
         self._grids: dict[tuple, Tensor] = {}
 
     def curve(self, theta: Tensor) -> Tensor:
@@ -519,6 +535,8 @@ class CurvedTorus(SmoothedManifold):
         return self.rotation @ torch.diag(var) @ self.rotation.T + self.s**2 * torch.eye(D, dtype=torch.float64)
 
 
-def curved_torus(*, d: int, D: int, radius: float = 1.0, s: float = 0.0, nodes: int = 4096, seed: int = 0):
+def curved_torus(
+    *, d: int, D: int, radius: float = 1.0, decay: float = 2.0, s: float = 0.0, nodes: int = 4096, seed: int = 0
+):
     """The flat torus T^d as d Fourier curves of length 2 pi r spanning R^D (fields by quadrature), smoothed by s."""
-    return CurvedTorus(d=d, D=D, radius=radius, s=s, nodes=nodes, seed=seed)
+    return CurvedTorus(d=d, D=D, radius=radius, decay=decay, s=s, nodes=nodes, seed=seed)

@@ -351,3 +351,16 @@ def test_curved_torus_quadrature_error_is_far_below_the_studies_errors():
         target = make_target({"name": "curved_torus", "d": 2, "D": D})
         x = _points(target, n=200, t=0.99)
         assert target.quadrature_error(0.99, x, IP) < 1e-10
+
+
+@pytest.mark.parametrize("decay", [2.0, 3.0])
+def test_curved_torus_curvature_is_the_closed_form(decay):
+    """|d^2 phi / ds^2| by finite differences along the unit-speed curve equals `curvature`, constant in theta; it grows
+    with D for decay 2 and stays bounded for decay 3."""
+    r = 1.5
+    target = make_target({"name": "curved_torus", "d": 1, "D": 24, "radius": r, "decay": decay})
+    theta, h = torch.linspace(0.1, 6.0, 40, dtype=F64)[:, None], 1e-4
+    second = (target.curve(theta + h) - 2 * target.curve(theta) + target.curve(theta - h)) / h**2 / r**2
+    torch.testing.assert_close(second.norm(dim=1), torch.full((40,), target.curvature, dtype=F64), rtol=1e-6, atol=0)
+    growth = [make_target({"name": "curved_torus", "d": 1, "D": D, "decay": decay}).curvature for D in (16, 128)]
+    assert (growth[1] / growth[0] > 2) if decay == 2.0 else (growth[1] / growth[0] < 1.05), growth
