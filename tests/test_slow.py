@@ -63,6 +63,7 @@ def test_manifold_dim_at_small_sizes_runs_to_the_end_with_its_verdicts_and_figur
             block["base"]["teacher"]["optim"] = {"steps": 200}
             block["base"]["teacher"]["net"]["width"] = 32
     study["seeds"] = 2
+    study["figure"] = str(REPO / "figures" / "manifold_dim.py")  # the shipped script, from the copy's directory
     path = tmp_path / "manifold_dim.yaml"
     path.write_text(yaml.safe_dump(study))
     out = tmp_path / "res"
