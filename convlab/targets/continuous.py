@@ -32,6 +32,7 @@ from scipy import special
 from torch import Tensor
 
 from convlab.interpolants import Interpolant, as_interpolant
+from convlab.targets.mixture import time_column
 from convlab.targets.named import _count, _nonneg, _positive, haar_orthogonal
 
 LOG_2PI = math.log(2 * math.pi)
@@ -178,15 +179,7 @@ class SmoothedManifold:
 
     def _abc(self, ip: Interpolant, t, x: Tensor) -> tuple[Tensor, ...]:
         """a, b, c = a^2 + b^2 s^2, b', a a' at t as (n, 1) or (1, 1) tensors on x's device and dtype."""
-        if x.ndim != 2 or x.shape[1] != self.ambient_dim:
-            raise ValueError(f"x: expected shape (n, {self.ambient_dim}) (got shape {tuple(x.shape)})")
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        if t.ndim == 0 or t.numel() == 1:
-            t = t.reshape(1, 1)
-        elif t.shape in ((x.shape[0],), (x.shape[0], 1)):
-            t = t.reshape(-1, 1)
-        else:
-            raise ValueError(f"t: expected a scalar or shape ({x.shape[0]},) (got shape {tuple(t.shape)})")
+        t = time_column(t, x, self.ambient_dim)
         a, b = ip.a(t), ip.b(t)
         c = a * a + b * b * self.s**2
         if bool((c <= 0).any()):

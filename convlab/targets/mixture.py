@@ -224,15 +224,7 @@ class GaussianMixture:
 
     def _ab(self, interpolant: Interpolant, t, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """a, b, b', a a' at t as (n, 1) or (1, 1) tensors on x's device and dtype."""
-        if x.ndim != 2 or x.shape[1] != self.ambient_dim:
-            raise ValueError(f"x: expected shape (n, {self.ambient_dim}) (got shape {tuple(x.shape)})")
-        t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-        if t.ndim == 0 or t.numel() == 1:
-            t = t.reshape(1, 1)
-        elif t.shape in ((x.shape[0],), (x.shape[0], 1)):
-            t = t.reshape(-1, 1)
-        else:
-            raise ValueError(f"t: expected a scalar or shape ({x.shape[0]},) (got shape {tuple(t.shape)})")
+        t = time_column(t, x, self.ambient_dim)
         return interpolant.a(t), interpolant.b(t), interpolant.db(t), interpolant.a_da(t)
 
     def _blocks(self, n: int, width: int):
@@ -326,6 +318,18 @@ class GaussianMixture:
                 ubar[pts] = xs * S1 - b_ * M
                 den[pts] = a2 * M + b_ * xs * S2
         return lse, ubar, den
+
+
+def time_column(t, x: Tensor, ambient_dim: int) -> Tensor:
+    """A scalar or (n,) time as a (1, 1) or (n, 1) tensor on x's device and dtype, after checking x is (n, D)."""
+    if x.ndim != 2 or x.shape[1] != ambient_dim:
+        raise ValueError(f"x: expected shape (n, {ambient_dim}) (got shape {tuple(x.shape)})")
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+    if t.ndim == 0 or t.numel() == 1:
+        return t.reshape(1, 1)
+    if t.shape in ((x.shape[0],), (x.shape[0], 1)):
+        return t.reshape(-1, 1)
+    raise ValueError(f"t: expected a scalar or shape ({x.shape[0]},) (got shape {tuple(t.shape)})")
 
 
 class _OnlineSoftmax:
