@@ -77,6 +77,15 @@ def train_checked(
     return logs, states
 
 
+def at_snapshot(module: nn.Module, snapshot: dict | None) -> nn.Module | None:
+    """A copy of `module` in eval mode with a snapshot's weights (train_checked's halves); None without one."""
+    if snapshot is None:
+        return None
+    twin = copy.deepcopy(module)
+    twin.load_state_dict(snapshot, strict=False)  # parameters only; copy_ moves them to the module's device
+    return twin.eval()
+
+
 def _column(values: Sequence[float], like: Tensor) -> Tensor:
     """Per-member scalars as a (S, 1, ..., 1) tensor against a stacked parameter."""
     return torch.tensor(values, dtype=like.dtype, device=like.device).reshape(-1, *([1] * (like.ndim - 1)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from torch import Tensor
 
 from convlab.device import generator, stream_seed
 from convlab.models.nets import Student, TwoTimeNet, n_parameters
-from convlab.models.stack import Member, stack_key, train_checked
+from convlab.models.stack import Member, at_snapshot, stack_key, train_checked
 from convlab.models.training import Divergence
 from convlab.pipeline.teacher import Teacher, interpolant_key
 from convlab.record import RunFailed
@@ -132,17 +131,8 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
             "student_semigroup_loss": penalty.item(),
             "student_loss_history": log.history,
         }
-        out.append((student, info, _at_snapshot(student, half)))
+        out.append((student, info, at_snapshot(student, half)))
     return out
-
-
-def _at_snapshot(module: torch.nn.Module, snapshot: dict | None):
-    """A copy of `module` with the snapshot's weights (None without a snapshot)."""
-    if snapshot is None:
-        return None
-    copy_ = copy.deepcopy(module)
-    copy_.load_state_dict(snapshot, strict=False)
-    return copy_.eval()
 
 
 def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun) -> tuple[Student, dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from convlab.device import generator, stream_seed
 from convlab.fields import ExactField, NetField
 from convlab.interpolants import Interpolant
 from convlab.models.nets import VelocityNet, n_parameters
-from convlab.models.stack import Member, stack_key, train_checked
+from convlab.models.stack import Member, at_snapshot, stack_key, train_checked
 from convlab.models.training import Divergence
 
 if TYPE_CHECKING:  # the run kind's config; the pipeline does not import the run layer at run time
@@ -107,12 +106,8 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
         if not made_here:
             field.net.load_state_dict(payload["state_dict"])  # what training here would give: same seed, same streams
             field.net.eval()
-        half = payload.get("halfway_state_dict")
-        halfway_field = None
-        if half is not None:
-            net = copy.deepcopy(field.net)
-            net.load_state_dict({k: v.to(next(net.parameters()).device) for k, v in half.items()}, strict=False)
-            halfway_field = NetField(net.eval(), field.interpolant, field.parametrization)
+        half = at_snapshot(field.net, payload.get("halfway_state_dict"))
+        halfway_field = None if half is None else NetField(half, field.interpolant, field.parametrization)
         out[i] = Teacher(field, field.net, {**payload["info"], "teacher_cached": not made_here}, halfway=halfway_field)
     return out
 

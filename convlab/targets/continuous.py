@@ -153,11 +153,6 @@ class SmoothedManifold:
         L, _ = self._posterior(self.natural(x), b, c)
         return -0.5 * self.ambient_dim * torch.log(2 * math.pi * c).squeeze(1) - 0.5 * (x * x).sum(1) / c.squeeze(1) + L
 
-    def posterior_mean(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
-        """E[Y | X_t = x], the clean manifold point's posterior mean, (n, D)."""
-        a, b, c = self._abc(as_interpolant(interpolant), t, x)[:3]
-        return self.embed(self._posterior(self.natural(x), b, c)[1])
-
     def score(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
         """grad_x log p_t(x), (n, D)."""
         a, b, c = self._abc(as_interpolant(interpolant), t, x)[:3]
@@ -182,7 +177,7 @@ class SmoothedManifold:
         t = time_column(t, x, self.ambient_dim)
         a, b = ip.a(t), ip.b(t)
         c = a * a + b * b * self.s**2
-        if bool((c <= 0).any()):
+        if self.s == 0 and bool((c <= 0).any()):  # c > 0 whenever s > 0: no host sync needed then
             raise ValueError(f"t: {self.name} with s = 0 has fields only for t < 1 (a(t) = 0 at some t given)")
         return a, b, c, ip.db(t), ip.a_da(t)
 
@@ -310,36 +305,41 @@ def bessel_log_ratio(nu: float, kappa: Tensor) -> tuple[Tensor, Tensor]:
         f = torch.where(small, k2 / 4 - k2 * k2 / 64, torch.log(i0e) + safe)
         ratio = torch.where(small, 0.5 - k2 / 16, i1e / (i0e * safe))
         return f, ratio
-    return _BesselLog.apply(kappa, float(nu)), _bessel_ratio_over_kappa(kappa.detach(), nu)
+    return _BesselLog.apply(kappa, float(nu))
 
 
-def _bessel_ratio_over_kappa(kappa: Tensor, nu: float) -> Tensor:
-    k = kappa.double().cpu().numpy()
+def _bessel_terms(kappa: Tensor, nu: float) -> tuple[Tensor, Tensor]:
+    """f and I_{nu+1} / (kappa I_nu) through scipy in one pass (float64 on the host), series below 1e-4."""
+    k = kappa.detach().double().cpu().numpy()
     small = k < 1e-4
     safe = np.where(small, 1.0, k)
-    direct = special.ive(nu + 1, safe) / (special.ive(nu, safe) * safe)
-    series = 1 / (2 * nu + 2) - k * k / (8 * (nu + 1) ** 2 * (nu + 2))
-    return torch.from_numpy(np.where(small, series, direct)).to(kappa.device, kappa.dtype)
+    ive_nu = special.ive(nu, safe)
+    f = np.where(
+        small,
+        -nu * math.log(2) - math.lgamma(nu + 1) + k * k / (4 * (nu + 1)),
+        np.log(ive_nu) + safe - nu * np.log(safe),
+    )
+    ratio = np.where(
+        small, 1 / (2 * nu + 2) - k * k / (8 * (nu + 1) ** 2 * (nu + 2)), special.ive(nu + 1, safe) / (ive_nu * safe)
+    )
+    return tuple(torch.from_numpy(v).to(kappa.device, kappa.dtype) for v in (f, ratio))
 
 
 class _BesselLog(torch.autograd.Function):
-    """log(I_nu(kappa) / kappa^nu) through scipy, with d/dkappa = I_{nu+1} / I_nu."""
+    """(f, I_{nu+1} / (kappa I_nu)) with f = log(I_nu(kappa) / kappa^nu) through scipy; df/dkappa = kappa times the
+    second output, which is returned as a value (not differentiated)."""
 
     @staticmethod
-    def forward(ctx, kappa: Tensor, nu: float) -> Tensor:
-        k = kappa.detach().double().cpu().numpy()
-        small = k < 1e-4
-        safe = np.where(small, 1.0, k)
-        direct = np.log(special.ive(nu, safe)) + safe - nu * np.log(safe)
-        series = -nu * math.log(2) - math.lgamma(nu + 1) + k * k / (4 * (nu + 1))
-        ctx.save_for_backward(kappa)
-        ctx.nu = nu
-        return torch.from_numpy(np.where(small, series, direct)).to(kappa.device, kappa.dtype)
+    def forward(ctx, kappa: Tensor, nu: float) -> tuple[Tensor, Tensor]:
+        f, ratio_over_kappa = _bessel_terms(kappa, nu)
+        ctx.save_for_backward(kappa, ratio_over_kappa)
+        ctx.mark_non_differentiable(ratio_over_kappa)
+        return f, ratio_over_kappa
 
     @staticmethod
-    def backward(ctx, grad: Tensor):
-        (kappa,) = ctx.saved_tensors
-        return grad * kappa * _bessel_ratio_over_kappa(kappa, ctx.nu), None
+    def backward(ctx, grad: Tensor, _):
+        kappa, ratio_over_kappa = ctx.saved_tensors
+        return grad * kappa * ratio_over_kappa, None
 
 
 # Gauss-Legendre nodes on [0, 1] for the broad interval posteriors (lam < 1): exact to rounding for |eta| < 40.
@@ -462,14 +462,17 @@ class CurvedTorus(SmoothedManifold):
         self.curvature = math.sqrt(float((amp**2 * k**4).sum())) / radius**2  # |d^2 phi / ds^2| at every point
         self._grids: dict[tuple, Tensor] = {}
 
+    def _planes(self, theta: Tensor) -> Tensor:
+        """One circle's curve before the rotation: c_k (cos k theta, sin k theta) per plane, (..., 2F)."""
+        k, amp = (v.to(theta.device, theta.dtype) for v in (self.frequencies, self.amplitudes))
+        arg = theta[..., None] * k
+        return torch.stack([amp * torch.cos(arg), amp * torch.sin(arg)], -1).flatten(-2)
+
     def curve(self, theta: Tensor) -> Tensor:
         """phi(theta) for angles (n, d): points (n, D)."""
-        F, d = self.frequencies.numel(), self.intrinsic_dim
-        k, amp = (v.to(theta.device, theta.dtype) for v in (self.frequencies, self.amplitudes))
-        arg = theta[..., None] * k  # (n, d, F)
-        planes = torch.stack([amp * torch.cos(arg), amp * torch.sin(arg)], -1).reshape(theta.shape[0], d * F * 2)
+        used = 2 * self.intrinsic_dim * self.frequencies.numel()
         R = self.rotation.to(theta.device, theta.dtype)
-        return planes @ R[:, : 2 * d * F].T
+        return self._planes(theta).reshape(theta.shape[0], used) @ R[:, :used].T
 
     def _latent(self, n: int, generator: torch.Generator, device) -> Tensor:
         theta = 2 * math.pi * torch.rand(n, self.intrinsic_dim, generator=generator, device=device, dtype=torch.float64)
@@ -480,10 +483,7 @@ class CurvedTorus(SmoothedManifold):
         key = (like.device, like.dtype, nodes)
         if key not in self._grids:
             F, d = self.frequencies.numel(), self.intrinsic_dim
-            theta = 2 * math.pi * torch.arange(nodes, dtype=torch.float64) / nodes
-            k, amp = self.frequencies, self.amplitudes
-            arg = theta[:, None] * k
-            block = torch.stack([amp * torch.cos(arg), amp * torch.sin(arg)], -1).reshape(nodes, 2 * F)
+            block = self._planes(2 * math.pi * torch.arange(nodes, dtype=torch.float64) / nodes)  # (nodes, 2F)
             R = self.rotation
             self._grids[key] = torch.stack([block @ R[:, 2 * F * j : 2 * F * (j + 1)].T for j in range(d)]).to(
                 like.device, like.dtype
@@ -504,13 +504,12 @@ class CurvedTorus(SmoothedManifold):
     def quadrature_error(self, t, x: Tensor, interpolant) -> float:
         """max_x |V_nodes(t, x) - V_{2 nodes}(t, x)| / rms |V_{2 nodes}|: the trapezoid rule's error at these points
         (doubling the nodes of a spectrally convergent rule leaves an error far below this difference)."""
-        a, b, c = self._abc(as_interpolant(interpolant), t, x)[:3]
+        ip = as_interpolant(interpolant)
+        a, b, c, db, a_da = self._abc(ip, t, x)
         coarse = self._posterior(x, b, c)[1]
         fine = self._posterior(x, b, c, nodes=2 * self.nodes)[1]
-        ip = as_interpolant(interpolant)
-        tt = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, 1)
         # V is affine in E[Y | x] with coefficient b' - a a' b / c (velocity above): scale the posterior-mean gap.
-        coef = (ip.db(tt) * (1 - b * b * self.s**2 / c) - ip.a_da(tt) * b / c).abs()
+        coef = (db * (1 - b * b * self.s**2 / c) - a_da * b / c).abs()
         v = self.velocity(t, x, ip)
         return float((coef * (coarse - fine)).norm(dim=1).max() / v.pow(2).sum(1).mean().sqrt())
 
