@@ -15,8 +15,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy import stats
 
+from convlab.metrics.rates import t_interval
 from convlab.plotting import COLUMN_WIDTH, PALETTE, fit_for, label, load_results, paper_style, rate_panel, save, select
 
 # (row title, the rows of the estimator, its rates' `where`, the column its fits are resolved by)
@@ -117,15 +117,17 @@ def _ratio_panel(ax, df, D0, D, color, verdict) -> None:
     ratio = np.log(other / ref.reindex(other.index)).dropna().reset_index()
     xs, means, halves = [], [], []
     for n, grp in ratio.groupby(X):
-        v = grp[Y].to_numpy(float)
+        mean, lo, hi = t_interval(grp[Y].to_numpy(float), 0.95)
         xs.append(n)
-        means.append(v.mean())
-        halves.append(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0)
+        means.append(mean)
+        halves.append(hi - mean if np.isfinite(hi) else 0.0)  # one seed: no interval
     text = f"D={D} vs {D0}"
     if verdict and verdict["slope"] is not None and verdict["ci_low"] is not None:
         text += (
             f": slope {verdict['slope']:+.3f} [{verdict['ci_low']:+.3f},{verdict['ci_high']:+.3f}] {verdict['verdict']}"
         )
+    elif verdict:
+        text += f": {verdict['verdict']}"
     ax.errorbar(xs, means, yerr=halves, fmt="o-", color=color, capsize=1.5, elinewidth=0.7, lw=0.7, label=text)
 
 

@@ -38,7 +38,7 @@ from convlab.pipeline import (
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, Failure, Metric, RunContext, RunKind, stage
-from convlab.targets import make_target
+from convlab.targets import SmoothedManifold, make_target
 
 
 class TeacherConfig(Strict):
@@ -126,10 +126,10 @@ class CharacteristicRun(RunConfig):
             raise ValueError(
                 f"teacher.bandwidth: only a kernel teacher has a bandwidth (teacher.kind is {self.teacher.kind!r})"
             )
-        if self.teacher.clean and not hasattr(make_target(self.target), "sample_support"):
+        if self.teacher.clean and not isinstance(make_target(self.target), SmoothedManifold):
             raise ValueError(
-                f"teacher.clean: only a manifold target (uniform_sphere, uniform_torus, uniform_cube) has clean "
-                f"points apart from its smoothing (target is {self.target.get('name')!r})"
+                "teacher.clean: only a manifold target (uniform_sphere, uniform_torus, uniform_cube, curved_torus) has "
+                f"clean points apart from its smoothing (target is {self.target.get('name')!r})"
             )
         if self.student.init == "teacher":
             if self.teacher.kind != "trained":
