@@ -1,5 +1,5 @@
-"""The convlab command line, a thin layer over convlab.api: sweep, status, collect, report, figures, targets, kinds,
-migrate. A STUDY is a study file or a results directory (the study as it was run).
+"""The convlab command line, a thin layer over convlab.api: sweep, refine, status, collect, report, figures, publish,
+targets, kinds, schema, migrate. A STUDY is a study file or a results directory (the study as it was run).
 
 Exit status: 0 success, 1 some runs (or the post-processing) failed, 2 invalid input (nothing runs, nothing is written).
 """
@@ -330,6 +330,26 @@ def figures(
 
 
 @app.command()
+def publish(
+    results: Annotated[list[Path], typer.Argument(help="results directories (results/quickstart)")],
+    docs: Annotated[Path, typer.Option("--docs", help="where study pages read from")] = Path("docs/studies"),
+) -> None:
+    """Copy studies' report.json, study.json and figures into the docs tree, where their pages are built."""
+    from convlab.study.publish import publish as publish_one
+
+    missing = False
+    for r in results:
+        try:
+            p = publish_one(r, docs)
+        except FileNotFoundError as err:
+            typer.echo(str(err), err=True)
+            missing = True
+            continue
+        typer.echo(f"{r} -> {p.folder}: {len(p.files)} files")
+    raise typer.Exit(2 if missing else 0)
+
+
+@app.command()
 def targets() -> None:
     """List the analytic targets and their parameters."""
     from convlab.targets import TARGETS
@@ -361,6 +381,21 @@ def kinds(name: Annotated[str | None, typer.Argument(help="one run kind (default
         raise typer.Exit(2)
     for kind in [RUN_KINDS[name]] if name else RUN_KINDS.values():
         typer.echo(describe_kind(kind))
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", help="write to this file (default: print)")] = None,
+) -> None:
+    """Print the JSON Schema of study files (editors validate and complete studies/*.yaml with it)."""
+    from convlab.study.jsonschema import study_json_schema
+
+    text = json.dumps(study_json_schema(), indent=1) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        typer.echo(f"wrote {out}")
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Coverage of fit_rate's 95% slope interval by simulation, at 2, 3, 5 and 10 seeds (docs/rates.md has the table).
+"""Coverage of fit_rate's 95% slope interval by simulation, at 2, 3, 5 and 10 seeds (table: docs/concepts/rates.md).
 
 The setting of issue 13: 3 x-points per seed (300, 1000, 3000, like manifold_dim), per-seed slopes spread with sd
 0.02 around -0.2 (normal, or Student t3 scaled to the same sd), a per-seed constant, noise sd 0.01 on log y.

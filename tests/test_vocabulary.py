@@ -1,4 +1,4 @@
-"""docs/vocabulary.md names only what exists: every name in its 'name' column is a config key, a metric, a
+"""docs/concepts/vocabulary.md names only what exists: every name in its 'name' column is a config key, a metric, a
 solver or a target parameter of today's convlab."""
 
 import inspect
@@ -10,7 +10,7 @@ from convlab.runs.describe import config_keys
 from convlab.solvers import SOLVERS
 from convlab.targets import TARGETS
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "vocabulary.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "concepts" / "vocabulary.md"
 
 
 def test_every_name_in_the_vocabulary_exists():
@@ -23,5 +23,5 @@ def test_every_name_in_the_vocabulary_exists():
     for row in rows:
         for name in re.findall(r"`([^`<]+)`", row[2] + row[3]):
             assert name in keys | leaves | metrics | set(SOLVERS) | params, (
-                f"{name!r} (docs/vocabulary.md) names nothing in convlab"
+                f"{name!r} (docs/concepts/vocabulary.md) names nothing in convlab"
             )

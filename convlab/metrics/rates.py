@@ -4,7 +4,7 @@ seeds, local slopes, and a verdict that knows bounds, equivalence and rates that
 The CI is a t-interval on the per-seed slopes with seeds - 1 degrees of freedom: each seed is an independent
 replicate of the whole experiment (its own noise and data), so its slope is one draw, and the t quantile pays for
 estimating their spread from few of them. A coverage simulation (`python scripts/rate_coverage.py
---compare-commit bde4573`, table in docs/rates.md; tests/metrics/test_rates.py checks 0.92..0.98) gives 0.948 /
+--compare-commit bde4573`, table in docs/concepts/rates.md; tests/metrics/test_rates.py checks 0.92..0.98) gives 0.948 /
 0.946 / 0.957 / 0.945 at 2 / 3 / 5 / 10 seeds with normal seed-to-seed slopes and 0.964 / 0.958 / 0.966 / 0.952 with
 t3 tails, where the seed bootstrap-t used before gave 0.000 / 0.810 / 0.951 / 0.948 and 0.000 / 0.795 / 0.955 /
 0.928 (at 2 seeds its interval had zero width): it was better at no number of seeds, so it is gone. A single seed gives
@@ -156,10 +156,15 @@ def fit_rate(
     """Fit y ~ C x^slope (log_x) or y ~ C e^{slope x} on the resolved, finite, positive points.
 
     Args:
-        x, y: (m,) swept parameter and measured error.
+        x: (m,) the swept parameter.
+        y: (m,) the measured error.
         seed: (m,) seed of each point; the CI is a t-interval over the per-seed slopes. None means one seed.
         resolved: (m,) bool; False points (e.g. below the noise floor) are dropped before fitting.
-        expected, tol: the slope the theory predicts and the tolerance of the verdict; test: two_sided or upper_bound.
+        expected: the slope the theory predicts (none: no verdict).
+        tol: the tolerance of the verdict.
+        test: two_sided or upper_bound.
+        confidence: the level of the slope's interval.
+        log_x: fit log y against log x (a power law); False: against x (an exponential rate).
     """
     if (expected is None) != (tol is None):
         raise ValueError(f"expected, tol: give both or neither (got expected={expected!r}, tol={tol!r})")

@@ -49,8 +49,11 @@ def _type_name(annotation: Any) -> str:
         return _type_name(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
         return " | ".join(_type_name(a) for a in typing.get_args(annotation))
-    if origin is not None:
-        return str(annotation).replace("typing.", "")
+    if origin is not None:  # list[...], dict[...]: the arguments named the same way
+        name = getattr(origin, "__name__", str(origin).replace("typing.", ""))
+        return f"{name}[{', '.join(_type_name(a) for a in typing.get_args(annotation))}]"
+    if annotation is typing.Any:
+        return "Any"
     return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "null")
 
 

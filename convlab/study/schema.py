@@ -102,19 +102,41 @@ class StudySpec(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
-    description: str = ""
-    base: dict[str, Any]
-    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
-    zip: list[dict[str, Annotated[list[Any], Field(min_length=1)]]] = []
-    seeds: list[Annotated[int, Field(ge=0)]] | Annotated[int, Field(ge=1)] = [0]
-    blocks: list[Block] = []  # parts with their own base (e.g. another run kind); none: the study is one block
-    exclude: list[dict[str, Any]] = []
-    resources: Resources = Resources()
-    rates: list[RateSpec] = []
-    checks: list[CheckSpec] = []
-    extend: list[Extension] = []
-    figure: str | None = None  # figure script, relative to the study file (default ../figures/<name>.py)
+    name: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_\-]+$", description="the study's name: its results go to <out>/<name>")
+    ]
+    description: Annotated[str, Field(description="one line on what the study measures")] = ""
+    base: Annotated[
+        dict[str, Any], Field(description="the run config every run starts from: `kind` and its keys (`convlab kinds`)")
+    ]
+    grid: Annotated[
+        dict[str, Annotated[list[Any], Field(min_length=1)]],
+        Field(description="dotted config keys to lists of values; the lists are crossed"),
+    ] = {}
+    zip: Annotated[
+        list[dict[str, Annotated[list[Any], Field(min_length=1)]]],
+        Field(description="groups of dotted keys whose lists vary together (equal lengths), crossed with the grid"),
+    ] = []
+    seeds: Annotated[
+        list[Annotated[int, Field(ge=0)]] | Annotated[int, Field(ge=1)],
+        Field(description="the seeds of every grid point: a list, or a count (0 .. n-1)"),
+    ] = [0]
+    blocks: Annotated[
+        list[Block],
+        Field(description="parts with their own base (e.g. another run kind); none: the study is one block"),
+    ] = []
+    exclude: Annotated[
+        list[dict[str, Any]], Field(description="grid points to leave out: each a mapping of dotted keys to values")
+    ] = []
+    resources: Annotated[Resources, Field(description="how to run (workers, device, SLURM); never what")] = Resources()
+    rates: Annotated[list[RateSpec], Field(description="rates to fit and test (the report)")] = []
+    checks: Annotated[list[CheckSpec], Field(description="claims every run must satisfy (the report)")] = []
+    extend: Annotated[
+        list[Extension], Field(description="grid extensions written by `convlab refine` into the study it runs")
+    ] = []
+    figure: Annotated[
+        str | None, Field(description="figure script, relative to the study file (default ../figures/<name>.py)")
+    ] = None
 
     @field_validator("blocks")
     @classmethod

@@ -48,7 +48,8 @@ class GaussianMixture:
             variances or (K, D, D) PSD matrices. Zero (degenerate) covariances are allowed: the fields
             are then defined for t < 1.
         intrinsic_dim: dimension of the support; by default the largest rank of the Sigma_k.
-        name, params: how the target was made (for records); named constructors fill them in.
+        name: the registry name the target was made under (for records); named constructors fill it in.
+        params: the parameters it was made with (for records).
         chunk_size: most elements of any temporary block (points x components x width).
 
     Tensors in and out are batch-first (n, D) on the device and dtype of the input.

@@ -32,7 +32,8 @@ def test_one_seed_gives_no_interval_and_says_so():
 
 
 def _coverage_script():
-    """scripts/rate_coverage.py, which made the coverage table of docs/rates.md: the test runs the same simulation."""
+    """scripts/rate_coverage.py, which made the coverage table of docs/concepts/rates.md: the test runs the same
+    simulation."""
     import importlib.util
     from pathlib import Path
 
@@ -47,7 +48,7 @@ def _coverage_script():
 @pytest.mark.parametrize("tails", ["normal", "t3"])
 def test_the_ci_covers_at_its_nominal_level_at_every_number_of_seeds(G, tails):
     """95% intervals cover 0.92..0.98 of the time over 400 replicates (binomial sd 0.011 around 0.95), at 2 seeds
-    too, where the old seed bootstrap covered 0.00 (docs/rates.md has the table)."""
+    too, where the old seed bootstrap covered 0.00 (docs/concepts/rates.md has the table)."""
     covered, _ = _coverage_script().coverage(fit_rate, G, 400, tails, seed=G)
     assert 0.92 <= covered <= 0.98
 

@@ -57,6 +57,12 @@ def test_sweep_resume_collect_report_and_figures(write_study, tmp_path):
     assert "done 20, failed 0, running 0, left 0" in status.stdout
     rep = convlab("report", study, "--out", out, "--json", check=0)
     assert json.loads(rep.stdout)["study"] == "tiny"
+    # a results directory stands for its study (its study.json), from any working directory, file or no file
+    study.unlink()
+    by_dir = convlab("report", out / "tiny", "--json", cwd=tmp_path.parent, check=0)
+    assert json.loads(by_dir.stdout) == json.loads(rep.stdout)
+    figs = convlab("figures", out / "tiny", cwd=tmp_path.parent, check=0)
+    assert figs.stdout.count("figure: ") == len(pngs) and {p: p.read_bytes() for p in pngs} == pngs
 
 
 def test_a_rate_with_too_few_points_is_reported_and_still_drawn(write_study, tmp_path):
