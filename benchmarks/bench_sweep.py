@@ -29,7 +29,8 @@ base:
   teacher: {{n: 2000, optim: {{steps: {steps}}}}}
   characteristics: {{K: 8, m: 1000}}
   student: {{optim: {{steps: {steps}}}}}
-  eval: {{n_coupled: 1000, n_w2: 500, reference_steps: 256}}
+  eval: {{n_coupled: 1000, n_w2: 500}}
+  reference: {{K: 256}}
 grid:
   teacher.n: {ns}
 seeds: 1

@@ -22,7 +22,7 @@ from typer.cli import get_docs_for_click
 from convlab.cli import app
 from convlab.interpolants import INTERPOLANTS
 from convlab.runs import RUN_KINDS
-from convlab.runs.describe import _type_name, config_keys
+from convlab.runs.describe import config_keys, type_name
 from convlab.solvers import GRIDS, SOLVERS
 from convlab.study import schema as study_schema
 from convlab.study.report import render_text
@@ -39,7 +39,10 @@ def cell(value) -> str:
 
 def prose(value) -> str:
     """Text from a docstring or a declaration, where `f[v](z)` is mathematics, not a markdown link."""
-    return str(value).replace("[", "\\[").replace("]", "\\]").replace("<", "&lt;")
+    out = str(value)
+    for c in "[]{}":  # `{...}` would be read as an attribute list
+        out = out.replace(c, "\\" + c)
+    return out.replace("<", "&lt;")
 
 
 def code(value) -> str:
@@ -71,7 +74,7 @@ def model_section(model, title: str) -> str:
         default = (
             "required" if info.is_required() else "see below" if isinstance(value, BaseModel) else code(repr(value))
         )
-        rows.append([code(name), code(_type_name(info.annotation)), default, prose(info.description or "")])
+        rows.append([code(name), code(type_name(info.annotation)), default, prose(info.description or "")])
     return f"## {title}\n\n{doc_of(model)}\n\n" + table(["key", "type", "default", "description"], rows)
 
 
@@ -120,7 +123,7 @@ def run_kinds_page() -> str:
             shared = ", ".join(f"`{a.name}`" + (" (on disk)" if a.on_disk else "") for a in kind.artefacts)
             extras.append(f"shared artefacts: {shared}")
         parts.append(
-            f"## `{name}`\n\n{kind.doc}\n\n"
+            f"## `{name}`\n\n{prose(kind.doc)}\n\n"
             + ("".join(f"- {e}\n" for e in extras) + "\n" if extras else "")
             + "### Keys\n\n"
             + table(["key", "type", "default", "description"], keys)
@@ -145,13 +148,13 @@ def targets_page() -> str:
         rows = [
             [
                 code(p.name),
-                code(_type_name(hints[p.name])) if p.name in hints else "",
+                code(type_name(hints[p.name])) if p.name in hints else "",
                 "required" if p.default is inspect.Parameter.empty else code(repr(p.default)),
             ]
             for p in inspect.signature(make).parameters.values()
             if p.name not in ("self", "name", "params")
         ]
-        parts.append(f"## `{name}`\n\n{doc_of(make)}\n\n" + table(["parameter", "type", "default"], rows))
+        parts.append(f"## `{name}`\n\n{prose(doc_of(make))}\n\n" + table(["parameter", "type", "default"], rows))
     return "\n".join(parts)
 
 
@@ -159,9 +162,9 @@ def targets_page() -> str:
 
 
 def solvers_page() -> str:
-    solver_rows = [[code(n), s.order, s.stages, doc_of(s).split("\n\n")[0]] for n, s in SOLVERS.items()]
-    interp_rows = [[code(n), doc_of(cls).split("\n\n")[0]] for n, cls in INTERPOLANTS.items()]
-    grid_rows = [[code(n), doc_of(f).split("\n\n")[0]] for n, f in GRIDS.items()]
+    solver_rows = [[code(n), s.order, s.stages, prose(doc_of(s).split("\n\n")[0])] for n, s in SOLVERS.items()]
+    interp_rows = [[code(n), prose(doc_of(cls).split("\n\n")[0])] for n, cls in INTERPOLANTS.items()]
+    grid_rows = [[code(n), prose(doc_of(f).split("\n\n")[0])] for n, f in GRIDS.items()]
     return (
         "# Interpolants and solvers\n\n"
         "Generated from the registries `convlab.interpolants.INTERPOLANTS`, `convlab.solvers.SOLVERS` and "
@@ -172,7 +175,7 @@ def solvers_page() -> str:
         + "\n## Solvers\n\n"
         + table(["name", "declared order", "stages (NFE per step)", "update"], solver_rows)
         + "\n"
-        + "\n".join(f"### `{n}`\n\n{doc_of(s)}\n" for n, s in SOLVERS.items())
+        + "\n".join(f"### `{n}`\n\n{prose(doc_of(s))}\n" for n, s in SOLVERS.items())
         + "\n## Time grids\n\n"
         + table(["name", "grid"], grid_rows)
     )
@@ -281,7 +284,7 @@ def rate_section(rate: dict) -> str:
         lines.append(f"\n{group_text(eq.get('group', {}))}: slope of the paired log-ratio in `{rate['x']}`\n")
         lines.append(table(["levels", "slope", "95% CI", "margin", "verdict"], eq_rows))
     if rate["test"] == "equivalence" and rows:
-        lines.append("\nEach level's own rate (the fits the ratios compare):\n")
+        lines.append(f"\nThe rate of each group, all levels of `{rate['compare']}` pooled:\n")
         lines.append(table(["group", "slope", "95% CI", "expected", "verdict", "points"], rows))
     return "\n".join(lines) + "\n"
 
@@ -373,6 +376,7 @@ NAV = """\
     - [Errors, W2 and noise floors](concepts/errors.md)
     - [Rates, intervals and verdicts](concepts/rates.md)
     - [The characteristic generator](concepts/characteristic.md)
+    - [The seed papers' checks](concepts/seed-papers.md)
     - [Vocabulary](concepts/vocabulary.md)
 - Guides
     - [Writing a study](guides/writing-a-study.md)

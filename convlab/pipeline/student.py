@@ -126,6 +126,7 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
             fit, penalty = student_loss(student, final)
         info = {
             "student_params": n_parameters(student),
+            "time_student_train_s": log.seconds,
             "student_final_loss": log.final_loss,
             "student_fit_loss": fit.item(),
             "student_semigroup_loss": penalty.item(),

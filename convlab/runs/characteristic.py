@@ -294,7 +294,7 @@ KIND = RunKind(
         _record(
             "time_teacher_train_s",
             "teacher training time (s)",
-            "time to train (or build) the teacher, in whichever run made it",
+            "time to train (or build) the teacher, in whichever run made it (not its convergence check's half copy)",
             unit="s",
         ),
         _record(
@@ -326,6 +326,12 @@ KIND = RunKind(
             "kernel, bandwidth null",
         ),
         _record("student_params", "student parameters", "parameter count"),
+        _record(
+            "time_student_train_s",
+            "student training time (s)",
+            "time to train the student (not its convergence check's half-length copy)",
+            unit="s",
+        ),
         _record(
             "student_final_loss",
             "student final loss",

@@ -24,7 +24,7 @@ def config_keys(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str
             rows.append(
                 (
                     f"{prefix}{name}",
-                    _type_name(info.annotation),
+                    type_name(info.annotation),
                     "required" if info.is_required() else info.default,
                     info.description or "",
                 )
@@ -41,17 +41,17 @@ def _nested_model(info: FieldInfo) -> type[BaseModel] | None:
     return candidates[0] if candidates else None
 
 
-def _type_name(annotation: Any) -> str:
+def type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         return " | ".join(repr(a) for a in typing.get_args(annotation))
     if origin is typing.Annotated:
-        return _type_name(typing.get_args(annotation)[0])
+        return type_name(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(annotation))
+        return " | ".join(type_name(a) for a in typing.get_args(annotation))
     if origin is not None:  # list[...], dict[...]: the arguments named the same way
         name = getattr(origin, "__name__", str(origin).replace("typing.", ""))
-        return f"{name}[{', '.join(_type_name(a) for a in typing.get_args(annotation))}]"
+        return f"{name}[{', '.join(type_name(a) for a in typing.get_args(annotation))}]"
     if annotation is typing.Any:
         return "Any"
     return getattr(annotation, "__name__", str(annotation)).replace("NoneType", "null")

@@ -17,8 +17,6 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-SCHEMA_ID = "https://convlab.dev/schema/study.schema.json"  # an identifier, not fetched: editors use the file path
-
 
 def study_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a study file."""
@@ -51,7 +49,7 @@ def study_json_schema() -> dict[str, Any]:
         props["base"] = base
         props["grid"] = grid
         props["zip"] = {"type": "array", "items": grid, "description": "lists that vary together (equal lengths)"}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def _partial(schema: dict[str, Any]) -> dict[str, Any]:
