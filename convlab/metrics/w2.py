@@ -197,12 +197,13 @@ def early_stopping_w2_bound(target, interpolant, T: float) -> float:
     atoms, as the early-stopping error should be.
     """
     from convlab.interpolants import as_interpolant
+    from convlab.targets.continuous import SmoothedManifold
 
     ip = as_interpolant(interpolant)
     a, b = float(ip.a(T)), float(ip.b(T))
-    if not hasattr(target, "cov"):  # Unif(M) * N(0, s^2 I): couple given the manifold point Y, the same way
+    if isinstance(target, SmoothedManifold):  # Unif(M) * N(0, s^2 I): couple given the manifold point Y, the same way
         s = target.s
-        per_point = (1 - b) ** 2 * target._second_moment() + target.ambient_dim * (
+        per_point = (1 - b) ** 2 * target.support_second_moment() + target.ambient_dim * (
             math.sqrt(a * a + b * b * s * s) - s
         ) ** 2
         return math.sqrt(per_point)

@@ -32,7 +32,7 @@ from scipy import special
 from torch import Tensor
 
 from convlab.interpolants import Interpolant, as_interpolant
-from convlab.targets.mixture import time_column
+from convlab.targets.mixture import draw_args, time_column
 from convlab.targets.named import _count, _nonneg, _positive, haar_orthogonal
 
 LOG_2PI = math.log(2 * math.pi)
@@ -44,7 +44,8 @@ class SmoothedManifold:
     Subclass API (tensors in natural coordinates, batch-first):
         natural_dim: m;  _latent(n, generator, device, dtype) -> (n, m) uniform points of M;
         _posterior(y, b, c) -> (L (n,), E[Y | x] (n, m)) for natural coordinates y = Q^T x;
-        _second_moment() -> E|Y|^2;  _support_mean() -> E[Y] (m,);  _coordinate_variance() -> Var Y_j (all j).
+        support_second_moment() -> E|Y|^2 (public: the early-stopping bound uses it);  _support_mean() -> E[Y] (m,);
+        _coordinate_variance() -> Var Y_j (all j).
     """
 
     name = "manifold"
@@ -109,7 +110,7 @@ class SmoothedManifold:
 
     def second_moment(self) -> float:
         """E|X1|^2 = E|Y|^2 + D s^2."""
-        return self._second_moment() + self.ambient_dim * self.s**2
+        return self.support_second_moment() + self.ambient_dim * self.s**2
 
     # -- sampling ------------------------------------------------------------------------------------------------
 
@@ -129,19 +130,13 @@ class SmoothedManifold:
 
     def sample_support(self, n: int, *, generator: torch.Generator | int, device=None, dtype=None) -> Tensor:
         """n draws of Unif(M), clean (no smoothing), embedded: (n, D)."""
-        if isinstance(generator, int):
-            generator = torch.Generator(device or "cpu").manual_seed(generator)
-        device = torch.device(device) if device is not None else generator.device
-        dtype = dtype or torch.get_default_dtype()
+        generator, device, dtype = draw_args(generator, device, dtype)
         # Drawn in float64 and cast, so the points do not depend on the dtype asked for.
         return self.embed(self._latent(n, generator, device).to(dtype))
 
     def sample(self, n: int, *, generator: torch.Generator | int, device=None, dtype=None) -> Tensor:
         """n draws of X1 ~ nu, (n, D): manifold points, then (s > 0) the smoothing noise."""
-        if isinstance(generator, int):
-            generator = torch.Generator(device or "cpu").manual_seed(generator)
-        device = torch.device(device) if device is not None else generator.device
-        dtype = dtype or torch.get_default_dtype()
+        generator, device, dtype = draw_args(generator, device, dtype)
         y = self.sample_support(n, generator=generator, device=device, dtype=dtype)
         return y + self.s * self.noise(n, generator=generator, device=device, dtype=dtype) if self.s > 0 else y
 
@@ -167,7 +162,10 @@ class SmoothedManifold:
     def velocity(self, t, x: Tensor, interpolant: Interpolant | str | dict) -> Tensor:
         """V(t, x) = E[a'(t) Z + b'(t) X1 | X_t = x], (n, D)."""
         a, b, c, db, a_da = self._abc(as_interpolant(interpolant), t, x)
-        ey = self.embed(self._posterior(self.natural(x), b, c)[1])
+        return self._velocity(x, self.embed(self._posterior(self.natural(x), b, c)[1]), b, c, db, a_da)
+
+    def _velocity(self, x: Tensor, ey: Tensor, b: Tensor, c: Tensor, db: Tensor, a_da: Tensor) -> Tensor:
+        """V from the posterior mean ey = E[Y | x] (embedded); V is affine in it."""
         residual = (x - b * ey) / c  # E[(X_t - b Y)] / c = E[(a Z + b s eps)] / c
         den = ey + (b * self.s**2) * residual if self.s > 0 else ey
         return db * den + a_da * residual
@@ -210,7 +208,7 @@ class UniformSphere(SmoothedManifold):
         L = f + math.lgamma(p / 2) + self.nu * math.log(2) - 0.5 * (b * b).squeeze(1) * r * r / c.squeeze(1)
         return L, (r * scale * ratio_over_kappa)[:, None] * y
 
-    def _second_moment(self) -> float:
+    def support_second_moment(self) -> float:
         return self.radius**2
 
     def _coordinate_variance(self) -> float:
@@ -245,7 +243,7 @@ class UniformTorus(SmoothedManifold):
         L = f.sum(1) - 0.5 * d * (b * b).squeeze(1) * r * r / c.squeeze(1)
         return L, (r * scale * ratio_over_kappa)[..., None].mul(pairs).reshape(n, 2 * d)
 
-    def _second_moment(self) -> float:
+    def support_second_moment(self) -> float:
         return self.intrinsic_dim * self.radius**2
 
     def _coordinate_variance(self) -> float:
@@ -277,7 +275,7 @@ class UniformCube(SmoothedManifold):
         L, mean = interval_posterior(eta, lam)
         return L.sum(1), ell * mean
 
-    def _second_moment(self) -> float:
+    def support_second_moment(self) -> float:
         return self.natural_dim * self.side**2 / 3
 
     def _coordinate_variance(self) -> float:
@@ -502,18 +500,16 @@ class CurvedTorus(SmoothedManifold):
         return L, mean
 
     def quadrature_error(self, t, x: Tensor, interpolant) -> float:
-        """max_x |V_nodes(t, x) - V_{2 nodes}(t, x)| / rms |V_{2 nodes}|: the trapezoid rule's error at these points
+        """max_x |V_nodes(t, x) - V_{2 nodes}(t, x)| / rms |V_nodes|: the trapezoid rule's error at these points
         (doubling the nodes of a spectrally convergent rule leaves an error far below this difference)."""
-        ip = as_interpolant(interpolant)
-        a, b, c, db, a_da = self._abc(ip, t, x)
-        coarse = self._posterior(x, b, c)[1]
-        fine = self._posterior(x, b, c, nodes=2 * self.nodes)[1]
-        # V is affine in E[Y | x] with coefficient b' - a a' b / c (velocity above): scale the posterior-mean gap.
-        coef = (db * (1 - b * b * self.s**2 / c) - a_da * b / c).abs()
-        v = self.velocity(t, x, ip)
-        return float((coef * (coarse - fine)).norm(dim=1).max() / v.pow(2).sum(1).mean().sqrt())
+        a, b, c, db, a_da = self._abc(as_interpolant(interpolant), t, x)
+        # natural(x) = x and embed(y) = y here: the curve carries its own rotation (natural_dim = D).
+        coarse, fine = (
+            self._velocity(x, self._posterior(x, b, c, n)[1], b, c, db, a_da) for n in (None, 2 * self.nodes)
+        )
+        return float((coarse - fine).norm(dim=1).max() / coarse.pow(2).sum(1).mean().sqrt())
 
-    def _second_moment(self) -> float:
+    def support_second_moment(self) -> float:
         return self.intrinsic_dim * self.sq_radius
 
     def _support_mean(self) -> Tensor:

@@ -156,10 +156,7 @@ class GaussianMixture:
 
     def sample(self, n: int, *, generator: torch.Generator | int, device=None, dtype=None) -> Tensor:
         """n draws of X1 ~ nu, (n, D). `generator` is a torch.Generator or an integer seed (CPU generator)."""
-        if isinstance(generator, int):
-            generator = torch.Generator(device or "cpu").manual_seed(generator)
-        device = torch.device(device) if device is not None else generator.device
-        dtype = dtype or torch.get_default_dtype()
+        generator, device, dtype = draw_args(generator, device, dtype)
         P = self._on(torch.empty(0, device=device, dtype=dtype))
         idx = torch.multinomial(P.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.ambient_dim, generator=generator, device=device, dtype=dtype)
@@ -319,6 +316,15 @@ class GaussianMixture:
                 ubar[pts] = xs * S1 - b_ * M
                 den[pts] = a2 * M + b_ * xs * S2
         return lse, ubar, den
+
+
+def draw_args(generator: torch.Generator | int, device, dtype) -> tuple[torch.Generator, torch.device, torch.dtype]:
+    """A sampler's generator (an integer seeds a generator on `device`, CPU by default), its device (the
+    generator's unless given) and its dtype (torch's default unless given)."""
+    if isinstance(generator, int):
+        generator = torch.Generator(device or "cpu").manual_seed(generator)
+    device = torch.device(device) if device is not None else generator.device
+    return generator, device, dtype or torch.get_default_dtype()
 
 
 def time_column(t, x: Tensor, ambient_dim: int) -> Tensor:
