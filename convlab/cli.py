@@ -352,13 +352,12 @@ def publish(
 @app.command()
 def targets() -> None:
     """List the analytic targets and their parameters."""
+    from convlab.registry import parameters
     from convlab.targets import TARGETS
 
     for name, make in TARGETS.items():
         params = ", ".join(
-            f"{p.name}={p.default!r}" if p.default is not inspect.Parameter.empty else p.name
-            for p in inspect.signature(make).parameters.values()
-            if p.name != "self"
+            f"{p.name}={p.default!r}" if p.default is not inspect.Parameter.empty else p.name for p in parameters(make)
         )
         doc = (make.__doc__ or "").strip().splitlines()[0]
         typer.echo(f"{name}({params})\n    {doc}")

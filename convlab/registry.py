@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import difflib
+import inspect
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any
+
+# Constructor arguments that are not parameters a spec sets: a class's own registry name and its record of how
+# it was made (GaussianMixture's `name` and `params`).
+BOOKKEEPING = ("name", "params")
 
 
 def did_you_mean(name: str, known: list[str]) -> str:
     """' (did you mean 'x'?)' when `name` is close to one of `known`, else ''."""
     close = difflib.get_close_matches(name, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parameters(make: Callable[..., Any]) -> list[inspect.Parameter]:
+    """The parameters a spec may give a registry entry (a function or a class), annotations resolved to types (a
+    parameter without one keeps inspect.Parameter.empty), in signature order: what `convlab targets`, the JSON
+    Schema of study files and the targets reference list."""
+    hints = typing.get_type_hints(make.__init__ if isinstance(make, type) else make)
+    return [
+        p.replace(annotation=hints.get(p.name, inspect.Parameter.empty))
+        for p in inspect.signature(make).parameters.values()
+        if p.name not in ("self", *BOOKKEEPING)
+    ]
 
 
 def lookup(registry: Mapping[str, Callable[..., Any]], name: str, *, kind: str) -> Callable[..., Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
-import typing
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -21,6 +21,7 @@ from typer.cli import get_docs_for_click
 
 from convlab.cli import app
 from convlab.interpolants import INTERPOLANTS
+from convlab.registry import parameters
 from convlab.runs import RUN_KINDS
 from convlab.runs.describe import config_keys, type_name
 from convlab.solvers import GRIDS, SOLVERS
@@ -144,15 +145,13 @@ def targets_page() -> str:
         "one as `target: {name: ..., <parameter>: ...}`; `convlab targets` prints the same list.\n",
     ]
     for name, make in TARGETS.items():
-        hints = typing.get_type_hints(make.__init__ if isinstance(make, type) else make)
         rows = [
             [
                 code(p.name),
-                code(type_name(hints[p.name])) if p.name in hints else "",
+                code(type_name(p.annotation)) if p.annotation is not inspect.Parameter.empty else "",
                 "required" if p.default is inspect.Parameter.empty else code(repr(p.default)),
             ]
-            for p in inspect.signature(make).parameters.values()
-            if p.name not in ("self", "name", "params")
+            for p in parameters(make)
         ]
         parts.append(f"## `{name}`\n\n{prose(doc_of(make))}\n\n" + table(["parameter", "type", "default"], rows))
     return "\n".join(parts)
@@ -319,15 +318,13 @@ def study_page(name: str, folder: Path) -> tuple[str, dict]:
     if source.exists():
         body = "\n".join("    " + line for line in source.read_text().splitlines())
         parts.append(f'\n\n??? note "studies/{name}.yaml"\n\n    ```yaml\n{body}\n    ```\n')
-    verdicts: dict[str, int] = {}
+    verdicts = Counter()
     for r in report["rates"]:
-        for g in r.get("groups", []) if r["test"] != "equivalence" else []:
-            verdicts[g.get("verdict") or "no verdict"] = verdicts.get(g.get("verdict") or "no verdict", 0) + 1
+        if r["test"] != "equivalence":  # an equivalence rate's verdicts are those of its levels, below
+            verdicts.update(g.get("verdict") or "no verdict" for g in r.get("groups", []))
         for eq in r.get("equivalence", []):
-            for lv in eq.get("levels", []):
-                verdicts[lv.get("verdict") or "no verdict"] = verdicts.get(lv.get("verdict") or "no verdict", 0) + 1
-    for c in report["checks"]:
-        verdicts[f"check {c.get('verdict')}"] = verdicts.get(f"check {c.get('verdict')}", 0) + 1
+            verdicts.update(lv.get("verdict") or "no verdict" for lv in eq.get("levels", []))
+    verdicts.update(f"check {c.get('verdict')}" for c in report["checks"])
     return "\n".join(parts), {"runs": report["n_runs"], "verdicts": verdicts, "description": study.get("description")}
 
 
@@ -342,7 +339,7 @@ def study_pages() -> list[tuple[str, str]]:
         text, summary = study_page(name, folder)
         write(f"studies/{name}.md", text)
         nav.append((name, f"studies/{name}.md"))
-        verdicts = ", ".join(f"{v} {k}" for k, v in sorted(summary["verdicts"].items(), key=lambda kv: -kv[1]))
+        verdicts = ", ".join(f"{v} {k}" for k, v in summary["verdicts"].most_common())
         rows.append([f"[{name}]({name}.md)", summary["runs"], summary["description"] or "", verdicts])
     write(
         "studies/index.md",

@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
+from convlab.registry import parameters
+
 
 def study_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a study file."""
@@ -70,12 +72,9 @@ def _target_schema() -> dict[str, Any]:
 
 
 def _one_target(name: str, make: Any) -> dict[str, Any]:
-    hints = typing.get_type_hints(make.__init__ if isinstance(make, type) else make)
     props: dict[str, Any] = {"name": {"const": name}}
-    for p in inspect.signature(make).parameters.values():
-        if p.name in ("self", "name", "params"):
-            continue
-        prop = TypeAdapter(hints[p.name]).json_schema() if p.name in hints else {}
+    for p in parameters(make):
+        prop = TypeAdapter(p.annotation).json_schema() if p.annotation is not inspect.Parameter.empty else {}
         if p.default is not inspect.Parameter.empty:
             prop["default"] = p.default
         props[p.name] = prop
@@ -106,5 +105,5 @@ def _dotted_keys(kinds: dict[str, Any]) -> set[str]:
     for kind in kinds.values():
         walk(kind.config, "")
     for make in TARGETS.values():
-        keys |= {f"target.{p}" for p in inspect.signature(make).parameters if p not in ("self", "params")}
+        keys |= {"target.name", *(f"target.{p.name}" for p in parameters(make))}
     return keys

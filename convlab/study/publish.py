@@ -43,7 +43,7 @@ def publish(results: Path, docs: Path) -> Published:
         dst = folder / src.relative_to(results)
         shutil.copyfile(src, dst)
         files.append(dst)
-    df = pd.read_parquet(results / "results.parquet", columns=None)
+    df = pd.read_parquet(results / "results.parquet")
     meta = {
         "published": utc_now(),
         "commits": sorted(df["prov.git_commit"].dropna().unique().tolist()) if "prov.git_commit" in df else [],
