@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convlab.device import resolve_device
-from convlab.files import atomic_write_bytes, atomic_write_json, read_json, utc_now
+from convlab.device import device_name, memory_bytes, resolve_device
+from convlab.files import atomic_write_bytes, atomic_write_json, utc_now
 from convlab.study.execute import Outcome, SweepResult
-from convlab.study.plan import Plan, StudyError, load_plan, make_plan
-from convlab.study.store import ERROR, FORMAT, STUDY, StaleResults, StudyStore
+from convlab.study.plan import MAX_RUNS, Plan, StudyError, load_plan, make_plan, memory_problems
+from convlab.study.store import FORMAT, STUDY, StaleResults, StudyStore
 
 if TYPE_CHECKING:  # pandas and the report are imported where they are used: the command line starts faster
     import pandas as pd
@@ -46,19 +47,22 @@ class Failure:
 
 @dataclass
 class Status:
-    """How far a study has got; `failures` lists the failed runs with their stage and reason."""
+    """How far a study has got; `failures` lists the failed runs with their stage and reason, `damage` the damaged
+    ones with the file and why."""
 
     total: int
     done: int = 0
     failed: int = 0
     running: int = 0
     incomplete: int = 0  # started and interrupted (no DONE, no error.json, nobody running it)
+    damaged: int = 0  # a stored file missing, unreadable or changed: set aside and recomputed by the next sweep
     new: int = 0
     failures: list[Failure] = field(default_factory=list)
+    damage: list[tuple[str, str]] = field(default_factory=list)  # (run id, '<path>: <why>')
 
     @property
     def left(self) -> int:
-        return self.incomplete + self.new
+        return self.incomplete + self.damaged + self.new
 
 
 @dataclass
@@ -87,18 +91,36 @@ class Study:
     """A validated study (its plan) and where its results live. Raises StudyError for invalid input, before
     anything is written."""
 
-    def __init__(self, source: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None):
-        self.source, self.overrides = Path(source), list(overrides)
+    def __init__(
+        self,
+        source: str | Path,
+        overrides: Sequence[str] = (),
+        *,
+        out: str | Path | None = None,
+        allow_large: bool = False,
+    ):
+        """`allow_large`: accept plans of more than plan.MAX_RUNS grid points, and runs whose estimated memory is
+        more than the device has (runs.memory); refused otherwise, before anything runs."""
+        self.source, self.overrides, self.allow_large = Path(source), list(overrides), allow_large
         self.skipped_panels: list[str] = []
-        self.plan: Plan = load_plan(self.source, self.overrides)
+        self.plan: Plan = load_plan(self.source, self.overrides, allow_large=allow_large)
         if out is None and self.source.is_dir():  # a results directory: it is the store
             self.store = StudyStore(self.source.resolve().parent, self.source.resolve().name)
         else:
-            self.store = StudyStore(Path(out) if out is not None else Path("results"), self.plan.study.name)
+            root = Path(out) if out is not None else Path("results")
+            for path, what in ((root, "--out"), (root / self.name, "the study's results directory")):
+                if path.exists() and not path.is_dir():
+                    raise StudyError([f"{what}: {path} is a file, not a directory (got {str(path)!r})"])
+            self.store = StudyStore(root, self.name)
         try:
             self.store.check_format()
         except StaleResults as err:
             raise StudyError([str(err)]) from None
+        self.damaged_record = self.store.damaged_study_record()
+        if self.damaged_record is not None:
+            self.plan.warnings.append(
+                f"{self.damaged_record}: damaged; the next sweep sets it aside and writes the study it runs"
+            )
 
     @property
     def name(self) -> str:
@@ -113,13 +135,15 @@ class Study:
     def status(self) -> Status:
         s = Status(total=len(self.plan.runs))
         for r in self.plan.runs:
-            state = self.store.state(r.run_id)
+            files = self.store.inspect(r.run_id)
+            state = files.state
             if state in ("incomplete", "new") and self.store.is_running(r.run_id):
                 state = "running"
             setattr(s, state, getattr(s, state) + 1)
             if state == "failed":
-                err = read_json(self.store.run_dir(r.run_id) / ERROR)
-                s.failures.append(Failure(r.run_id, r.point, err.get("stage"), err.get("reason")))
+                s.failures.append(Failure(r.run_id, r.point, files.error.get("stage"), files.error.get("reason")))
+            elif state == "damaged":
+                s.damage.append((r.run_id, files.problem))
         return s
 
     def run(
@@ -133,15 +157,19 @@ class Study:
         slurm: Any = None,
         detach: bool = False,
         batch: int | str | None = None,
+        threads: int | None = None,
         on_outcome: Callable[[Outcome], None] = lambda o: None,
     ) -> SweepResult:
         """Run every run that is not done (resumable; kill it at any time). Local: `jobs` worker processes
-        (default resources.jobs or 1). SLURM: job arrays with `slurm` (a SlurmOptions; default from the study's
-        resources), followed to the end unless `detach`. `batch`: runs trained as one batch, 'auto' (default:
+        (default resources.jobs or 1) of `threads` torch threads each (default resources.threads or 1). SLURM:
+        job arrays with `slurm` (a SlurmOptions; default from the study's resources), followed to the end unless
+        `detach`. `batch`: runs trained as one batch, 'auto' (default:
         resources.batch or auto), 'off', or at most this many. Raises StudyError for a bad option before running."""
         device = self.check_options(device=device, executor=executor, detach=detach, jobs=jobs, batch=batch)
         batch = batch if batch is not None else self.plan.study.resources.batch
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._check_writable()
+        if self.store.damaged_study_record() is not None:
+            self.store.set_aside_file(STUDY, "damaged")
         atomic_write_json(
             self.dir / STUDY,
             {
@@ -163,6 +191,7 @@ class Study:
                 retry_failed=retry_failed,
                 force=force,
                 batch=batch,
+                threads=threads or self.plan.study.resources.threads,
                 on_outcome=on_outcome,
             )
         from convlab.study.slurm import SlurmOptions, follow, reconcile, submit
@@ -179,6 +208,18 @@ class Study:
         result.submitted, result.active = submitted, active
         return result
 
+    def _check_writable(self) -> None:
+        """StudyError, in one line, when the results directory cannot be written (read-only, no permission)."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            probe = self.dir / f".convlab-write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise StudyError(
+                [f"{self.dir}: cannot write the results here ({err.strerror or err}); sweep into another --out"]
+            ) from None
+
     def check_options(
         self,
         *,
@@ -187,8 +228,13 @@ class Study:
         detach: bool = False,
         jobs: int | None = None,
         batch: int | str | None = None,
+        mem_gb: float | None = None,
+        dry_run: bool = False,
     ) -> str:
-        """The device to run on (the option, else resources.device, else auto); StudyError for a bad option."""
+        """The device to run on (the option, else resources.device, else auto); StudyError for a bad option, or for
+        a run that cannot fit in the device's memory (unless allow_large): the machine's RAM or the GPU's memory
+        locally, the memory asked for per run on SLURM (`mem_gb`, else resources.mem_gb; unchecked without). A
+        `dry_run` does not ask whether a SLURM cluster is reachable."""
         device = device or self.plan.study.resources.device or "auto"
         if device not in DEVICES:
             raise StudyError([f"--device: must be auto, cpu or cuda (got {device!r})"])
@@ -202,16 +248,25 @@ class Study:
             raise StudyError([f"--batch: must be auto, off or a number of runs >= 1 (got {batch!r})"])
         if executor == "local":  # the GPUs of a SLURM job are on its node
             try:
-                resolve_device(device)
+                resolved = resolve_device(device)
             except ValueError as err:
                 raise StudyError([f"--device: {str(err).removeprefix('device: ')}"]) from None
+            limit = memory_bytes(resolved)
+            where = f"the memory of {device_name(resolved)}" if resolved.type == "cuda" else "this machine's memory"
         else:
             from convlab.study.slurm import SlurmUnavailable, check_available
 
             try:
-                check_available()
+                if not dry_run:
+                    check_available()
             except SlurmUnavailable as err:
                 raise StudyError([f"--executor slurm: {err}"]) from None
+            mem_gb = mem_gb or self.plan.study.resources.mem_gb
+            limit, where = (None, "") if mem_gb is None else (mem_gb * 2**30, "the memory asked per SLURM run")
+        if limit is not None and not self.allow_large:
+            problems = memory_problems(self.plan, limit, where)
+            if problems:
+                raise StudyError(problems)
         return device
 
     # -- results ----------------------------------------------------------------------------------------------------
@@ -254,6 +309,10 @@ class Study:
         its study.json). It stops when no group needs more, after `rounds`, or before the new runs would exceed
         `max_runs` in all (default: as many as the study had). `run_options` go to `run` (jobs, device, executor).
         """
+        if not self.plan.study.rates:
+            raise StudyError([f"{self.plan.source}: rates: the study declares no rates, so there is nothing to refine"])
+        if self.results().empty:
+            raise StudyError([f"{self.name}: no finished runs yet: run `convlab sweep` first, then refine its rates"])
         budget = len(self.plan.runs) if max_runs is None else max_runs
         out = Refinement()
         for _ in range(rounds):
@@ -263,7 +322,7 @@ class Study:
                 out.settled = not out.cannot
                 break
             spec = self.plan.study.model_copy(update={"extend": [*self.plan.study.extend, *extensions]})
-            plan = make_plan(spec, self.plan.source, self.plan.origin)
+            plan = make_plan(spec, self.plan.source, self.plan.origin, max_runs=None if self.allow_large else MAX_RUNS)
             known = {r.run_id for r in self.plan.runs}
             new = [r for r in plan.runs if r.run_id not in known]
             if out.new_runs + len(new) > budget:
@@ -293,8 +352,13 @@ class Study:
                 out.cannot.append(why)
             return []
         integer = all(isinstance(v, int) for v in values)
-        out = []
+        entries = []
         for g in unsettled:
+            if g.n_failed and not g.fit.n_points:
+                why = f"{spec.title} {g.group}: every run failed ({', '.join(g.failures)}): more x cannot settle it"
+                if why not in out.cannot:
+                    out.cannot.append(why)
+                continue
             if g.fit.verdict == "pre-asymptotic" and not g.fit.settle_at:
                 why = f"{spec.title} {g.group}: the next x are at the floor (unresolved), more x cannot settle it"
                 if why not in out.cannot:
@@ -312,8 +376,8 @@ class Study:
             new = [round(v) if integer else v for v in new]
             new = [v for v in new if v not in values]
             if new:
-                out.append(Extension(where=where, grid={spec.x: new}))
-        return out
+                entries.append(Extension(where=where, grid={spec.x: new}))
+        return entries
 
     def post(self, *, csv: bool = True, figures: bool = True) -> PostResult:
         """Collect, report and draw: table, report.json/md and figures. A failure here is returned, never raised, so
@@ -339,10 +403,12 @@ class Study:
         return out
 
 
-def open_study(source: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None) -> Study:
+def open_study(
+    source: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None, allow_large: bool = False
+) -> Study:
     """A study file or results directory, validated, with its results under `out` (default results/, or the
-    results directory itself)."""
-    return Study(source, overrides, out=out)
+    results directory itself); see Study for `allow_large`."""
+    return Study(source, overrides, out=out, allow_large=allow_large)
 
 
 def studies_under(out: str | Path) -> list[Study]:
@@ -355,9 +421,10 @@ def describe(study: Study) -> str:
     s = study.status()
     shared = len({r.shared for r in study.plan.runs if r.shared})
     extra = f" ({shared} shared {'artefact' if shared == 1 else 'artefacts'})" if shared else ""
+    why = [f"{s.incomplete} interrupted" if s.incomplete else "", f"{s.damaged} damaged" if s.damaged else ""]
     return (
         f"{study.name}: {s.total} runs{extra} | done {s.done}, failed {s.failed}, running {s.running}, left {s.left}"
-        + (f" ({s.incomplete} interrupted)" if s.incomplete else "")
+        + (f" ({', '.join(w for w in why if w)})" if any(why) else "")
     )
 
 

@@ -6,6 +6,7 @@ Exit status: 0 success, 1 some runs (or the post-processing) failed, 2 invalid i
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import sys
@@ -15,7 +16,9 @@ from typing import Annotated
 import typer
 
 from convlab.api import Study, describe, point_text, studies_under
-from convlab.study.plan import StudyError
+from convlab.files import json_bytes
+from convlab.study.plan import MAX_RUNS, StudyError
+from convlab.study.store import Damaged
 
 app = typer.Typer(
     add_completion=False,
@@ -33,20 +36,53 @@ OutOpt = Annotated[
 ]
 
 
+AllowLargeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        help=f"run plans of more than {MAX_RUNS} grid points, and runs estimated to need more memory than the device"
+        " has",
+    ),
+]
+
+
 def _fail(err: StudyError) -> typer.Exit:
     for message in err.messages:
         typer.echo(message, err=True)
     return typer.Exit(2)
 
 
-def _open(study: Path, overrides: list[str], out: Path | None) -> Study:
-    try:
-        s = Study(study, overrides, out=out)
-    except StudyError as err:
-        raise _fail(err) from None
+def _guarded(command):
+    """A command whose invalid input exits 2 with its messages, and whose unreadable or unwritable files (a damaged
+    store, a read-only results directory) exit 1 with one line naming the file: never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except StudyError as err:
+            raise _fail(err) from None
+        except Damaged as err:
+            typer.echo(f"damaged: {err}", err=True)
+            raise typer.Exit(1) from None
+        except OSError as err:
+            where = f"{err.filename}: " if err.filename else ""
+            typer.echo(f"{where}{err.strerror or err} ({type(err).__name__})", err=True)
+            raise typer.Exit(1) from None
+
+    return run
+
+
+def _open(study: Path, overrides: list[str], out: Path | None, *, allow_large: bool = False) -> Study:
+    s = Study(study, overrides, out=out, allow_large=allow_large)
     for warning in s.plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
     return s
+
+
+def _print_damage(s: Study, status=None) -> None:
+    for run_id, problem in (status or s.status()).damage:
+        typer.echo(f"  damaged {run_id}: {problem} (the next sweep sets it aside and recomputes it)", err=True)
 
 
 def _print_failures(s: Study, limit: int = 20) -> None:
@@ -58,6 +94,7 @@ def _print_failures(s: Study, limit: int = 20) -> None:
 
 
 @app.command()
+@_guarded
 def sweep(
     study: StudyArg,
     set_: SetOpt = [],
@@ -71,6 +108,12 @@ def sweep(
         str | None,
         typer.Option(
             "--batch", help="runs trained as one batch: auto | off | N at most (default: resources.batch or auto)"
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads", min=1, help="torch threads per local worker (default: resources.threads or 1; see the docs)"
         ),
     ] = None,
     out: OutOpt = None,
@@ -115,15 +158,15 @@ def sweep(
             help="slurm: most tasks of an array at once (default: resources.array_parallelism or 64)",
         ),
     ] = None,
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Run every run of a study that is not done yet; resumable, safe to kill."""
-    s = _open(study, set_, out)
+    s = _open(study, set_, out, allow_large=allow_large)
     batch_value: int | str | None = int(batch) if batch is not None and batch.isdigit() else batch
-    if not dry_run:
-        try:
-            s.check_options(device=device, executor=executor, detach=detach, jobs=jobs, batch=batch_value)
-        except StudyError as err:
-            raise _fail(err) from None
+    # a dry run checks the options too (device, batch, memory), but does not need a SLURM cluster to plan for one
+    s.check_options(
+        device=device, executor=executor, detach=detach, jobs=jobs, batch=batch_value, mem_gb=mem_gb, dry_run=dry_run
+    )
     typer.echo(describe(s))
     if dry_run:
         for r in s.plan.runs[:10]:
@@ -135,6 +178,7 @@ def sweep(
     from convlab.study.slurm import SlurmOptions
 
     before = s.status()
+    _print_damage(s, before)
     options = SlurmOptions.from_resources(
         s.plan.study.resources,
         partition=partition,
@@ -161,12 +205,11 @@ def sweep(
             slurm=options,
             detach=detach,
             batch=batch_value,
+            threads=threads,
             on_outcome=progress.update,
         )
-    except StudyError as err:
+    finally:
         progress.close()
-        raise _fail(err) from None
-    progress.close()
     if executor == "slurm":
         arrays = sorted({j.split("_")[0] for j in result.submitted.values()})
         typer.echo(
@@ -185,7 +228,20 @@ def sweep(
     )
     _print_failures(s)
     post_failed = _post(s) if post else False
-    raise typer.Exit(1 if s.status().failed or post_failed else 0)
+    raise typer.Exit(1 if _unfinished(s) or post_failed else 0)
+
+
+def _unfinished(s: Study) -> bool:
+    """Whether the table lacks some planned run, or holds a failed one; says which on stderr. A sweep that ends
+    with runs missing (damaged, deleted, running elsewhere) is not a success, whatever its runs reported."""
+    st = s.status()
+    missing = st.total - st.done - st.failed
+    if missing:
+        parts = {"damaged": st.damaged, "running in another sweep": st.running, "not run": st.incomplete + st.new}
+        why = ", ".join(f"{n} {what}" for what, n in parts.items() if n)
+        typer.echo(f"{s.name}: the table lacks {missing} of the {st.total} planned runs ({why})", err=True)
+        _print_damage(s, st)
+    return bool(st.failed or missing)
 
 
 def _post(s: Study) -> bool:
@@ -203,6 +259,7 @@ def _post(s: Study) -> bool:
 
 
 @app.command()
+@_guarded
 def refine(
     study: StudyArg,
     set_: SetOpt = [],
@@ -215,22 +272,16 @@ def refine(
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="local worker processes")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local | slurm")] = "local",
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Extend the grid where a rate is pre-asymptotic or too wide for its tolerance, run it, and report again."""
-    s = _open(study, set_, out)
-    try:
-        s.check_options(device=device, executor=executor, jobs=jobs)
-        refinement = s.refine(
-            rounds=rounds, max_runs=max_runs, steps=steps, jobs=jobs, device=device, executor=executor
-        )
-    except StudyError as err:
-        raise _fail(err) from None
+    s = _open(study, set_, out, allow_large=allow_large)
+    s.check_options(device=device, executor=executor, jobs=jobs)
+    refinement = s.refine(rounds=rounds, max_runs=max_runs, steps=steps, jobs=jobs, device=device, executor=executor)
     for i, entries in enumerate(refinement.rounds, 1):
         for e in entries:
             where = ", ".join(f"{k}={v}" for k, v in e["where"].items()) or "every grid point"
             typer.echo(f"round {i}: {where}: " + "; ".join(f"{k} += {vs}" for k, vs in e["grid"].items()))
-    for why in refinement.cannot:
-        typer.echo(f"not refined: {why}")
     for why in refinement.cannot:
         typer.echo(f"not refined: {why}")
     done = "every rate settled" if refinement.settled else "no rate refine can extend is unsettled"
@@ -240,10 +291,11 @@ def refine(
         f"`convlab report {s.dir}` reads it (the study file itself is unchanged)"
     )
     post_failed = _post(s)
-    raise typer.Exit(1 if s.status().failed or post_failed else 0)
+    raise typer.Exit(1 if _unfinished(s) or post_failed else 0)
 
 
 @app.command()
+@_guarded
 def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = None) -> None:
     """How far a study has got: done, failed, running, left."""
     s = _open(study, set_, out)
@@ -260,10 +312,14 @@ def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = None) -> None:
             typer.echo(f"SLURM not reachable from here ({err}): showing the run directories only")
     typer.echo(describe(s))
     _print_failures(s, limit=10**9)
+    _print_damage(s)
 
 
 def _finished(s: Study):
+    """The table of the finished runs; exit 1 when there are none. Damaged runs are named on stderr (the table
+    leaves them out)."""
     df = s.results()
+    _print_damage(s)
     if df.empty:
         typer.echo(f"{s.name}: no finished runs yet", err=True)
         raise typer.Exit(1)
@@ -271,6 +327,7 @@ def _finished(s: Study):
 
 
 @app.command()
+@_guarded
 def collect(
     study: StudyArg,
     set_: SetOpt = [],
@@ -281,9 +338,11 @@ def collect(
     s = _open(study, set_, out)
     df = _finished(s)
     typer.echo(f"{s.write_table(df, csv=csv)} ({len(df)} rows, {int((df['status'] != 'ok').sum())} failed)")
+    raise typer.Exit(1 if s.status().damaged else 0)
 
 
 @app.command()
+@_guarded
 def report(
     study: StudyArg,
     set_: SetOpt = [],
@@ -293,11 +352,13 @@ def report(
     """Fitted rates per group: slope, CI, expected, verdict (and comparisons across a column); checks."""
     s = _open(study, set_, out)
     rep = s.report(_finished(s))
-    s.write_report(rep)
-    typer.echo(json.dumps(json.loads((s.dir / "report.json").read_text()), indent=1) if as_json else rep.render())
+    typer.echo(json.dumps(json.loads(json_bytes(rep.to_dict())), indent=1) if as_json else rep.render())
+    s.write_report(rep)  # after printing: a read-only store still shows the report, then says it kept no copy
+    raise typer.Exit(1 if s.status().damaged else 0)
 
 
 @app.command()
+@_guarded
 def figures(
     studies: Annotated[
         list[Path] | None, typer.Argument(help="study files or results directories (default: every study under --out)")
@@ -305,10 +366,7 @@ def figures(
     out: OutOpt = None,
 ) -> None:
     """Regenerate the figures of studies from their stored results."""
-    try:
-        items = [Study(p, out=out) for p in studies] if studies else studies_under(out or Path("results"))
-    except StudyError as err:
-        raise _fail(err) from None
+    items = [Study(p, out=out) for p in studies] if studies else studies_under(out or Path("results"))
     if not items:
         typer.echo(f"no studies with results under {out or 'results'}", err=True)
         raise typer.Exit(1)
@@ -330,6 +388,7 @@ def figures(
 
 
 @app.command()
+@_guarded
 def publish(
     results: Annotated[list[Path], typer.Argument(help="results directories (results/quickstart)")],
     docs: Annotated[Path, typer.Option("--docs", help="where study pages read from")] = Path("docs/studies"),
@@ -341,7 +400,7 @@ def publish(
     for r in results:
         try:
             p = publish_one(r, docs)
-        except FileNotFoundError as err:
+        except (FileNotFoundError, ValueError, Damaged) as err:
             typer.echo(str(err), err=True)
             missing = True
             continue
@@ -398,6 +457,7 @@ def schema(
 
 
 @app.command()
+@_guarded
 def migrate(
     paths: Annotated[list[Path], typer.Argument(help="study results directories, or results roots holding them")],
 ) -> None:
@@ -423,6 +483,8 @@ def migrate(
             typer.echo(f"{d}: already current")
             continue
         typer.echo(f"{d}: {len(m.moved)} runs migrated")
+        for problem in m.damaged:
+            typer.echo(f"  not migrated, damaged: {problem} (a sweep recomputes its run)", err=True)
         if (d / "study.json").exists():
             try:
                 result = Study(d).post(figures=False)

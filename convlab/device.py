@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import zlib
 
 import numpy as np
@@ -29,3 +31,27 @@ def stream_seed(seed: int, stream: str) -> int:
 def generator(seed: int, stream: str, device: torch.device) -> torch.Generator:
     """A torch.Generator on `device` for one stream of a run's seed."""
     return torch.Generator(device).manual_seed(stream_seed(seed, stream))
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's as the platform reports it."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def memory_bytes(device: str | torch.device = "cpu") -> int:
+    """The memory a run on `device` can use at most: a CUDA device's total memory, else this machine's RAM."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def format_bytes(n: float) -> str:
+    """1.5e9 -> '1.4 GiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError

@@ -25,8 +25,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def json_bytes(obj: Any) -> bytes:
+    """The bytes atomic_write_json writes for obj (sorted keys, non-finite floats as null)."""
+    return (json.dumps(_jsonable(obj), indent=1, sort_keys=True) + "\n").encode()
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=1, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(path, json_bytes(obj))
 
 
 def read_json(path: Path) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +19,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
+
+from convlab.files import atomic_write_bytes  # noqa: E402
+from convlab.study.store import read_record  # noqa: E402
+from convlab.study.table import read_table  # noqa: E402
 
 COLUMN_WIDTH = 3.35  # inches: one column of a two-column paper
 STYLE = {
@@ -55,12 +60,16 @@ def figure(ncols: int = 1, *, height: float = 2.3, width: float = COLUMN_WIDTH):
 
 
 def save(fig, out_dir: str | Path, name: str) -> list[Path]:
-    """PNG and PDF with no timestamps or tool versions in them: the same table gives the same bytes."""
+    """PNG and PDF with no timestamps or tool versions in them: the same table gives the same bytes. Each is drawn
+    into memory and written atomically (convlab.files), so a killed figure step leaves the old figure or the new
+    one, never a truncated file."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    fig.savefig(paths[0], metadata={"Software": None})
-    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None})
+    metadata = [{"Software": None}, {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}]
+    for path, meta in zip(paths, metadata):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:], metadata=meta)
+        atomic_write_bytes(path, buf.getvalue())
     plt.close(fig)
     return paths
 
@@ -232,14 +241,12 @@ def _log_ticks(ax, xs: np.ndarray) -> None:
 
 
 def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, dict]:
-    """A study's stored table and rate report (written by `convlab sweep` / `collect` / `report`)."""
-    import json
-
+    """A study's stored table and rate report (written by `convlab sweep` / `collect` / `report`); Damaged naming
+    the file when either is unreadable."""
     study_dir = Path(study_dir)
     report_path = study_dir / "report.json"
-    return pd.read_parquet(study_dir / "results.parquet"), (
-        json.loads(report_path.read_text()) if report_path.exists() else {"rates": []}
-    )
+    report = read_record(report_path, required=("rates",)) if report_path.exists() else {"rates": []}
+    return read_table(study_dir), report
 
 
 def fitted(fit: dict | None) -> bool:

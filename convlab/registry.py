@@ -19,6 +19,12 @@ def did_you_mean(name: str, known: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def shown(value: Any, limit: int = 200) -> str:
+    """repr(value), cut to `limit` characters: a message quotes what it refuses, never megabytes of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 30]}... ({len(text)} characters)"
+
+
 def parameters(make: Callable[..., Any]) -> list[inspect.Parameter]:
     """The parameters a spec may give a registry entry (a function or a class), annotations resolved to types (a
     parameter without one keeps inspect.Parameter.empty), in signature order: what `convlab targets`, the JSON

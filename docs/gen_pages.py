@@ -375,6 +375,7 @@ NAV = """\
     - [The characteristic generator](concepts/characteristic.md)
     - [The seed papers' checks](concepts/seed-papers.md)
     - [Vocabulary](concepts/vocabulary.md)
+    - [What the store guarantees](concepts/reliability.md)
 - Guides
     - [Writing a study](guides/writing-a-study.md)
     - [Adding a target](guides/adding-a-target.md)

@@ -13,6 +13,7 @@ from convlab.device import generator, stream_seed
 from convlab.models.nets import Student, TwoTimeNet, n_parameters
 from convlab.models.stack import Member, at_snapshot, stack_key, train_checked
 from convlab.models.training import Divergence
+from convlab.pipeline.health import collapse_problem, loss_problem, variance_ratio
 from convlab.pipeline.teacher import Teacher, interpolant_key
 from convlab.record import RunFailed
 from convlab.solvers import integrate, time_grid
@@ -90,7 +91,8 @@ def student_draws(chars: Characteristics, cfg: CharacteristicRun, gen: torch.Gen
 
 
 def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: list[CharacteristicRun]) -> list:
-    """Per run, (student, info, halfway) or the Divergence that ended its training: g trained on all pairs k < l of
+    """Per run, (student, info, halfway), or the Divergence that ended its training or the RunFailed of a student that
+    diverged or collapsed (pipeline.health): g trained on all pairs k < l of
     its trajectories plus semigroup_weight times the semigroup penalty, the runs' students as one stack (they must
     share student_stack_key). halfway is the student trained for half the steps (None below 2 steps): the
     convergence check compares the two."""
@@ -117,13 +119,16 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
     if not members:
         return out
     logs, halves = train_checked(members, loss, lambda i, optim: build(teachers[i], chars[i], cfgs[i], optim))
-    for student, ch, cfg, log, half in zip(students, chars, cfgs, logs, halves):
+    for i, (student, ch, cfg, log, half) in enumerate(zip(students, chars, cfgs, logs, halves)):
         if isinstance(log, Divergence):
             out.append(log)
             continue
         final = student_draws(ch, cfg, generator(cfg.seed, "student.final_loss", ch.paths.device))(0)
         with torch.no_grad():
             fit, penalty = student_loss(student, final)
+            identity_loss = float((final[3] - final[2]).double().pow(2).sum(1).mean())  # g(s, t, x) = x
+        initial = build(teachers[i], ch, cfg, cfg.student.optim).module.net  # the student before training
+        ratio = variance_ratio(student.net, initial, _health_inputs(ch))
         info = {
             "student_params": n_parameters(student),
             "time_student_train_s": log.seconds,
@@ -131,14 +136,34 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
             "student_fit_loss": fit.item(),
             "student_semigroup_loss": penalty.item(),
             "student_loss_history": log.history,
+            "student_variance_ratio": ratio,
         }
+        problem = loss_problem(log.history, identity_loss, "the student", "the identity map") or collapse_problem(
+            ratio, "the student"
+        )
+        if problem is not None:
+            out.append(RunFailed(problem, {k: info[k] for k in ("student_final_loss", "student_variance_ratio")}))
+            continue
         out.append((student, info, at_snapshot(student, half)))
+    return out
+
+
+HEALTH_PATHS = 2048  # characteristics on which the student's variance over x is checked
+
+
+def _health_inputs(ch: Characteristics) -> list[tuple]:
+    """(s, t, x) of the student's variance check: from up to 8 grid times t_k to T, x = Z_k on HEALTH_PATHS paths."""
+    K, times = ch.paths.shape[0] - 1, ch.times
+    out = []
+    for k in sorted({round(j * (K - 1) / 7) for j in range(8)} if K > 1 else {0}):
+        x = ch.paths[k, :HEALTH_PATHS]
+        out.append((times[k].expand(x.shape[0]), times[-1].expand(x.shape[0]), x))
     return out
 
 
 def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun) -> tuple[Student, dict[str, Any]]:
     """One student (fit_students of one run); raises its Divergence."""
     (out,) = fit_students([teacher], [chars], [cfg])
-    if isinstance(out, Divergence):
+    if isinstance(out, Divergence | RunFailed):
         raise out
     return out[:2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +17,21 @@ from convlab.interpolants import Interpolant
 from convlab.models.nets import VelocityNet, n_parameters
 from convlab.models.stack import Member, at_snapshot, stack_key, train_checked
 from convlab.models.training import Divergence
+from convlab.pipeline.health import (
+    collapse_problem,
+    loss_problem,
+    teacher_inputs,
+    variance_ratio,
+    zero_field_loss,
+)
+from convlab.record import RunFailed
 
 if TYPE_CHECKING:  # the run kind's config; the pipeline does not import the run layer at run time
     from convlab.runs.characteristic import CharacteristicRun
+
+
+# What a failed teacher's run records (its losses and the health check's numbers), beside its stage and reason.
+HEALTH_INFO = ("teacher_final_loss", "teacher_zero_field_loss", "teacher_variance_ratio")
 
 
 @dataclass
@@ -69,8 +82,10 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
     network trained on n = cfg.teacher.n target samples drawn once.
 
     Trained teachers are the runs' shared 'teacher' artefact: one found in the cache is loaded; the missing ones
-    (one per distinct key) are trained together, in stacks of equal teacher_stack_key, and stored. A diverged
-    training is stored too ({'failed': reason, ...}), so that no run repeats it.
+    (one per distinct key) are claimed -- their on-disk locks held, so that another process that needs one waits
+    and loads it instead of training it again, whatever study it runs -- then trained together, in stacks of equal
+    teacher_stack_key, and stored. A diverged or collapsed training (pipeline.health) is stored as a failure marker
+    ({'failed': reason, ...}), never as a network, so that no run repeats it (`--retry-failed` clears it).
     """
     out: list = [None] * len(cfgs)
     payloads: dict[str, dict] = {}
@@ -90,17 +105,25 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
                     payloads[key] = found
                 else:
                     missing[key] = i
-    stacks: dict[tuple, list[int]] = {}
-    for i in missing.values():
-        stacks.setdefault(teacher_stack_key(cfgs[i], targets[i].ambient_dim), []).append(i)
-    for runs in stacks.values():
-        trained = _train_teachers([cfgs[i] for i in runs], [targets[i] for i in runs], [fields[i] for i in runs])
-        for i, payload in zip(runs, trained):
-            payloads[ctxs[i].artefact_key("teacher")] = ctxs[i].store("teacher", payload)
+    with contextlib.ExitStack() as held:
+        for key in sorted(missing):  # one order for every process: two claimers never wait on each other
+            held.enter_context(ctxs[missing[key]].claim("teacher"))
+            if (found := ctxs[missing[key]].lookup("teacher")) is not None:  # made while we waited for the lock
+                payloads[key] = found
+                del missing[key]
+        stacks: dict[tuple, list[int]] = {}
+        for i in missing.values():
+            stacks.setdefault(teacher_stack_key(cfgs[i], targets[i].ambient_dim), []).append(i)
+        for runs in stacks.values():
+            trained = _train_teachers([cfgs[i] for i in runs], [targets[i] for i in runs], [fields[i] for i in runs])
+            for i, payload in zip(runs, trained):
+                payloads[ctxs[i].artefact_key("teacher")] = ctxs[i].store("teacher", payload)
     for i, field in fields.items():
         payload = payloads[ctxs[i].artefact_key("teacher")]
-        if "failed" in payload:
-            out[i] = Divergence(payload["failed_step"], payload["failed_loss"])
+        if "failed" in payload:  # diverged or collapsed: the run fails in its teacher stage, with its losses
+            out[i] = RunFailed(
+                payload["failed"], {k: v for k, v in payload.get("info", {}).items() if k in HEALTH_INFO}
+            )
             continue
         made_here = i in missing.values()
         if not made_here:
@@ -115,7 +138,7 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
 def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> Teacher:
     """One teacher outside a sweep (nothing shared): build_teachers for one run; raises its Divergence."""
     (teacher,) = build_teachers([cfg], [target], [ip], [Unshared(device)])
-    if isinstance(teacher, Divergence):
+    if isinstance(teacher, Divergence | RunFailed):
         raise teacher
     return teacher
 
@@ -131,6 +154,9 @@ class Unshared:
 
     def lookup(self, name: str) -> None:
         return None
+
+    def claim(self, name: str) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
 
     def store(self, name: str, value: Any) -> Any:
         return value
@@ -169,11 +195,30 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
             "time_teacher_train_s": log.seconds,
             "teacher_loss_history": log.history,
         }
+        problem = _health(cfg, target, field, x1_train, log, info)
+        if problem is not None:  # a failure marker, never a network: no run measures or reuses it
+            payloads.append({"failed": problem, "info": info})
+            continue
         info.update(_generalisation(cfg, target, field, x1_train, x1_train.device))
         state = {k: v.detach().cpu().clone() for k, v in field.net.state_dict().items()}
         half = None if half is None else {k: v.cpu() for k, v in half.items()}
         payloads.append({"state_dict": state, "halfway_state_dict": half, "info": info})
     return payloads
+
+
+def _health(cfg: CharacteristicRun, target, field: NetField, x1_train, log, info: dict) -> str | None:
+    """Why the trained teacher is not a result (pipeline.health), or None; records the zero field's loss and the
+    network's variance ratio (trained over initial) in `info`."""
+    ip, device, dtype = field.interpolant, x1_train.device, x1_train.dtype
+    g = generator(cfg.seed, "teacher.health", device)
+    zero = zero_field_loss(ip, x1_train[:HEALTH_TRAINING_POINTS], cfg.T, cfg.teacher.loss, g)
+    initial = untrained_teacher(cfg, target, ip, device).net  # the same network before training (its own seed)
+    ratio = variance_ratio(field.net, initial, teacher_inputs(target, ip, cfg.T, g, dtype))
+    info.update(teacher_zero_field_loss=zero, teacher_variance_ratio=ratio)
+    return loss_problem(log.history, zero, "the teacher") or collapse_problem(ratio, "the teacher")
+
+
+HEALTH_TRAINING_POINTS = 4096  # of the training sample, for the zero field's loss
 
 
 def training_sample(cfg: CharacteristicRun, target, device, dtype) -> torch.Tensor:

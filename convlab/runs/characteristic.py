@@ -38,6 +38,7 @@ from convlab.pipeline import (
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, Failure, Metric, RunContext, RunKind, stage
+from convlab.runs.memory import DTYPE_BYTES, F64, Need, field, grid, mlp, points, target_of, w2
 from convlab.targets import SmoothedManifold, make_target
 
 
@@ -225,6 +226,31 @@ def _record(name: str, label: str, doc: str, when: str | None = None, unit: str 
     return Metric(name, label, "record", doc, unit=unit, when=when)
 
 
+def memory(cfg: CharacteristicRun) -> list[Need]:
+    """The characteristics' trajectories ((K + 1) x m x D), the evaluation's flows and draws (float64) with the exact
+    field's temporaries, the time grids, the exact W2, the training sample, and the networks in training."""
+    target = target_of(cfg.target)
+    D, w = target.ambient_dim, DTYPE_BYTES[cfg.dtype]
+    cc, ev, tc, sc = cfg.characteristics, cfg.eval, cfg.teacher, cfg.student
+    features = 2 * tc.net.time_features + 1
+    needs = [
+        points(("characteristics.K", "characteristics.m"), cc.m, D, w, cc.K + 1, "the characteristics' trajectories"),
+        grid("characteristics.K", cc.K),
+        grid("reference.K", cfg.reference.K),
+        points(("eval.n_coupled",), ev.n_coupled, D, F64, 12, "the flows of the coupled errors"),
+        field("eval.n_coupled", target, ev.n_coupled),
+        points(("eval.n_velocity",), ev.n_velocity, D, F64, 4, "the draws of the velocity error"),
+        field("eval.n_velocity", target, ev.n_velocity),
+        w2("eval.n_w2", ev.n_w2),
+        points(("teacher.n",), tc.n, D, w, 4, "the training sample"),
+    ]
+    if tc.kind == "trained":
+        needs += mlp("teacher", tc.net, D + features, D, tc.optim.batch_size, w)
+    # the student sees two times, and with the semigroup penalty three more evaluations per row
+    batch = sc.optim.batch_size * (4 if sc.semigroup_weight > 0 else 1)
+    return needs + mlp("student", sc.net, D + 2 * features, D, batch, w)
+
+
 KERNEL, TRAINED = "teacher.kind = kernel", "teacher.kind = trained"
 
 KIND = RunKind(
@@ -316,6 +342,20 @@ KIND = RunKind(
             "velocity-matching loss on as many fresh target draws",
             "teacher.kind != oracle",
         ),
+        _record(
+            "teacher_zero_field_loss",
+            "zero field's loss",
+            "the loss of a network that predicts nothing, on the training points: a trained teacher's must be far "
+            "below (pipeline.health)",
+            TRAINED,
+        ),
+        _record(
+            "teacher_variance_ratio",
+            "teacher variance over x, trained / initial",
+            "variance over x ~ p_t (8 times) of the trained network's output over that of the same network at "
+            "initialisation: below 1e-3 the teacher collapsed and the run fails (pipeline.health)",
+            TRAINED,
+        ),
         _record("teacher_bandwidth", "kernel bandwidth $h$", "the kernel teacher's bandwidth", KERNEL),
         _record("teacher_cv_bandwidths", "bandwidths tried", "held-out selection grid", "kernel, bandwidth null"),
         _record("teacher_cv_losses", "held-out losses", "held-out loss per bandwidth tried", "kernel, bandwidth null"),
@@ -343,6 +383,12 @@ KIND = RunKind(
         ),
         _record("student_loss_history", "student loss history", "mean loss per window of 50 steps"),
         _record(
+            "student_variance_ratio",
+            "student variance over x, trained / initial",
+            "variance over the characteristics' points of the trained student network's output over that of the same "
+            "network at initialisation: below 1e-3 the student collapsed and the run fails (pipeline.health)",
+        ),
+        _record(
             "characteristics_nfe", "characteristics field evaluations", "teacher evaluations of the characteristics"
         ),
         *(
@@ -353,6 +399,7 @@ KIND = RunKind(
     ),
     batch=run_characteristic,
     batch_key=batch_key,
+    memory=memory,
     artefacts=(
         Artefact(
             "teacher",

@@ -16,6 +16,7 @@ from convlab.metrics import early_stopping_w2_bound, gaussian_w2_sq
 from convlab.runs import shared
 from convlab.runs.kind import Metric, RunContext, RunKind
 from convlab.runs.lipschitz import DEGENERATE
+from convlab.runs.memory import F64, Need, jacobians, points, target_of
 from convlab.targets import make_target
 from convlab.theory.regularity import lipschitz_profile, log_time_grid
 
@@ -68,6 +69,19 @@ INTEGRATED_LIPSCHITZ = Metric(
     "integral of the Lipschitz profile over [0, T] (trapezoid on a log(1 - t) grid)",
 )
 
+
+def memory(cfg: EarlyStoppingRun) -> list[Need]:
+    """The draws of p_T with their distances to every atom, the covariance, and the Lipschitz search's Jacobians."""
+    target = target_of(cfg.target)
+    D, search = target.ambient_dim, cfg.search
+    atoms = getattr(target, "n_components", 1)
+    return [
+        points(("n_mc",), cfg.n_mc, D + atoms, F64, 2, "the draws of p_T and their distances to the atoms"),
+        Need(("target",), 3.0 * D * D * F64, f"the target's {D} x {D} covariance"),
+        jacobians(("search.n_samples",), 2 * search.n_samples + search.n_starts, D),
+    ]
+
+
 KIND = RunKind(
     name="early_stopping",
     config=EarlyStoppingRun,
@@ -102,6 +116,7 @@ KIND = RunKind(
         shared.TIME_TOTAL,
     ),
     body=run_early_stopping,
+    memory=memory,
     renamed={"n": "n_mc"},
     renamed_metrics={
         "w2_ub": "early_stop_w2_ub",

@@ -19,6 +19,7 @@ from convlab.metrics import coupled_rms, early_stopping_w2_bound
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, RunContext, RunKind
+from convlab.runs.memory import F64, Need, field, grid, points, target_of, w2
 from convlab.solvers import as_solver, integrate, reference_flow, time_grid
 from convlab.targets import make_target
 
@@ -87,6 +88,19 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
     return out
 
 
+def memory(cfg: FlowRun) -> list[Need]:
+    """The flows of n_coupled points (the reference's rk4 stages, the solver's, the results; float64), the exact
+    field's temporaries, the time grids, the exact W2."""
+    target = target_of(cfg.target)
+    return [
+        points(("n_coupled",), cfg.n_coupled, target.ambient_dim, F64, 10, "the flows of the coupled error"),
+        field("n_coupled", target, cfg.n_coupled),
+        grid("K", cfg.K),
+        grid("reference.K", cfg.reference.K),
+        w2("n_w2", cfg.n_w2),
+    ]
+
+
 KIND = RunKind(
     name="flow",
     config=FlowRun,
@@ -99,6 +113,7 @@ KIND = RunKind(
         shared.TIME_TOTAL,
     ),
     body=run_flow,
+    memory=memory,
     # Runs of a K or solver sweep share one reference solve per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "interpolant", "T", "n_coupled", "reference")),),
     renamed={"n": "n_coupled", "reference.method": "reference.solver", "reference.steps": "reference.K"},

@@ -21,6 +21,7 @@ from convlab.models.training import train
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
+from convlab.runs.memory import DTYPE_BYTES, Need, jacobians, points, residual_blocks, target_of, w2
 from convlab.targets import make_target
 from convlab.theory.jko import gaussian_jko_step, gaussian_kl, generate, kl_to_standard_normal, proximal_loss, push
 
@@ -142,6 +143,19 @@ def run_jko(cfg: JKORun, ctx: RunContext) -> dict:
     return out
 
 
+def memory(cfg: JKORun) -> list[Need]:
+    """The training sample, the blocks, the exact log-determinants (a D x D Jacobian per point: of a training batch
+    with its graph, of the n_mc fresh draws), the generated samples and their exact W2."""
+    D, w = target_of(cfg.target).ambient_dim, DTYPE_BYTES[cfg.dtype]
+    return [
+        points(("n",), cfg.n, D, w, 3, "the training sample and its pushes"),
+        residual_blocks(cfg.net, D, cfg.K, w),
+        jacobians(("optim.batch_size",), min(cfg.optim.batch_size, cfg.n), D, copies=6),
+        jacobians(("n_mc",), cfg.n_mc, D),
+        w2("n_w2", cfg.n_w2),
+    ]
+
+
 KIND = RunKind(
     name="jko",
     config=JKORun,
@@ -184,6 +198,7 @@ KIND = RunKind(
         shared.TIME_TOTAL,
     ),
     body=run_jko,
+    memory=memory,
     artefacts=(
         Artefact("chain", ("seed", "target", "gamma", "step_error", "net", "optim", "dtype", "n"), memo_size=8),
     ),

@@ -24,6 +24,7 @@ from convlab.device import generator, resolve_device
 from convlab.models.training import Divergence
 from convlab.record import RunFailed, RunRecord
 from convlab.runs.artefacts import ArtefactCache
+from convlab.runs.memory import Need
 
 # closed_form: a formula of the config (deterministic); monte_carlo: a mean over seeded draws (pathwise errors,
 # KL), with a CI or standard error where one is given; sampled: a W2 between finite samples (biased by n, beside
@@ -120,6 +121,14 @@ class RunContext:
             f"{self.kind.name}.{name}", key, self.device, on_disk=artefact.on_disk, memo_size=artefact.memo_size
         )
 
+    def claim(self, name: str) -> contextlib.AbstractContextManager:
+        """Hold artefact `name`'s on-disk lock while computing it (nothing for an artefact not kept on disk): another
+        process that needs it waits, then finds it made."""
+        artefact, key = self.kind.artefact(name), self.artefact_key(name)
+        if key is None or not artefact.on_disk:
+            return contextlib.nullcontext()
+        return self.cache.claim(f"{self.kind.name}.{name}", key, self.device)
+
     def store(self, name: str, value: Any) -> Any:
         """Share `value`, computed by this run (maybe together with other runs' artefacts), as artefact `name`."""
         artefact, key = self.kind.artefact(name), self.artefact_key(name)
@@ -163,6 +172,9 @@ class RunKind:
     batch: Callable[[list[Any], list[RunContext]], list[dict[str, Any] | Failure]] | None = None
     batch_key: Callable[[Any], Any] | None = None
     artefacts: tuple[Artefact, ...] = ()
+    # The run's largest tensors as products of config fields (runs.memory): the plan refuses a run that cannot fit
+    # on its device before anything runs. None: nothing large (closed forms).
+    memory: Callable[[Any], list[Need]] | None = None
     renamed: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
     renamed_values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
     renamed_metrics: Mapping[str, str | None] = field(default_factory=dict)

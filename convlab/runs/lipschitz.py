@@ -11,6 +11,7 @@ from convlab.config import InterpolantSpec, LipschitzSearch, RunConfig
 from convlab.interpolants import as_interpolant
 from convlab.runs import shared
 from convlab.runs.kind import Metric, RunContext, RunKind
+from convlab.runs.memory import Need, jacobians, target_of
 from convlab.runs.pf_ode import SUPPORT_RADIUS
 from convlab.targets import make_target
 from convlab.theory.pf_ode import support_radius
@@ -45,6 +46,13 @@ DEGENERATE = Metric(
     "degenerate", "target without smoothing", "flag", "some component covariance is singular (atoms, subspaces)"
 )
 
+
+def memory(cfg: LipschitzRun) -> list[Need]:
+    """The search's Jacobians: the candidates (draws of p_t and points between components) and the ascent."""
+    D, search = target_of(cfg.target).ambient_dim, cfg.search
+    return [jacobians(("search.n_samples",), 2 * search.n_samples + search.n_starts, D)]
+
+
 KIND = RunKind(
     name="lipschitz",
     config=LipschitzRun,
@@ -70,4 +78,5 @@ KIND = RunKind(
         shared.TIME_TOTAL,
     ),
     body=run_lipschitz,
+    memory=memory,
 )

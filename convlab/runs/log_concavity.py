@@ -13,6 +13,7 @@ from convlab.config import PositiveInt, RunConfig
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Metric, RunContext, RunKind
+from convlab.runs.memory import Need, jacobians, target_of
 from convlab.runs.pf_ode import COMPONENT_STD, SUPPORT_RADIUS, T_STAR
 from convlab.targets import make_target
 from convlab.theory.pf_ode import log_concavity_bounds, mixture_radius_and_std, neg_hessian_log_density, switch_time
@@ -68,6 +69,11 @@ def _hess(name: str, label: str, estimate: str, doc: str) -> Metric:
     return Metric(name, label, estimate, doc)
 
 
+def memory(cfg: LogConcavityRun) -> list[Need]:
+    """The Hessians of log p_t at the draws and the points between components, and their eigenvalues."""
+    return [jacobians(("n_points",), 2 * cfg.n_points, target_of(cfg.target).ambient_dim)]
+
+
 KIND = RunKind(
     name="log_concavity",
     config=LogConcavityRun,
@@ -100,6 +106,7 @@ KIND = RunKind(
         shared.TIME_TOTAL,
     ),
     body=run_log_concavity,
+    memory=memory,
     renamed={"n": "n_points"},
     renamed_metrics={
         "bound_lower": "hess_bound_lower",

@@ -30,6 +30,7 @@ from convlab.metrics import coupled_rms, exact_w2, gaussian_w2_sq
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
+from convlab.runs.memory import F64, Need, field, grid, points, target_of
 from convlab.solvers import integrate, reference_flow, time_grid
 from convlab.targets import make_target
 from convlab.theory.perturbation import make_perturbation
@@ -140,6 +141,21 @@ T_STAR = Metric(
     when=SANDWICH,
 )
 
+
+def memory(cfg: PFODERun) -> list[Need]:
+    """The flows of the noise, the forward-noised data and (one Gaussian) the basis, with the solvers' stages
+    (float64); the exact field's temporaries; the time grids."""
+    target = target_of(cfg.target)
+    D = target.ambient_dim
+    n = 2 * cfg.n_coupled + (D + 1 if target.n_components == 1 else 0)
+    return [
+        points(("n_coupled",), n, D, F64, 12, "the sampler's and the reference's flows"),
+        field("n_coupled", target, n),
+        grid("K", cfg.K),
+        grid("reference.K", cfg.reference.K),
+    ]
+
+
 KIND = RunKind(
     name="pf_ode",
     config=PFODERun,
@@ -206,6 +222,7 @@ KIND = RunKind(
         shared.TIME_TOTAL,
     ),
     body=run_pf_ode,
+    memory=memory,
     # Runs of a K, solver or score-error sweep share the exact flows of their start points per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "S", "s_min", "n_coupled", "reference")),),
     renamed={

@@ -18,6 +18,7 @@ from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.early_stopping import INTEGRATED_LIPSCHITZ
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
+from convlab.runs.memory import F64, Need, field, grid, jacobians, points, target_of
 from convlab.solvers import reference_flow
 from convlab.targets import make_target
 from convlab.theory.perturbation import make_perturbation
@@ -80,6 +81,19 @@ def run_stability(cfg: StabilityRun, ctx: RunContext) -> dict:
     }
 
 
+def memory(cfg: StabilityRun) -> list[Need]:
+    """Two reference flows of n_coupled points, the draws of p_t, and the Lipschitz search's Jacobians."""
+    target = target_of(cfg.target)
+    D, search = target.ambient_dim, cfg.search
+    return [
+        points(("n_coupled",), cfg.n_coupled, D, F64, 12, "the exact and the perturbed flows"),
+        field("n_coupled", target, cfg.n_coupled),
+        points(("n_mc",), cfg.n_mc, D, F64, 4, "the draws of p_t"),
+        jacobians(("search.n_samples",), 2 * search.n_samples + search.n_starts, D),
+        grid("reference.K", cfg.reference.K),
+    ]
+
+
 KIND = RunKind(
     name="stability",
     config=StabilityRun,
@@ -110,6 +124,7 @@ KIND = RunKind(
         shared.TIME_TOTAL,
     ),
     body=run_stability,
+    memory=memory,
     # Runs that differ only in the perturbation share the unperturbed flow per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "interpolant", "T", "n_coupled", "reference")),),
     renamed={"n": ("n_coupled", "n_mc"), "reference.method": "reference.solver", "reference.steps": "reference.K"},

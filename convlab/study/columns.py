@@ -61,6 +61,15 @@ def check_columns(study: StudySpec, runs, source: str) -> tuple[list[str], list[
         hint = " (a config key, not a metric)" if name in config else did_you_mean(str(name), list(metrics))
         errors.append(f"{source}: {where}: unknown metric of {of_kinds}{hint} (got {name!r})")
 
+    def setting(where: str, name: Any) -> None:
+        """A column that groups runs: a config key, or a flag (a yes/no property of the run such as `degenerate`);
+        a measured metric takes a new value in every run, so each run would be a group of its own."""
+        if column(where, name) and name not in config and name in metrics and metrics[name].estimate != "flag":
+            errors.append(
+                f"{source}: {where}: {name} is a measured metric of {of_kinds}, not a setting: runs are grouped by "
+                f"config keys (or flags) (got {name!r})"
+            )
+
     def window(where: str, conditions: dict[str, Any]) -> None:
         for col, value in conditions.items():
             if column(f"{where}.{col}", col) and col in config and not any(_same(value, v) for v in config[col]):
@@ -76,9 +85,9 @@ def check_columns(study: StudySpec, runs, source: str) -> tuple[list[str], list[
         metric(f"{at}.y", rate.y)
         column(f"{at}.seed", rate.seed)
         for j, col in enumerate(rate.group_by):
-            column(f"{at}.group_by[{j}]", col)
+            setting(f"{at}.group_by[{j}]", col)
         if rate.compare is not None:
-            column(f"{at}.compare", rate.compare)
+            setting(f"{at}.compare", rate.compare)
         if rate.resolved is not None:
             metric(f"{at}.resolved", rate.resolved, flag=True)
         window(f"{at}.where", rate.where)

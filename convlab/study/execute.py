@@ -21,10 +21,10 @@ import torch
 from filelock import Timeout
 
 from convlab.device import resolve_device
-from convlab.files import atomic_write_bytes, atomic_write_json, utc_now
+from convlab.files import atomic_write_bytes, atomic_write_json, json_bytes, utc_now
 from convlab.runs import RUN_KINDS, ArtefactCache
 from convlab.study.plan import Plan, PlannedRun
-from convlab.study.store import CONFIG, DONE, ERROR, LOG, PROVENANCE, RESULT, StudyStore, provenance
+from convlab.study.store import CONFIG, DONE, ERROR, LOG, PROVENANCE, RESULT, StudyStore, done_marker, provenance
 
 log = logging.getLogger("convlab")
 
@@ -85,8 +85,8 @@ def execute_batch(tasks: list[RunTask]) -> list[Outcome]:
                     task.run_id, "skipped", reason="failed before; rerun with --retry-failed"
                 )
                 continue
-            elif state in ("failed", "incomplete"):
-                store.set_aside(task.run_id, "retried" if state == "failed" else "incomplete")
+            elif state in ("failed", "incomplete", "damaged"):
+                store.set_aside(task.run_id, {"failed": "retried"}.get(state, state))
             todo.append(task)
         if todo:
             outcomes.update((o.run_id, o) for o in _run_here(store, todo))
@@ -132,13 +132,14 @@ def _run_here(store: StudyStore, tasks: list[RunTask]) -> list[Outcome]:
     outcomes = []
     for task, d, prov, record, error in zip(tasks, dirs, provs, records, errors):
         atomic_write_json(d / PROVENANCE, {**prov, "finished": utc_now(), "seconds": seconds})
-        if record is not None:
-            atomic_write_json(d / RESULT, record.as_dict())
+        result = None if record is None else json_bytes(record.as_dict())
+        if result is not None:
+            atomic_write_bytes(d / RESULT, result)
         if error is not None:
             atomic_write_json(d / ERROR, error)
             outcomes.append(Outcome(task.run_id, "failed", error["reason"], seconds))
             continue
-        atomic_write_bytes(d / DONE, utc_now().encode())  # the completion marker, last
+        atomic_write_bytes(d / DONE, done_marker(result))  # the completion marker, last: it certifies result.json
         outcomes.append(Outcome(task.run_id, "ok", None, seconds))
     return outcomes
 
@@ -170,6 +171,30 @@ def _run_log(paths: list[Path]):
             handler.close()
 
 
+# Torch intra-op threads per local worker, by measurement (benchmarks/results/bench_threads.txt, 2-core CPU): two
+# threads in one process ran the quickstart's pipeline batch in 0.86x the time of one on a quiet machine, and in 44x
+# (!) the time as soon as another process kept one core busy (its flow runs: 1.10x and 21x). OpenMP threads spin at
+# every barrier for the one that lost its core; OMP_WAIT_POLICY=passive removes that, but then costs 2.5x on a quiet
+# machine. One thread per worker loses at most those 14% and never the 44x: more cores are used by more workers
+# (--jobs). `--threads N` (resources.threads) sets another number for a machine whose cores are the sweep's alone.
+DEFAULT_THREADS = 1
+
+
+def threads_per_worker(threads: int | None) -> int:
+    return threads or DEFAULT_THREADS
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """torch's intra-op threads set to n in this process while the sweep runs here (jobs = 1), then restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _init_worker(threads: int) -> None:
     """Cap torch's threads so that N workers on N cores do not oversubscribe them."""
     torch.set_num_threads(threads)
@@ -198,6 +223,15 @@ class SweepResult:
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
+
+
+def forget_failed_artefacts(plan: Plan, store: StudyStore, run_ids: set[str]) -> None:
+    """Set aside the failure markers of the shared artefacts these runs need (a teacher that diverged or collapsed
+    is stored as one, so that the runs sharing it fail without training it again): a retry makes them again."""
+    cache = ArtefactCache(store.root)
+    for shared in sorted({r.shared for r in plan.runs if r.run_id in run_ids and r.shared}):
+        for moved in cache.forget_failures(shared):
+            log.info("retrying %s: its failure marker is set aside to %s", shared, moved)
 
 
 def tasks_for(plan: Plan, store: StudyStore, *, device: str, retry_failed: bool, force: bool) -> list[RunTask]:
@@ -300,10 +334,11 @@ def run_local(
     retry_failed: bool = False,
     force: bool = False,
     batch: int | str | None = None,
+    threads: int | None = None,
     on_outcome: Callable[[Outcome], None] = lambda o: None,
 ) -> SweepResult:
     """Execute every run of the plan that is not done, as batches (plan_batches), on `jobs` worker processes (in
-    process for jobs = 1)."""
+    process for jobs = 1), each with `threads` torch threads (threads_per_worker)."""
     by_id = {t.run_id: t for t in tasks_for(plan, store, device=device, retry_failed=retry_failed, force=force)}
     result = SweepResult()
 
@@ -314,9 +349,11 @@ def run_local(
 
     def needs_running(r: PlannedRun) -> bool:
         state = store.state(r.run_id)
-        return force or state in ("new", "incomplete") or (state == "failed" and retry_failed)
+        return force or state in ("new", "incomplete", "damaged") or (state == "failed" and retry_failed)
 
     wanted = {r.run_id for r in plan.runs if needs_running(r)}
+    if retry_failed or force:
+        forget_failed_artefacts(plan, store, wanted)
     for r in plan.runs:  # done, or failed without --retry-failed: said at once
         if r.run_id not in wanted:
             report([execute(by_id[r.run_id])])
@@ -326,12 +363,13 @@ def run_local(
     tasks = [[by_id[r.run_id] for r in b.runs] for b in batches]
     finished: set[int] = set()
 
+    threads = threads_per_worker(threads)
     if jobs == 1:
-        for i in range(len(batches)):  # every batch comes after the batches it waits for
-            report(execute_batch(tasks[i]))
-            finished.add(i)
+        with _torch_threads(threads):
+            for i in range(len(batches)):  # every batch comes after the batches it waits for
+                report(execute_batch(tasks[i]))
+                finished.add(i)
         return result
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid())

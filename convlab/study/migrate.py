@@ -18,10 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convlab.files import atomic_write_json, read_json, utc_now
+from convlab.files import atomic_write_bytes, atomic_write_json, json_bytes, read_json, utc_now
 from convlab.runs import RUN_KINDS, RunKind
 from convlab.study.plan import get_dotted, run_id, set_dotted
-from convlab.study.store import CONFIG, FORMAT, PROVENANCE, RESULT, STUDY, StudyStore
+from convlab.study.store import (
+    CONFIG,
+    DONE,
+    FORMAT,
+    PROVENANCE,
+    RESULT,
+    STUDY,
+    Damaged,
+    StudyStore,
+    done_marker,
+    read_record,
+)
 from convlab.targets import RENAMED as TARGET_RENAMED
 
 _MISSING = object()
@@ -154,6 +165,7 @@ class Migration:
     study_dir: Path
     moved: dict[str, str] = field(default_factory=dict)  # old run id -> new run id
     already: bool = False
+    damaged: list[str] = field(default_factory=list)  # '<path>: <why>' of runs left as they are (recomputed later)
 
 
 def migrate_results(study_dir: str | Path) -> Migration:
@@ -166,21 +178,29 @@ def migrate_results(study_dir: str | Path) -> Migration:
         return result
     plans = []
     for d in sorted(p for p in store.runs.iterdir() if (p / CONFIG).exists()):
-        prov = read_json(d / PROVENANCE) if (d / PROVENANCE).exists() else {}
+        state = store.inspect(d.name)
+        try:
+            prov = read_record(d / PROVENANCE) if (d / PROVENANCE).exists() else {}
+            old = read_record(d / CONFIG, required=("kind",))
+        except Damaged as err:  # left where it is: no plan names it, and its run is recomputed
+            result.damaged.append(str(err))
+            continue
         if prov.get("format") == FORMAT:
             continue  # moved by an earlier, interrupted migration
-        old = read_json(d / CONFIG)
         kind = RUN_KINDS[old["kind"]]
         config = kind.config.model_validate(
             migrate_config(kind, old)
         )  # every run is checked before anything is written
-        plans.append((d, kind, config, prov))
+        plans.append((d, kind, config, prov, state.state))
     from_format = store.format()
-    for d, kind, config, prov in plans:
+    for d, kind, config, prov, state in plans:
         new_id = run_id(config)
         atomic_write_json(d / CONFIG, config.model_dump(mode="json"))
-        if (d / RESULT).exists():
-            atomic_write_json(d / RESULT, migrate_metrics(kind, read_json(d / RESULT)))
+        if (d / RESULT).exists() and state != "damaged":  # a damaged result stays damaged: it is recomputed
+            data = json_bytes(migrate_metrics(kind, read_json(d / RESULT)))
+            atomic_write_bytes(d / RESULT, data)
+            if state == "done":  # the new result, certified again
+                atomic_write_bytes(d / DONE, done_marker(data))
         migrated = {"from_run_id": d.name, "from_format": from_format, "at": utc_now()}
         atomic_write_json(d / PROVENANCE, {**prov, "format": FORMAT, "migrated": migrated})
         (store.runs / f"{d.name}.lock").unlink(missing_ok=True)

@@ -8,29 +8,39 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
+from convlab.device import format_bytes
 from convlab.files import read_json
-from convlab.registry import did_you_mean
+from convlab.registry import did_you_mean, shown
 from convlab.runs import RUN_KINDS
 from convlab.study.columns import check_columns
 from convlab.study.schema import StudySpec
 from convlab.study.store import FORMAT, STUDY
-from convlab.study.yamlio import load_yaml, load_yaml_text
+from convlab.study.yamlio import YAMLLimit, load_yaml, load_yaml_text
 from convlab.targets import check_target_spec
 
 MAX_ERRORS = 25
+MAX_MESSAGE = 1000  # characters of one message: a refused value is quoted, never megabytes of it
+# Runs one plan may hold unless the caller allows large plans (`--allow-large`): the largest shipped study has a few
+# hundred, and a grid that crosses a few long lists reaches millions from a few lines. Counted before expansion.
+MAX_RUNS = 20_000
 
 
 class StudyError(Exception):
     """Invalid input; each message reads `file: dotted.path: message (got VALUE)`."""
 
     def __init__(self, messages: list[str]):
+        messages = [
+            m if len(m) <= MAX_MESSAGE else f"{m[: MAX_MESSAGE - 40]}... ({len(m)} characters)" for m in messages
+        ]
         super().__init__("\n".join(messages))
         self.messages = messages
 
@@ -43,6 +53,7 @@ class PlannedRun:
     point: dict[str, Any]  # the grid values (dotted keys) and the seed that made this run
     shared: str | None  # '<kind>.<artefact>/<key>' of the on-disk artefact it shares (a trained teacher), or None
     batch_key: str | None = None  # runs of a kind with a batch body and equal keys may run as one batch
+    origin: dict[str, str] = field(default_factory=dict, compare=False)  # dotted key -> the study entry that set it
 
 
 @dataclass
@@ -106,7 +117,7 @@ def read_study_source(path: str | Path) -> tuple[dict, Path | None]:
     if snapshot is not None:
         if not snapshot.is_file():
             raise StudyError([f"{path}: not a study file, nor a results directory with {STUDY}"])
-        data = read_json(snapshot)
+        data = read_study_json(snapshot)
         if data.get("format", 1) != FORMAT:
             raise StudyError(
                 [
@@ -119,11 +130,25 @@ def read_study_source(path: str | Path) -> tuple[dict, Path | None]:
         raise StudyError([f"{path}: no such study file"])
     try:
         raw = load_yaml(path)
-    except Exception as err:  # noqa: BLE001 - a YAML syntax error, reported as invalid input
+    except YAMLLimit as err:
+        raise StudyError([f"{path}: refused: {err}"]) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise StudyError([f"{path}: not valid YAML: {err}"]) from None
     if not isinstance(raw, dict):
         raise StudyError([f"{path}: a study is a mapping with name, base, grid, ... (got {type(raw).__name__})"])
     return raw, None
+
+
+def read_study_json(path: Path) -> dict:
+    """A results directory's study.json, checked: StudyError naming the file when it is damaged (not JSON, or not
+    the mapping convlab writes)."""
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise StudyError([f"{path}: damaged: not readable JSON ({type(err).__name__}: {err})"]) from None
+    if not (isinstance(data, dict) and isinstance(data.get("study"), dict) and isinstance(data.get("source"), str)):
+        raise StudyError([f"{path}: damaged: not the study record convlab writes (no 'study' and 'source')"])
+    return data
 
 
 def load_study(path: str | Path, overrides: list[str] = ()) -> StudySpec:
@@ -143,7 +168,12 @@ def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | Non
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise StudyError([f"--set {item}: expected dotted.key=value"])
-        value = load_yaml_text(text)
+        try:
+            value = load_yaml_text(text)
+        except YAMLLimit as err:
+            raise StudyError([f"--set {key}: refused: {err}"]) from None
+        except yaml.YAMLError as err:
+            raise StudyError([f"--set {key}: not valid YAML: {err}"]) from None
         head, _, rest = key.partition(".")
         if head not in StudySpec.model_fields:
             raise StudyError(
@@ -219,10 +249,35 @@ def expand(study: StudySpec) -> list[Point]:
     return points
 
 
-def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) -> Plan:
+def grid_size(study: StudySpec) -> int:
+    """The grid points a study expands to, before exclusions (extensions counted as if every point matched): an
+    upper bound on its runs, computed without expanding anything."""
+    points = sum(
+        math.prod(len(v) for v in grid.values())
+        * math.prod(len(next(iter(group.values()))) for group in zips if group)
+        * len(seeds)
+        for _, _, grid, zips, seeds in study.parts()
+    )
+    return points + sum(points * math.prod(len(v) for v in ext.grid.values()) for ext in study.extend)
+
+
+def make_plan(
+    study: StudySpec, source: str | Path, origin: Path | None = None, *, max_runs: int | None = MAX_RUNS
+) -> Plan:
     """Resolve, validate and hash every run, then check the columns of rates and checks; raise StudyError with
-    every problem found (nothing runs)."""
+    every problem found (nothing runs). A study whose grid holds more than `max_runs` points is refused before it is
+    expanded (None: no limit)."""
     source = Path(source)
+    size = grid_size(study)
+    if max_runs is not None and size > max_runs:
+        axes = [f"{k} ({len(v)})" for _, _, grid, _, _ in study.parts() for k, v in grid.items() if len(v) > 1]
+        raise StudyError(
+            [
+                f"{source}: grid: {size} grid points, more than a plan may hold ({max_runs}); it crosses "
+                f"{', '.join(dict.fromkeys(axes)) or 'its lists'} and {len(study.seed_list)} seeds. Shorten a list, "
+                "or pass --allow-large (Python: allow_large=True) if you mean it"
+            ]
+        )
     errors: list[str] = []
     runs: dict[str, PlannedRun] = {}
     targets_checked: dict[str, list[tuple[str, str, object]]] = {}
@@ -237,8 +292,8 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
             known = sorted(RUN_KINDS)
             where = origin_of.get("kind", "base.kind")
             errors.append(
-                f"{source}: {where}: unknown run kind{did_you_mean(str(kind), known)}; "
-                f"known: {', '.join(known)} (got {kind!r})"
+                f"{source}: {where}: unknown run kind{did_you_mean(str(kind)[:100], known)}; "
+                f"known: {', '.join(known)} (got {shown(kind)})"
             )
             continue
         model = RUN_KINDS[kind].config
@@ -248,10 +303,10 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
             if blob not in targets_checked:
                 targets_checked[blob] = check_target_spec(spec)
             varied = {k: v for k, v in point.items() if k == "target" or k.startswith("target.")}
-            context = f" [grid point {', '.join(f'{k}={v!r}' for k, v in varied.items())}]" if varied else ""
+            context = f" [grid point {', '.join(f'{k}={shown(v, 60)}' for k, v in varied.items())}]" if varied else ""
             for param, msg, value in targets_checked[blob]:
                 path = f"target.{param}" if param and not param.startswith("[") else f"target{param}"
-                got = "" if "(got " in msg else f" (got {value!r})"
+                got = "" if "(got " in msg else f" (got {shown(value)})"
                 errors.append(f"{source}: {_where(path, origin_of, 'base')}: {msg}{got}{context}")
         try:
             config = model.model_validate(cfg)
@@ -261,7 +316,9 @@ def make_plan(study: StudySpec, source: str | Path, origin: Path | None = None) 
         rid = run_id(config)
         runs.setdefault(
             rid,
-            PlannedRun(rid, kind, config, point, RUN_KINDS[kind].shared_key(config), _batch_key(kind, config)),
+            PlannedRun(
+                rid, kind, config, point, RUN_KINDS[kind].shared_key(config), _batch_key(kind, config), origin_of
+            ),
         )
         if len(set(errors)) >= MAX_ERRORS:
             break
@@ -305,9 +362,40 @@ def _with_extensions(study: StudySpec, points: list[Point], errors: list[str], s
             )
 
 
-def load_plan(path: str | Path, overrides: list[str] = ()) -> Plan:
+def memory_problems(plan: Plan, limit: float, where: str) -> list[str]:
+    """`source: field: ...` for every distinct way a planned run cannot fit in `limit` bytes (the memory of
+    `where`, e.g. "this machine's memory"), estimated from its config by its run kind (runs.memory) and naming the
+    field behind the largest part."""
+    out: dict[tuple, str] = {}
+    for r in plan.runs:
+        kind = RUN_KINDS[r.kind]
+        if kind.memory is None:
+            continue
+        try:
+            needs = kind.memory(r.config)
+        except (ValueError, TypeError, MemoryError):
+            continue  # a target that cannot be built was refused when the plan was made
+        total = sum(n.bytes for n in needs)
+        if total <= limit:
+            continue
+        worst = max(needs, key=lambda n: n.bytes)
+        cfg = r.config.model_dump(mode="json")
+        values = ", ".join(f"{k} = {shown(get_dotted(cfg, k), 60)}" for k in worst.keys)
+        key = (r.kind, worst.keys, values)
+        if key in out:
+            continue
+        out[key] = (
+            f"{plan.source}: {_where(worst.keys[0], r.origin, 'base')}: this run needs about {format_bytes(total)}, "
+            f"more than {where} ({format_bytes(limit)}); the largest part is {worst.what} "
+            f"({format_bytes(worst.bytes)}, from {values}). Lower it, or pass --allow-large (Python: "
+            "allow_large=True) to run it anyway"
+        )
+    return list(out.values())[:MAX_ERRORS]
+
+
+def load_plan(path: str | Path, overrides: list[str] = (), *, allow_large: bool = False) -> Plan:
     study, origin = _load(path, list(overrides))
-    return make_plan(study, path, origin)
+    return make_plan(study, path, origin, max_runs=None if allow_large else MAX_RUNS)
 
 
 _MISSING = object()
@@ -352,7 +440,7 @@ def _messages(
             path, msg, got = head, rest, None
         where = _where(path, origin or {}, base) if path else (base or "study")
         show_got = got is not None and e["type"] != "missing" and "(got " not in msg
-        out.append(f"{source}: {where}: {msg} (got {got!r})" if show_got else f"{source}: {where}: {msg}")
+        out.append(f"{source}: {where}: {msg} (got {shown(got)})" if show_got else f"{source}: {where}: {msg}")
     return out
 
 

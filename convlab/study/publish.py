@@ -7,11 +7,15 @@ runs came). The run directories and the table stay in the results directory.
 
 from __future__ import annotations
 
-import shutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from convlab.files import atomic_write_json, read_json, utc_now
+from convlab.files import atomic_write_bytes, atomic_write_json, utc_now
+from convlab.registry import shown
+from convlab.study.schema import MAX_NAME, NAME_PATTERN
+from convlab.study.store import read_record
+from convlab.study.table import read_table
 
 COPIED = ("report.json", "report.md", "study.json")
 
@@ -24,26 +28,42 @@ class Published:
 
 def publish(results: Path, docs: Path) -> Published:
     """Copy report.json, study.json and figures/*.png of the results directory `results` into `docs/<study>/`,
-    replacing what an earlier publish left there (a hand-written findings.md is kept), and write published.json."""
-    import pandas as pd
+    replacing what an earlier publish left there (a hand-written findings.md is kept), and write published.json.
 
+    The study's name comes from its stored report, so it is checked like a study file's (letters, digits, _ and -)
+    and the folder must lie inside `docs`: a report naming "../../x" is refused (ValueError) before anything in
+    any folder is touched. Damaged (unreadable) inputs raise store.Damaged naming the file."""
     missing = [name for name in (*COPIED, "results.parquet") if not (results / name).exists()]
     if missing:
         raise FileNotFoundError(
             f"{results}: no {', '.join(missing)} (a results directory after `convlab sweep`, or run "
             f"`convlab report {results}` first)"
         )
-    name = read_json(results / "report.json")["study"]
+    name = read_record(results / "report.json", required=("study",))["study"]
+    if not (isinstance(name, str) and re.fullmatch(NAME_PATTERN, name) and len(name) <= MAX_NAME):
+        raise ValueError(
+            f"{results / 'report.json'}: study: not a study name (letters, digits, _ and -, at most {MAX_NAME}): "
+            f"publishing it could write outside {docs} (got {shown(name)})"
+        )
+    ran = read_record(results / "study.json", required=("study",))["study"]
+    ran_name = ran.get("name") if isinstance(ran, dict) else None
+    if ran_name != name:
+        raise ValueError(
+            f"{results}: report.json is of study {name!r} but study.json of {shown(ran_name)}: rebuild the report "
+            f"(`convlab report {results}`)"
+        )
     folder = docs / name
+    if not folder.resolve().is_relative_to(docs.resolve()) or folder.is_symlink():
+        raise ValueError(f"{folder}: outside {docs} (a link?); nothing was published")
+    df = read_table(results)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
     for old in [*(folder / "figures").glob("*.png"), *(folder / n for n in COPIED)]:
         old.unlink(missing_ok=True)
     files = []
     for src in [*(results / n for n in COPIED), *sorted((results / "figures").glob("*.png"))]:
         dst = folder / src.relative_to(results)
-        shutil.copyfile(src, dst)
+        atomic_write_bytes(dst, src.read_bytes())
         files.append(dst)
-    df = pd.read_parquet(results / "results.parquet")
     meta = {
         "published": utc_now(),
         "commits": sorted(df["prov.git_commit"].dropna().unique().tolist()) if "prov.git_commit" in df else [],

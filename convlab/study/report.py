@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,13 +91,24 @@ class GroupFit:
     window: str | None = None
     top1_share: float | None = None
     median_path: RateFit | None = None
+    failures: dict[str, int] = field(default_factory=dict)  # '[stage] reason' -> failed runs of the group's window
 
     @property
     def heavy_tail(self) -> bool:
         return self.top1_share is not None and self.top1_share > HEAVY_TAIL_SHARE
 
+    @property
+    def n_failed(self) -> int:
+        return sum(self.failures.values())
+
     def to_dict(self) -> dict[str, Any]:
-        out = {"group": self.group, **self.fit.as_dict(), "window": self.window}
+        out = {
+            "group": self.group,
+            **self.fit.as_dict(),
+            "window": self.window,
+            "n_failed": self.n_failed,
+            "failures": self.failures,
+        }
         if self.top1_share is not None:
             out.update(
                 top1_share=self.top1_share,
@@ -226,16 +238,17 @@ def _groups(df: pd.DataFrame, cols: list[str]):
         yield {c: (v.item() if hasattr(v, "item") else v) for c, v in zip(cols, key, strict=True)}, sub
 
 
-def _ok_rows(df: pd.DataFrame, where: dict[str, Any]) -> pd.DataFrame:
-    ok = df[df["status"] == "ok"] if "status" in df else df
+def _ok_rows(df: pd.DataFrame, where: dict[str, Any], *, failed_too: bool = False) -> pd.DataFrame:
+    ok = df[df["status"] == "ok"] if "status" in df and not failed_too else df
     for col, value in where.items():
         ok = ok[ok[col] == value]
     return ok
 
 
-def _window(df: pd.DataFrame, spec: RateSpec) -> pd.DataFrame:
-    """The ok rows of `where`, cut to the fixed bounds of x (an automatic bound is chosen per group later)."""
-    ok = _ok_rows(df, spec.where)
+def _window(df: pd.DataFrame, spec: RateSpec, *, failed_too: bool = False) -> pd.DataFrame:
+    """The ok rows of `where` (and the failed ones, with failed_too), cut to the fixed bounds of x (an automatic
+    bound is chosen per group later)."""
+    ok = _ok_rows(df, spec.where, failed_too=failed_too)
     if isinstance(spec.x_min, int | float):
         ok = ok[ok[spec.x] >= spec.x_min]
     if isinstance(spec.x_max, int | float):
@@ -280,7 +293,9 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
     result = RateResult(spec)
     prefix = spec.y[: -len("_error")] if spec.y.endswith("_error") else None
     tail = prefix is not None and f"{prefix}_top1_share" in df and f"{prefix}_median" in df
-    for key, whole in _groups(data, spec.group_by):
+    # every group of the window, one whose runs all failed too: a failure is said where its points are missing
+    for key, rows in _groups(_window(df, spec, failed_too=True), spec.group_by):
+        whole = rows[rows["status"] == "ok"] if "status" in rows else rows
         exp = expected_slope(spec, key)
 
         def fit(column: str, sub: pd.DataFrame, exp=exp) -> RateFit:
@@ -297,7 +312,7 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
             )
 
         sub, why = _auto(spec, whole, spec.y)
-        group = GroupFit(key, fit(spec.y, sub), why)
+        group = GroupFit(key, fit(spec.y, sub), why, failures=_failures(rows))
         if tail and len(whole):
             group.top1_share = float(whole.groupby(spec.x)[f"{prefix}_top1_share"].mean().max())
             if group.heavy_tail:  # the typical path's rate, in its own window
@@ -322,6 +337,15 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
                 )
                 result.equivalence.append(EquivalenceResult(key, levels))
     return result
+
+
+def _failures(rows: pd.DataFrame) -> dict[str, int]:
+    """'[stage] reason' -> count of the failed rows, the reason cut at its first ': ' (its numbers follow)."""
+    if "status" not in rows:
+        return {}
+    failed = rows[rows["status"] != "ok"]
+    why = [f"[{s}] {str(r).split(': ')[0][:100]}" for s, r in zip(failed["stage"], failed["reason"])]
+    return dict(sorted(Counter(why).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def check_result(spec: CheckSpec, df: pd.DataFrame) -> CheckResult:
@@ -398,9 +422,13 @@ def _render_group(g: dict[str, Any], resolved: str | None = None) -> list[str]:
     exp = "" if g["expected"] is None else f" | expected {g['expected']:+.3f} +/- {g['tol']:.3f}{test}: {g['verdict']}"
     const = f", C = {math.exp(g['intercept']):.3g}" if _finite(g["intercept"]) else ""
     why = f" as not {resolved} or not finite" if resolved and g["n_dropped"] else ""
+    failed = ""
+    if g.get("n_failed"):
+        parts = ", ".join(f"{reason} x{n}" for reason, n in g["failures"].items())
+        failed = f"; {g['n_failed']} failed run{'s' if g['n_failed'] > 1 else ''} left out: {parts}"
     lines = [
         f"- {name}: slope {_ci(g['slope'], g['ci_low'], g['ci_high'])}{const} "
-        f"({g['n_points']} points, {g['n_dropped']} dropped{why}, {g['n_seeds']} seeds){exp}"
+        f"({g['n_points']} points, {g['n_dropped']} dropped{why}, {g['n_seeds']} seeds{failed}){exp}"
     ]
     if g.get("window"):
         lines.append(f"    window: {g['window']}")

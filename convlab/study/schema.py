@@ -8,11 +8,19 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from convlab.config import Strict
 
+# A study's name is a directory name (results/<name>, docs/studies/<name>): letters, digits, _ and -, nothing that
+# climbs out of its folder, short enough for every file system.
+NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
+MAX_NAME = 100
+MAX_DESCRIPTION = 10_000
+
 
 class Resources(Strict):
     """Execution hints: how to run, never what. Not part of any run's identity."""
 
     jobs: Annotated[int, Field(ge=1)] | None = None
+    # torch threads per local worker (default 1: convlab.study.execute.DEFAULT_THREADS says why)
+    threads: Annotated[int, Field(ge=1)] | None = None
     # runs of one batch key trained as one computation: auto (default), off, or at most this many per batch
     batch: Annotated[int, Field(ge=1)] | Literal["auto", "off"] | None = None
     device: str | None = None
@@ -63,6 +71,11 @@ class RateSpec(Strict):
             )
         if self.delta is not None and self.test != "equivalence":
             raise ValueError(f"delta: only an equivalence test has a margin (test is {self.test!r})")
+        if isinstance(self.x_min, float | int) and isinstance(self.x_max, float | int) and self.x_min >= self.x_max:
+            raise ValueError(
+                f"x_max: the window [x_min, x_max] is empty: x_max must be above x_min = {self.x_min:g} "
+                f"(got {self.x_max:g})"
+            )
         return self
 
     @property
@@ -90,7 +103,7 @@ class Block(Strict):
     """One part of a study with its own run kind or settings: its `base` is merged over the study's base (nested
     keys one by one), its `grid` and `zip` are crossed with the study's, and `seeds` (default: the study's)."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME)]
     base: dict[str, Any] = {}
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
     zip: list[dict[str, Annotated[list[Any], Field(min_length=1)]]] = []
@@ -103,9 +116,14 @@ class StudySpec(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: Annotated[
-        str, Field(pattern=r"^[A-Za-z0-9_\-]+$", description="the study's name: its results go to <out>/<name>")
+        str,
+        Field(
+            pattern=NAME_PATTERN, max_length=MAX_NAME, description="the study's name: its results go to <out>/<name>"
+        ),
     ]
-    description: Annotated[str, Field(description="one line on what the study measures")] = ""
+    description: Annotated[
+        str, Field(max_length=MAX_DESCRIPTION, description="one line on what the study measures")
+    ] = ""
     base: Annotated[
         dict[str, Any], Field(description="the run config every run starts from: `kind` and its keys (`convlab kinds`)")
     ]

@@ -22,19 +22,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convlab.files import atomic_write_json, read_json, utc_now
+from convlab.files import atomic_write_json, utc_now
 from convlab.study.execute import (
     Outcome,
     RunTask,
     SweepResult,
     _init_worker,
     execute_batch,
+    forget_failed_artefacts,
     plan_batches,
     tasks_for,
 )
-from convlab.study.plan import Plan
+from convlab.study.plan import Plan, StudyError
 from convlab.study.schema import Resources
-from convlab.study.store import ERROR, StudyStore
+from convlab.study.store import ERROR, Damaged, StudyStore, read_record
 
 GRACE_S = 120  # a task SLURM does not know about this soon after submission is not yet presumed lost
 ACTIVE = {
@@ -104,8 +105,20 @@ def _submissions_path(store: StudyStore) -> Path:
 
 
 def load_submissions(store: StudyStore) -> dict[str, dict[str, Any]]:
+    """Run id -> its SLURM submission (job id, time, log). A damaged file is refused with its name (StudyError): the
+    job ids in it are how the runs in flight are followed, so nothing is guessed."""
     path = _submissions_path(store)
-    return read_json(path) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        subs = read_record(path)
+    except Damaged as err:
+        raise StudyError(
+            [f"{err}; the submitted runs cannot be followed: wait for their jobs (squeue), then move it away"]
+        ) from None
+    if not all(isinstance(v, dict) and "job_id" in v and "submitted" in v for v in subs.values()):
+        raise StudyError([f"{path}: damaged: not the submission record convlab writes"])
+    return subs
 
 
 def job_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
@@ -184,7 +197,7 @@ def reconcile(store: StudyStore) -> dict[str, list[str]]:
     Returns {'active': run ids still queued or running, 'lost': run ids just marked failed}.
     """
     subs = load_submissions(store)
-    pending = {rid: s for rid, s in subs.items() if store.state(rid) not in ("done", "failed")}
+    pending = {rid: s for rid, s in subs.items() if store.state(rid) not in ("done", "failed", "damaged")}
     if not pending:
         return {"active": [], "lost": []}
     states = job_states([s["job_id"] for s in pending.values()])
@@ -249,8 +262,10 @@ def submit(
         if run_id in active:
             return False  # still queued or running from an earlier submission
         state = store.state(run_id)
-        return force or state in ("new", "incomplete") or (state == "failed" and retry_failed)
+        return force or state in ("new", "incomplete", "damaged") or (state == "failed" and retry_failed)
 
+    if retry_failed or force:
+        forget_failed_artefacts(plan, store, {r.run_id for r in plan.runs if wanted(r.run_id)})
     batches = plan_batches(
         plan,
         store,
@@ -266,8 +281,8 @@ def submit(
     # set earlier outcomes aside now, so that nobody reads them as this submission's
     for rid in (rid for ids in first + later for rid in ids):
         state = store.state(rid)
-        if state == "failed" or (force and state == "done"):
-            store.set_aside(rid, "retried" if state == "failed" else "forced")
+        if state in ("failed", "damaged") or (force and state == "done"):
+            store.set_aside(rid, {"failed": "retried", "done": "forced"}.get(state, state))
     folder = store.dir / "slurm" / "logs"
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=0)
     params: dict[str, Any] = dict(
@@ -316,11 +331,13 @@ def follow(
     while left:
         reconcile(store)
         for rid in sorted(left):
-            state = store.state(rid)
-            if state == "done":
+            files = store.inspect(rid)
+            if files.state == "done":
                 o = Outcome(rid, "ok")
-            elif state == "failed":
-                o = Outcome(rid, "failed", read_json(store.run_dir(rid) / ERROR).get("reason"))
+            elif files.state == "failed":
+                o = Outcome(rid, "failed", files.error["reason"])
+            elif files.state == "damaged":  # never a transient state: DONE and error.json are written last
+                o = Outcome(rid, "failed", f"damaged: {files.problem}")
             else:
                 continue
             left.discard(rid)

@@ -13,18 +13,25 @@ FORMAT is the version of the names in stored results (the vocabulary of config k
 another format are refused with a pointer to `convlab migrate`, never mixed into a table.
 
 Every file is written atomically (temp file, fsync, rename), so a killed process leaves either the old
-file or the new one, and a run without DONE or error.json is simply not finished.
+file or the new one, and a run without DONE or error.json is simply not finished. Every file is also checked when
+it is read (`inspect`): DONE records the SHA-256 of result.json, so a result that was truncated, edited or lost
+after its run finished is *damaged*, never a success; a damaged run is named with its file and reason, set aside
+like an interrupted one (never deleted) and recomputed by the next sweep.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import functools
+import hashlib
+import json
 import os
 import platform
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,7 +39,8 @@ from typing import Any
 import torch
 from filelock import FileLock
 
-from convlab.files import read_json, utc_now
+from convlab.device import device_name
+from convlab.files import utc_now
 
 DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG, STUDY = (
     "DONE",
@@ -54,6 +62,53 @@ class StaleResults(Exception):
     """A study directory holds results written under other names (an older format)."""
 
 
+@dataclass(frozen=True)
+class RunFiles:
+    """What a run directory holds, checked: its state and, where they were read, its records.
+
+    state: 'done' (DONE, and a result.json with status ok that matches DONE's checksum), 'failed' (a readable
+    error.json, no DONE), 'damaged' (a file that should be there is missing, unreadable or changed; `problem` names
+    it and says why), 'incomplete' (started, not finished) or 'new'."""
+
+    state: str
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+def done_marker(result: bytes) -> bytes:
+    """The content of DONE: when, and the SHA-256 of the result.json it certifies."""
+    return json.dumps({"finished": utc_now(), "result_sha256": hashlib.sha256(result).hexdigest()}).encode()
+
+
+class Damaged(Exception):
+    """A stored file that is missing, unreadable or not what convlab wrote; the message names the file."""
+
+
+def read_record(path: Path, *, required: tuple[str, ...] = (), sha256: str | None = None) -> dict[str, Any]:
+    """A JSON object convlab wrote, checked: Damaged('<path>: <why>') when it is missing, not JSON, not an object,
+    lacks a required key, or does not match its checksum."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise Damaged(f"{path}: missing") from None
+    except OSError as err:
+        raise Damaged(f"{path}: unreadable ({err.strerror or err})") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise Damaged(f"{path}: changed after the run finished (its SHA-256 is not the one DONE recorded)")
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise Damaged(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(obj, dict):
+        raise Damaged(f"{path}: not a JSON object")
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise Damaged(f"{path}: no {', '.join(missing)}")
+    return obj
+
+
 class StudyStore:
     """The run directories of one study under a results root."""
 
@@ -66,12 +121,29 @@ class StudyStore:
         return self.runs / run_id
 
     def format(self) -> int | None:
-        """The format of the stored results (study.json's, else the runs'; 1 where none is written), None for none."""
+        """The format of the stored results (study.json's, else the runs'; 1 where none is written), None for none.
+        A damaged study.json or provenance.json is passed over (the run is recomputed, study.json rewritten)."""
         if (self.dir / STUDY).exists():
-            return read_json(self.dir / STUDY).get("format", 1)
+            try:
+                return read_record(self.dir / STUDY).get("format", 1)
+            except Damaged:
+                pass
         for prov in self.runs.glob("*/" + PROVENANCE) if self.runs.is_dir() else ():
-            return read_json(prov).get("format", 1)
+            try:
+                return read_record(prov).get("format", 1)
+            except Damaged:
+                continue
         return None
+
+    def damaged_study_record(self) -> str | None:
+        """Why study.json is damaged ('<path>: <why>'), or None when it is fine or absent."""
+        if not (self.dir / STUDY).exists():
+            return None
+        try:
+            data = read_record(self.dir / STUDY, required=("study", "source"))
+        except Damaged as err:
+            return str(err)
+        return None if isinstance(data["study"], dict) else f"{self.dir / STUDY}: 'study' is not a mapping"
 
     def check_format(self) -> None:
         """Raise StaleResults unless the directory is empty or holds results of this convlab's FORMAT."""
@@ -82,14 +154,27 @@ class StudyStore:
                 f"format {FORMAT}); run `convlab migrate {self.dir}` first, or use another --out"
             )
 
-    def state(self, run_id: str) -> str:
-        """'done', 'failed' (error.json, no DONE), 'incomplete' (started, not finished) or 'new'."""
+    def inspect(self, run_id: str) -> RunFiles:
+        """The run's state with its records, every file read checked (RunFiles)."""
         d = self.run_dir(run_id)
-        if (d / DONE).exists():
-            return "done"
-        if (d / ERROR).exists():
-            return "failed"
-        return "incomplete" if d.exists() else "new"
+        try:
+            if (d / DONE).exists():
+                sha = _done_checksum(d / DONE)
+                result = read_record(d / RESULT, required=("status",), sha256=sha)
+                if result["status"] != "ok":
+                    raise Damaged(f"{d / RESULT}: status {result['status']!r} under a DONE marker")
+                return RunFiles("done", result=result, provenance=read_record(d / PROVENANCE))
+            if (d / ERROR).exists():
+                error = read_record(d / ERROR, required=("stage", "reason"))
+                result = read_record(d / RESULT) if (d / RESULT).exists() else None
+                return RunFiles("failed", result=result, error=error, provenance=read_record(d / PROVENANCE))
+        except Damaged as err:
+            return RunFiles("damaged", problem=str(err))
+        return RunFiles("incomplete" if d.exists() else "new")
+
+    def state(self, run_id: str) -> str:
+        """'done', 'failed', 'damaged', 'incomplete' or 'new' (see RunFiles)."""
+        return self.inspect(run_id).state
 
     def lock(self, run_id: str) -> FileLock:
         """Held while a run executes; an flock, so a killed process releases it."""
@@ -97,16 +182,27 @@ class StudyStore:
         return FileLock(str(self.runs / f"{run_id}.lock"))
 
     def is_running(self, run_id: str) -> bool:
-        """Whether some process holds the run's lock; writes nothing (no lock file: nobody ever ran it)."""
-        if not (self.runs / f"{run_id}.lock").exists():
-            return False
-        lock = self.lock(run_id)
+        """Whether some process holds the run's lock; writes nothing, so it answers in a read-only store too (no
+        lock file: nobody ever ran it). A shared flock on a read-only descriptor fails exactly while a sweep holds
+        the run's exclusive one (filelock's, an flock too)."""
         try:
-            lock.acquire(timeout=0)
-        except Exception:  # noqa: BLE001 - filelock.Timeout: somebody holds it
+            fd = os.open(self.runs / f"{run_id}.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
             return True
-        lock.release()
+        finally:
+            os.close(fd)  # closing releases the shared lock
         return False
+
+    def set_aside_file(self, name: str, why: str) -> Path:
+        """Move a file of the study directory (a damaged study.json) out of the way, kept under replaced/."""
+        dest = self.dir / "replaced" / f"{name}-{why}-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%f')}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.dir / name, dest)
+        return dest
 
     def set_aside(self, run_id: str, why: str) -> Path:
         """Move a run's directory out of the way (kept, never deleted) before recomputing it."""
@@ -144,8 +240,24 @@ def _code_provenance() -> dict[str, Any]:
     }
 
 
+def _done_checksum(path: Path) -> str | None:
+    """The SHA-256 a DONE marker records for result.json; None for markers written before it did (they hold the
+    time only; result.json is then checked by reading it)."""
+    try:
+        marker = json.loads(path.read_bytes())
+    except OSError as err:
+        raise Damaged(f"{path}: unreadable ({err.strerror or err})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if isinstance(marker, dict) and "result_sha256" in marker:
+        if not isinstance(marker["result_sha256"], str):
+            raise Damaged(f"{path}: its result_sha256 is not a checksum")
+        return marker["result_sha256"]
+    return None
+
+
 def provenance(seed: int, device: torch.device) -> dict[str, Any]:
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = device_name(device)
     return {
         **_code_provenance(),
         "format": FORMAT,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from convlab.files import atomic_write_bytes, read_json
+from convlab.files import atomic_write_bytes
 from convlab.study.plan import Plan, flatten
-from convlab.study.store import ERROR, PROVENANCE, RESULT, StudyStore
+from convlab.study.store import Damaged, StudyStore
 
 TABLE = "results.parquet"
 
@@ -21,18 +21,18 @@ def _scalar(v):
 
 
 def collect(plan: Plan, store: StudyStore) -> pd.DataFrame:
-    """The tidy table of the plan's finished runs (done or failed), each exactly once, in plan order."""
+    """The tidy table of the plan's finished runs (done or failed), each exactly once, in plan order. Every file is
+    checked as it is read (StudyStore.inspect): a damaged run is left out (`convlab status` names it; the next sweep
+    recomputes it), so a row is `ok` only with the metrics its run recorded."""
     rows = []
     for r in plan.runs:
-        state = store.state(r.run_id)
-        if state not in ("done", "failed"):
+        files = store.inspect(r.run_id)
+        if files.state not in ("done", "failed"):
             continue
-        d = store.run_dir(r.run_id)
-        result = read_json(d / RESULT) if (d / RESULT).exists() else {}
-        error = read_json(d / ERROR) if state == "failed" else {}
+        result, error, prov = files.result or {}, files.error or {}, files.provenance or {}
         row = {
             "run_id": r.run_id,
-            "status": "ok" if state == "done" else "failed",
+            "status": "ok" if files.state == "done" else "failed",
             "stage": error.get("stage"),
             "reason": error.get("reason"),
         }
@@ -44,7 +44,6 @@ def collect(plan: Plan, store: StudyStore) -> pd.DataFrame:
                 if k not in ("status", "stage", "reason") and not isinstance(v, list)
             }
         )
-        prov = read_json(d / PROVENANCE) if (d / PROVENANCE).exists() else {}
         row.update({f"prov.{k}": _scalar(v) for k, v in flatten(prov).items()})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -62,4 +61,14 @@ def write_table(df: pd.DataFrame, store: StudyStore, *, csv: bool = False) -> Pa
 
 
 def read_table(study_dir: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(Path(study_dir) / TABLE)
+    """A study's stored table; Damaged naming the file when it is missing or not a readable parquet table."""
+    path = Path(study_dir) / TABLE
+    if not path.is_file():
+        raise Damaged(f"{path}: missing (`convlab collect {Path(study_dir)}` builds it from the runs)")
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise Damaged(
+            f"{path}: not a readable parquet table ({type(err).__name__}); `convlab collect {Path(study_dir)}` "
+            "rebuilds it from the runs"
+        ) from None

@@ -93,6 +93,10 @@ def check_target_spec(spec: dict) -> list[tuple[str, str, object]]:
         return problems
     try:
         make_target(spec)
+    except MemoryError as err:  # numpy refuses an allocation beyond RAM and swap at once: say which spec asked
+        if "D" in spec:
+            return [("D", f"building this target needs more memory than this machine has ({err})", spec["D"])]
+        return [("", f"building this target needs more memory than this machine has ({err})", spec)]
     except (ValueError, TypeError) as err:
         text = str(err)
         head, _, rest = text.partition(": ")

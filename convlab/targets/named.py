@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from convlab.device import format_bytes, memory_bytes
 from convlab.targets.mixture import GaussianMixture
 
 
@@ -78,7 +79,16 @@ def random_mixture(
 
 
 def haar_orthogonal(D: int, rng: np.random.Generator, cols: int | None = None) -> np.ndarray:
-    """D x cols matrix with orthonormal columns, Haar-distributed (QR of a Gaussian with the sign fix)."""
+    """D x cols matrix with orthonormal columns, Haar-distributed (QR of a Gaussian with the sign fix).
+
+    Targets build it when they are made, at plan time too: a D it cannot hold is refused here by name, before numpy
+    is asked for terabytes."""
+    need = 3.0 * D * (cols or D) * 8  # the Gaussian, Q and QR's workspace, float64
+    if need > memory_bytes("cpu"):
+        raise ValueError(
+            f"D: the target's random rotation of R^D is a {D} x {cols or D} matrix: with its QR about "
+            f"{format_bytes(need)}, more than this machine's memory ({format_bytes(memory_bytes('cpu'))}) (got {D})"
+        )
     q, r = np.linalg.qr(rng.standard_normal((D, cols or D)))
     return q * np.sign(np.diag(r))
 

@@ -37,3 +37,20 @@ def test_invalid_input_raises_study_error_with_every_message(write_study, tmp_pa
     with pytest.raises(StudyError, match="--device"):
         study.run(device="tpu")
     assert not (tmp_path / "res").exists()
+
+
+def test_local_runs_use_one_torch_thread_unless_told_and_record_it(write_study, tmp_path):
+    """Threads per worker by measurement (benchmarks/bench_threads.py): one unless --threads / resources.threads
+    says otherwise; the number is in each run's provenance, and the caller's setting is restored afterwards."""
+    import json
+
+    import torch
+
+    study = convlab.open_study(write_study(TINY_FLOW), ["grid.K=[4]", "grid.solver=[euler]", "seeds=1"], out=tmp_path)
+    before = torch.get_num_threads()
+    study.run()
+    (prov,) = [json.loads(p.read_text()) for p in study.dir.glob("runs/*/provenance.json")]
+    assert prov["torch_threads"] == 1 and torch.get_num_threads() == before
+    study.run(force=True, threads=2)
+    (prov,) = [json.loads(p.read_text()) for p in study.dir.glob("runs/*/provenance.json")]
+    assert prov["torch_threads"] == 2 and torch.get_num_threads() == before

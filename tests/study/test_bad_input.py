@@ -9,8 +9,14 @@ from convlab.cli import app
 from tests.study.conftest import REPO, TINY_FLOW
 
 QUICKSTART = (REPO / "studies" / "quickstart.yaml").read_text()
+# "Billion laughs": nine anchors of ten aliases each, 10^9 strings from ~350 bytes (finding 1 of issue 22: 7 GB and a
+# MemoryError, or nothing at all within 120 s with the anchors inside `description` or `exclude`).
+LAUGHS = "".join(
+    f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join([f'*{chr(96 + i)}' if i else 'lol'] * 10)}]\n" for i in range(9)
+)
 FLOW = "name: x\nbase: {kind: flow, target: {name: ring8}, n_coupled: 50, reference: {K: 32}}\n"
 RATE = "rates: [{x: K, y: coupled_error, where: {solver: euler}}]\n"
+LAUGHS_FLOW = "[" + ", ".join(line.split(": ", 1)[1] for line in LAUGHS.splitlines()) + "]"  # the same, in one line
 
 CASES = [
     # (study text, extra CLI arguments, what the message must say)
@@ -78,6 +84,43 @@ CASES = [
         [],
         "base.method: renamed to 'solver'",
     ),
+    # issue 22: hostile files and values that used to pass validation and fail (or hang) at run time
+    (LAUGHS + FLOW, [], "refused: expands to more than 200000 values once its aliases"),
+    (FLOW + LAUGHS.replace("a: &a", "description: &a"), [], "refused: expands to more than 200000 values"),
+    (FLOW + "exclude: [{K: " + "[" * 100 + "]" * 100 + "}]\n", [], "refused: nested more than 64 levels deep"),
+    (FLOW + "description: " + "x" * (1 << 20) + "\n", [], "more than a study file can be (1048576); nothing was read"),
+    (FLOW.replace("name: x", "name: " + "x" * 300), [], "name: String should have at most 100 characters"),
+    (FLOW + "description: " + "x" * 20000 + "\n", [], "description: String should have at most 10000 characters"),
+    (
+        FLOW + "grid: {K: " + str(list(range(1, 201))) + ", n_coupled: " + str(list(range(2, 202))) + "}\n",
+        [],
+        "grid: 40000 grid points, more than a plan may hold (20000); it crosses K (200), n_coupled (200) and 1 seeds",
+    ),
+    (FLOW.replace("n_coupled: 50", "n_coupled: 1e12"), [], "base.n_coupled: this run needs about"),
+    (
+        "name: x\nbase: {kind: characteristic, target: {name: ring8}, characteristics: {K: 1000000, m: 10000000}}\n",
+        [],
+        "base.characteristics.K: this run needs about 72.8 TiB, more than this machine's memory",
+    ),
+    (FLOW + "grid: {K: [4, 100000000000]}\n", [], "grid.K[1]: this run needs about 5.8 TiB"),  # the time grid
+    (
+        "name: x\nbase: {kind: flow, target: {name: uniform_sphere, d: 2, D: 1000000}}\n",
+        [],
+        "base.target.D: the target's random rotation of R^D is a 1000000 x 1000000 matrix",
+    ),
+    (
+        FLOW + "rates: [{x: K, y: coupled_error, x_min: 64, x_max: 8}]\n",
+        [],
+        "rates[0]: x_max: the window [x_min, x_max] is empty: x_max must be above x_min = 64 (got 8)",
+    ),
+    (
+        FLOW + "rates: [{x: K, y: coupled_error, group_by: [coupled_median]}]\n",
+        [],
+        "rates[0].group_by[0]: coupled_median is a measured metric of run kind flow, not a setting",
+    ),
+    (FLOW, ["--set", "base.K=" + LAUGHS_FLOW], "--set base.K: refused: expands to more than 200000 values"),
+    (FLOW, ["--device", "tpu", "--dry-run"], "--device: must be auto, cpu or cuda (got 'tpu')"),
+    (FLOW, ["--batch", "xyz", "--dry-run"], "--batch: must be auto, off or a number of runs >= 1 (got 'xyz')"),
 ]
 
 
@@ -90,6 +133,53 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, text, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.output, result.output
     assert not out.exists()
+
+
+def test_the_billion_laughs_are_refused_in_under_a_second_with_bounded_memory(tmp_path):
+    import time
+    import tracemalloc
+
+    from convlab.api import Study
+    from convlab.study.plan import StudyError
+
+    study = tmp_path / "laughs.yaml"
+    study.write_text(LAUGHS + FLOW)
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(StudyError, match="aliases"):
+        Study(study, out=tmp_path / "res")
+    seconds, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert seconds < 1.0 and peak < 5 * 2**20, (seconds, peak)
+
+
+def test_out_naming_a_file_is_refused(tmp_path):
+    study, out = tmp_path / "study.yaml", tmp_path / "res"
+    study.write_text(FLOW)
+    out.write_text("not a directory")
+    result = CliRunner().invoke(app, ["sweep", str(study), "--out", str(out)])
+    assert result.exit_code == 2 and f"--out: {out} is a file, not a directory" in result.output
+
+
+def test_refine_needs_rates_and_runs(tmp_path):
+    study = tmp_path / "study.yaml"
+    study.write_text(FLOW)
+    result = CliRunner().invoke(app, ["refine", str(study), "--out", str(tmp_path / "res")])
+    assert (
+        result.exit_code == 2 and "rates: the study declares no rates, so there is nothing to refine" in result.output
+    )
+    study.write_text(FLOW + RATE)
+    result = CliRunner().invoke(app, ["refine", str(study), "--out", str(tmp_path / "res")])
+    assert result.exit_code == 2 and "x: no finished runs yet: run `convlab sweep` first" in result.output
+
+
+def test_allow_large_lifts_the_memory_and_plan_limits(tmp_path):
+    study = tmp_path / "study.yaml"
+    study.write_text(FLOW.replace("n_coupled: 50", "n_coupled: 1000000000000"))
+    args = ["sweep", str(study), "--out", str(tmp_path / "res"), "--dry-run"]
+    assert CliRunner().invoke(app, args).exit_code == 2
+    result = CliRunner().invoke(app, [*args, "--allow-large"])
+    assert result.exit_code == 0 and "x: 1 runs" in result.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
