@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # pandas and the report are imported where they are used: the
     from convlab.study.report import Report
 
 DEVICES = ("auto", "cpu", "cuda")
-UNSETTLED = ("pre-asymptotic", "inconclusive", "insufficient data")  # verdicts more x can settle
 EXECUTORS = ("local", "slurm")
 
 
@@ -87,6 +87,13 @@ class Refinement:
     result: SweepResult | None = None  # the last round's sweep
 
 
+class NotWritable(Exception):
+    """The results directory cannot be written (read-only, no permission): not invalid input, nothing ran."""
+
+
+BUSY_POLL_S = 1.0  # how often a sweep looks whether another sweep released the runs it holds
+
+
 class Study:
     """A validated study (its plan) and where its results live. Raises StudyError for invalid input, before
     anything is written."""
@@ -101,9 +108,10 @@ class Study:
     ):
         """`allow_large`: accept plans of more than plan.MAX_RUNS grid points, and runs whose estimated memory is
         more than the device has (runs.memory); refused otherwise, before anything runs."""
-        self.source, self.overrides, self.allow_large = Path(source), list(overrides), allow_large
+        self.source, self.overrides = Path(source), list(overrides)
+        self.allow_large = allow_large or _ran_large(self.source)
         self.skipped_panels: list[str] = []
-        self.plan: Plan = load_plan(self.source, self.overrides, allow_large=allow_large)
+        self.plan: Plan = load_plan(self.source, self.overrides, allow_large=self.allow_large)
         if out is None and self.source.is_dir():  # a results directory: it is the store
             self.store = StudyStore(self.source.resolve().parent, self.source.resolve().name)
         else:
@@ -165,35 +173,51 @@ class Study:
         job arrays with `slurm` (a SlurmOptions; default from the study's resources), followed to the end unless
         `detach`. `batch`: runs trained as one batch, 'auto' (default:
         resources.batch or auto), 'off', or at most this many. Raises StudyError for a bad option before running."""
-        device = self.check_options(device=device, executor=executor, detach=detach, jobs=jobs, batch=batch)
+        device = self.check_options(
+            device=device,
+            executor=executor,
+            detach=detach,
+            jobs=jobs,
+            batch=batch,
+            mem_gb=getattr(slurm, "mem_gb", None),
+        )
         batch = batch if batch is not None else self.plan.study.resources.batch
         self._check_writable()
         if self.store.damaged_study_record() is not None:
             self.store.set_aside_file(STUDY, "damaged")
-        atomic_write_json(
-            self.dir / STUDY,
-            {
-                "source": str(self.plan.study_file.resolve()),
-                "overrides": self.overrides,
-                "written": utc_now(),
-                "format": FORMAT,
-                "study": self.plan.study.model_dump(mode="json"),
-            },
-        )
+        record = {
+            "source": str(self.plan.study_file.resolve()),
+            "overrides": self.overrides,
+            "written": utc_now(),
+            "format": FORMAT,
+            "study": self.plan.study.model_dump(mode="json"),
+        }
+        if self.allow_large:  # the results directory stands for this study: opening it later accepts its size
+            record["allow_large"] = True
+        atomic_write_json(self.dir / STUDY, record)
         if executor == "local":
             from convlab.study.execute import run_local
 
-            return run_local(
-                self.plan,
-                self.store,
+            options = dict(
                 jobs=jobs or self.plan.study.resources.jobs or 1,
                 device=device,
                 retry_failed=retry_failed,
-                force=force,
                 batch=batch,
                 threads=threads or self.plan.study.resources.threads,
                 on_outcome=on_outcome,
             )
+            result = run_local(self.plan, self.store, force=force, **options)
+            # Runs another sweep of this study holds: wait for them (its runs are this table's too), then run any
+            # it left unfinished (it was killed), so that the table holds every planned run when this returns.
+            busy = {o.run_id for o in result.outcomes if o.status == "busy"}
+            while busy:
+                while any(self.store.is_running(r) for r in busy):
+                    time.sleep(BUSY_POLL_S)
+                plan = replace(self.plan, runs=[r for r in self.plan.runs if r.run_id in busy])
+                again = run_local(plan, self.store, force=False, **options)
+                result.outcomes = [o for o in result.outcomes if o.run_id not in busy] + again.outcomes
+                busy = {o.run_id for o in again.outcomes if o.status == "busy"}
+            return result
         from convlab.study.slurm import SlurmOptions, follow, reconcile, submit
 
         options = slurm or SlurmOptions.from_resources(self.plan.study.resources)
@@ -209,15 +233,15 @@ class Study:
         return result
 
     def _check_writable(self) -> None:
-        """StudyError, in one line, when the results directory cannot be written (read-only, no permission)."""
+        """NotWritable, in one line, when the results directory cannot be written (read-only, no permission)."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             probe = self.dir / f".convlab-write-probe-{os.getpid()}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as err:
-            raise StudyError(
-                [f"{self.dir}: cannot write the results here ({err.strerror or err}); sweep into another --out"]
+            raise NotWritable(
+                f"{self.dir}: cannot write the results here ({err.strerror or err}); sweep into another --out"
             ) from None
 
     def check_options(
@@ -251,8 +275,11 @@ class Study:
                 resolved = resolve_device(device)
             except ValueError as err:
                 raise StudyError([f"--device: {str(err).removeprefix('device: ')}"]) from None
-            limit = memory_bytes(resolved)
+            # each of the jobs workers holds a run (or a batch) at once: each gets its share of the memory
+            workers = jobs or self.plan.study.resources.jobs or 1
+            limit = memory_bytes(resolved) / workers
             where = f"the memory of {device_name(resolved)}" if resolved.type == "cuda" else "this machine's memory"
+            where += f" shared by {workers} workers" if workers > 1 else ""
         else:
             from convlab.study.slurm import SlurmUnavailable, check_available
 
@@ -301,13 +328,17 @@ class Study:
         return paths
 
     def refine(self, *, rounds: int = 3, max_runs: int | None = None, steps: int = 2, **run_options: Any) -> Refinement:
-        """Extend the grid where a rate has not settled, run the new points into the same store, and repeat.
+        """Extend the study where a rate has not settled, run the new points into the same store, and repeat.
 
-        Each round fits every rate; for each group whose verdict is pre-asymptotic or inconclusive (its CI too wide
-        for tol), and whose x is a numeric config key, `steps` more x values continue its grid geometrically (the
-        points the pre-asymptotic verdict names) for that group only (an `extend` entry of the study, written into
-        its study.json). It stops when no group needs more, after `rounds`, or before the new runs would exceed
-        `max_runs` in all (default: as many as the study had). `run_options` go to `run` (jobs, device, executor).
+        Each round fits every rate. A group that is pre-asymptotic (the slope still moving) or has too few x gets
+        `steps` more x values continuing its grid geometrically, for that group only, where x is a numeric config
+        key. A group whose interval is too wide for its verdict (inconclusive, too few seeds), and an equivalence
+        or one-sided comparison that is, gets more seeds: as many as its per-seed spread says a settled verdict
+        needs (RateFit/Equivalence.seeds_needed), added to every level of `compare` alike, so that the runs stay
+        paired. Each is an `extend` entry of the study, written into its study.json. It stops when no group needs
+        more, after `rounds`, or when not even one more entry fits in `max_runs` new runs in all (default: as many
+        as the study had); within the budget it adds what fits (x extensions whole, seeds one by one).
+        `run_options` go to `run` (jobs, device, executor).
         """
         if not self.plan.study.rates:
             raise StudyError([f"{self.plan.source}: rates: the study declares no rates, so there is nothing to refine"])
@@ -317,22 +348,102 @@ class Study:
         out = Refinement()
         for _ in range(rounds):
             report = self.report()
-            extensions = [e for rate in report.rates for e in self._extensions(rate, steps, out)]
+            extensions = []
+            for rate in report.rates:
+                for e in [*self._extensions(rate, steps, out), *self._seed_extensions(rate, out)]:
+                    if e not in extensions:
+                        extensions.append(e)
             if not extensions:
                 out.settled = not out.cannot
                 break
-            spec = self.plan.study.model_copy(update={"extend": [*self.plan.study.extend, *extensions]})
-            plan = make_plan(spec, self.plan.source, self.plan.origin, max_runs=None if self.allow_large else MAX_RUNS)
-            known = {r.run_id for r in self.plan.runs}
-            new = [r for r in plan.runs if r.run_id not in known]
-            if out.new_runs + len(new) > budget:
-                out.stopped = f"the next round needs {len(new)} runs, over the budget of {budget} ({out.new_runs} used)"
+            plan, accepted, new = self._within(extensions, budget - out.new_runs)
+            if not accepted:
+                out.stopped = f"the next round needs {new} runs, over the budget of {budget} ({out.new_runs} used)"
                 break
+            if len(accepted) < len(extensions):
+                out.stopped = f"the budget of {budget} runs took {len(accepted)} of the {len(extensions)} extensions"
             self.plan = plan
-            out.rounds.append([e.model_dump(mode="json") for e in extensions])
-            out.new_runs += len(new)
+            out.rounds.append([e.model_dump(mode="json") for e in accepted])
+            out.new_runs += new
             out.result = self.run(**run_options)
+            if out.stopped:
+                break
         return out
+
+    def _within(self, extensions: list, room: int) -> tuple[Plan, list, int]:
+        """(the plan with the leading extensions whose new runs fit in `room`, those extensions, their new runs);
+        with none fitting, (the current plan, [], the runs the first one alone needs)."""
+        known = {r.run_id for r in self.plan.runs}
+
+        def planned(entries: list) -> tuple[Plan, int]:
+            spec = self.plan.study.model_copy(update={"extend": [*self.plan.study.extend, *entries]})
+            plan = make_plan(spec, self.plan.source, self.plan.origin, max_runs=None if self.allow_large else MAX_RUNS)
+            return plan, sum(r.run_id not in known for r in plan.runs)
+
+        plan, new = planned(extensions)
+        if new <= room:
+            return plan, extensions, new
+        accepted, best = [], (self.plan, 0)
+        for e in extensions:
+            trial, count = planned([*accepted, e])
+            if count <= room:
+                accepted, best = [*accepted, e], (trial, count)
+        if not accepted:
+            return self.plan, [], planned(extensions[:1])[1]
+        return best[0], accepted, best[1]
+
+    def _seed_extensions(self, rate, out: Refinement) -> list:
+        """One extend entry per seed to add where a verdict's interval is too wide: as many seeds as its spread says
+        a settled verdict needs (3 in all where fewer than 2 give no spread), on every run of the group (every level
+        of `compare` alike: the added runs are paired like the others)."""
+        from convlab.study.columns import config_columns
+        from convlab.study.schema import Extension
+
+        spec = rate.spec
+        if rate.error:
+            return []
+        columns = config_columns(self.plan.runs)
+        wants: dict[str, tuple[dict, int]] = {}
+
+        def cannot(why: str) -> None:
+            if why not in out.cannot:
+                out.cannot.append(why)
+
+        def want(group: dict, need: int | None, n_seeds: int, what: str) -> None:
+            if n_seeds < 2:
+                need = max(need or 0, 3)
+            if need is None:
+                return cannot(f"{spec.title} {group or ''}: {what}: no number of seeds settles it at this spread")
+            if need <= n_seeds:  # narrow enough, and still unsettled: the halves of x disagree
+                return cannot(
+                    f"{spec.title} {group or ''}: {what}: its interval is narrow enough at {n_seeds} seeds, but the "
+                    "upper half of x says otherwise: the slope still changes with x (more x, not more seeds)"
+                )
+            where = {k: v for k, v in {**spec.where, **group}.items() if k in columns and v == v}
+            key = json.dumps(where, sort_keys=True, default=str)
+            wants[key] = (where, max(need, wants.get(key, ({}, 0))[1]))
+
+        for g in rate.groups:
+            if g.fit.verdict == "inconclusive" or str(g.fit.verdict).startswith("too few seeds"):
+                want(g.group, g.fit.seeds_needed, g.fit.n_seeds, "its interval straddles the band's edge")
+        for e in rate.equivalence:
+            for lv in e.levels:
+                unsettled = [
+                    (need, v)
+                    for need, v in ((lv.seeds_needed_one_sided, lv.one_sided), (lv.seeds_needed, lv.verdict))
+                    if v == "inconclusive" or str(v).startswith("too few seeds")
+                ]
+                if unsettled:
+                    needs = [n for n, _ in unsettled if n is not None]
+                    want(e.group, max(needs) if needs else None, lv.n_seeds, f"{spec.compare}={lv.level}")
+        out_entries = []
+        for where, need in wants.values():
+            seeds = sorted({r.config.seed for r in self.plan.runs if _matches(r, where)})
+            if len(seeds) >= need or not seeds:
+                continue
+            for s in range(max(seeds) + 1, max(seeds) + 1 + need - len(seeds)):
+                out_entries.append(Extension(where=where, grid={"seed": [s]}))
+        return out_entries
 
     def _extensions(self, rate, steps: int, out: Refinement) -> list:
         """The extend entries that would settle a rate's unsettled groups (none where x is not a numeric config key:
@@ -343,7 +454,8 @@ class Study:
         spec = rate.spec
         columns = config_columns(self.plan.runs)
         values = columns.get(spec.x, [])
-        unsettled = [g for g in rate.groups if g.fit.verdict in UNSETTLED]
+        # x helps where the slope is still moving or there is too little of it; a wide interval takes seeds
+        unsettled = [g for g in rate.groups if g.fit.verdict in ("pre-asymptotic", "insufficient data")]
         if rate.error or not unsettled:
             return []
         if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
@@ -403,17 +515,31 @@ class Study:
         return out
 
 
+def _ran_large(source: Path) -> bool:
+    """Whether a results directory holds a study that was run with allow_large (its study.json says so)."""
+    snapshot = source / STUDY if source.is_dir() else None
+    if snapshot is None or not snapshot.is_file():
+        return False
+    try:
+        return json.loads(snapshot.read_text()).get("allow_large") is True
+    except (OSError, ValueError, AttributeError):
+        return False  # a damaged record: load_plan names it
+
+
+def _matches(run, where: dict[str, Any]) -> bool:
+    """Whether a planned run's config has the `where` values (dotted keys)."""
+    from convlab.study.plan import get_dotted
+
+    cfg = run.config.model_dump(mode="json")
+    return all(get_dotted(cfg, k) == v for k, v in where.items())
+
+
 def open_study(
     source: str | Path, overrides: Sequence[str] = (), *, out: str | Path | None = None, allow_large: bool = False
 ) -> Study:
     """A study file or results directory, validated, with its results under `out` (default results/, or the
     results directory itself); see Study for `allow_large`."""
     return Study(source, overrides, out=out, allow_large=allow_large)
-
-
-def studies_under(out: str | Path) -> list[Study]:
-    """Every study with stored results under a results root."""
-    return [Study(snap.parent) for snap in sorted(Path(out).glob(f"*/{STUDY}"))]
 
 
 def describe(study: Study) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from convlab.api import Study, describe, point_text, studies_under
+from convlab.api import NotWritable, Study, describe, point_text
 from convlab.files import json_bytes
 from convlab.study.plan import MAX_RUNS, StudyError
 from convlab.study.store import Damaged
@@ -64,6 +65,12 @@ def _guarded(command):
             raise _fail(err) from None
         except Damaged as err:
             typer.echo(f"damaged: {err}", err=True)
+            raise typer.Exit(1) from None
+        except NotWritable as err:
+            typer.echo(str(err), err=True)
+            raise typer.Exit(1) from None
+        except BrokenPipeError:  # `convlab ... | head`: the reader left; say nothing more (Python's own advice)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(1) from None
         except OSError as err:
             where = f"{err.filename}: " if err.filename else ""
@@ -296,9 +303,9 @@ def refine(
 
 @app.command()
 @_guarded
-def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = None) -> None:
+def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = None, allow_large: AllowLargeOpt = False) -> None:
     """How far a study has got: done, failed, running, left."""
-    s = _open(study, set_, out)
+    s = _open(study, set_, out, allow_large=allow_large)
     from convlab.study.slurm import load_submissions
 
     if load_submissions(s.store):  # a SLURM sweep: learn what happened to its tasks first
@@ -333,9 +340,10 @@ def collect(
     set_: SetOpt = [],
     out: OutOpt = None,
     csv: Annotated[bool, typer.Option("--csv", help="also write results.csv")] = False,
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Build results.parquet: one row per finished run."""
-    s = _open(study, set_, out)
+    s = _open(study, set_, out, allow_large=allow_large)
     df = _finished(s)
     typer.echo(f"{s.write_table(df, csv=csv)} ({len(df)} rows, {int((df['status'] != 'ok').sum())} failed)")
     raise typer.Exit(1 if s.status().damaged else 0)
@@ -348,9 +356,10 @@ def report(
     set_: SetOpt = [],
     out: OutOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Fitted rates per group: slope, CI, expected, verdict (and comparisons across a column); checks."""
-    s = _open(study, set_, out)
+    s = _open(study, set_, out, allow_large=allow_large)
     rep = s.report(_finished(s))
     typer.echo(json.dumps(json.loads(json_bytes(rep.to_dict())), indent=1) if as_json else rep.render())
     s.write_report(rep)  # after printing: a read-only store still shows the report, then says it kept no copy
@@ -364,13 +373,22 @@ def figures(
         list[Path] | None, typer.Argument(help="study files or results directories (default: every study under --out)")
     ] = None,
     out: OutOpt = None,
+    allow_large: AllowLargeOpt = False,
 ) -> None:
     """Regenerate the figures of studies from their stored results."""
-    items = [Study(p, out=out) for p in studies] if studies else studies_under(out or Path("results"))
+    if studies:
+        items = [Study(p, out=out, allow_large=allow_large) for p in studies]
+    else:  # every study under --out: one that cannot be read is said and skipped, the others are drawn
+        items, root = [], out or Path("results")
+        for snapshot in sorted(root.glob("*/study.json")):
+            try:
+                items.append(Study(snapshot.parent, allow_large=allow_large))
+            except StudyError as err:
+                typer.echo(f"{snapshot.parent}: skipped: {'; '.join(err.messages)}", err=True)
     if not items:
         typer.echo(f"no studies with results under {out or 'results'}", err=True)
         raise typer.Exit(1)
-    failed = False
+    failed = len(items) < len(studies or list((out or Path("results")).glob("*/study.json")))
     for s in items:
         if not (s.dir / "results.parquet").exists():
             typer.echo(f"{s.name}: no results.parquet (run convlab collect first)", err=True)
@@ -483,6 +501,11 @@ def migrate(
             typer.echo(f"{d}: already current")
             continue
         typer.echo(f"{d}: {len(m.moved)} runs migrated")
+        if m.set_aside:
+            typer.echo(
+                f"  {len(m.set_aside)} runs set aside to replaced/ (their target's draws changed): a sweep recomputes "
+                "them"
+            )
         for problem in m.damaged:
             typer.echo(f"  not migrated, damaged: {problem} (a sweep recomputes its run)", err=True)
         if (d / "study.json").exists():

@@ -75,6 +75,8 @@ class RateFit:
     settle_at: list[float] = field(
         default_factory=list
     )  # empty for a pre-asymptotic rate whose next x are at the floor
+    # seeds a settled verdict needs at the current mean and per-seed spread (None: cannot be said, or not by seeds)
+    seeds_needed: int | None = None
 
     @property
     def prefactor(self) -> float:
@@ -130,6 +132,25 @@ def t_interval(values: np.ndarray, confidence: float) -> tuple[float, float, flo
         return mean, -math.inf, math.inf
     half = stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / math.sqrt(values.size)
     return mean, mean - half, mean + half
+
+
+MAX_SEEDS_NEEDED = 1000  # beyond this, "seeds needed" says more seeds cannot settle it in practice
+
+
+def seeds_needed(values: np.ndarray, room: float, confidence: float) -> int | None:
+    """The fewest replicates whose t-interval has a half-width <= room, at the spread of `values` (per-seed slopes):
+    with room the distance from the mean to the nearest edge of a verdict's band, what a settled verdict (on either
+    side) needs if the mean and spread stay as they are. None when it cannot be said (fewer than 2 values, the mean
+    on the edge) or would take more than MAX_SEEDS_NEEDED."""
+    if values.size < 2 or not room > 0:
+        return None
+    sd = float(values.std(ddof=1))
+    if sd == 0:
+        return 2
+    for n in range(2, MAX_SEEDS_NEEDED + 1):
+        if stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n) <= room:
+            return n
+    return None
 
 
 def _slope_over(lx, ly, g, lo, hi, confidence, back) -> Slope | None:
@@ -208,9 +229,12 @@ def fit_rate(
         halves = (_slope_over(lx, ly, g, *lower, confidence, back), _slope_over(lx, ly, g, *upper, confidence, back))
     span = distinct[-1] - distinct[0] if log_x else abs(slope) * (distinct[-1] - distinct[0])
     enough = distinct.size >= 3 and span >= math.log(10) - 1e-12
-    verdict, settle = None, []
+    verdict, settle, needed = None, [], None
     if expected is not None:
         verdict = _verdict(test, lo, hi, expected, tol, enough, b.size)
+        # the interval must clear the nearest edge of the band, on whichever side the slope is
+        edge = (expected + tol - slope) if test == "upper_bound" else tol - abs(slope - expected)
+        needed = seeds_needed(b, abs(edge), confidence)
         if verdict in ("inconsistent", "inconclusive") and _moving_towards(lx, ly, g, distinct, expected, confidence):
             verdict = "pre-asymptotic"
             step = distinct[-1] - distinct[-2]
@@ -230,6 +254,7 @@ def fit_rate(
         lower_half=halves[0],
         upper_half=halves[1],
         settle_at=settle,
+        seeds_needed=needed,
         **base,
     )
 
@@ -336,9 +361,17 @@ def compare_slopes(x, y, level, *, seed, resolved=None, confidence: float = 0.95
 @dataclass(frozen=True)
 class Equivalence:
     """Whether y depends on a column: the slope in log x of the paired log-ratio log(y_c / y_c0) (runs paired by
-    seed and x, so they share noise and data), its CI over seeds, the same on the upper half of the x range, and a
-    verdict: 'independent' (CI within +/- delta), 'depends' (CI excludes 0 and so does the upper half's, with the
-    same sign), else 'inconclusive'; 'too few seeds (n)' below 2."""
+    seed and x, so they share noise and data), its CI over seeds, the same on the upper half of the x range, and two
+    verdicts with margin delta:
+
+    - `verdict` (two-sided equivalence): 'independent' (CI within +/- delta), 'depends' (CI excludes 0 and so does
+      the upper half's, with the same sign), else 'inconclusive';
+    - `one_sided` (non-inferiority, what an upper bound with D in the constants only claims of an error y): 'not
+      slower' (CI below +delta: level c's error falls at least as fast as the reference's, up to delta; faster is
+      compatible), 'slower' (CI above +delta), else 'inconclusive';
+
+    both 'too few seeds (n)' below 2. `seeds_needed` / `seeds_needed_one_sided`: the seeds a settled verdict (either
+    way) needs at the current mean and per-seed spread (None: cannot be said)."""
 
     level: object
     reference: object
@@ -351,21 +384,27 @@ class Equivalence:
     n_seeds: int
     delta: float
     verdict: str
+    one_sided: str = ""
+    seeds_needed: int | None = None
+    seeds_needed_one_sided: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def equivalence(x, y, level, *, seed, delta: float, resolved=None, confidence: float = 0.95) -> list[Equivalence]:
-    """One Equivalence per level of `level` against its first (sorted) level, the reference."""
+def equivalence(
+    x, y, level, *, seed, delta: float, resolved=None, confidence: float = 0.95, reference=None
+) -> list[Equivalence]:
+    """One Equivalence per level of `level` against `reference` (default: its first level, sorted). The one-sided
+    verdict uses the same interval (a 95% two-sided interval is a 97.5% one-sided bound: conservative)."""
     x, y, level, seed, keep, levels = _by_level(x, y, level, seed, resolved)
-    if len(levels) < 2:
+    if len(levels) < 2 or (reference is not None and reference not in levels):
         return []
-    ref = levels[0]
+    ref = levels[0] if reference is None else reference
     value = {(lv, s, xv): yv for lv, s, xv, yv in zip(level[keep], seed[keep], x[keep], y[keep])}
     mid = np.median(np.log(np.unique(x[keep])))
     out = []
-    for lv in levels[1:]:
+    for lv in [lv for lv in levels if lv != ref]:
         full, upper = [], []
         for s in sorted(set(seed[keep].tolist())):
             pts = sorted(
@@ -380,18 +419,110 @@ def equivalence(x, y, level, *, seed, delta: float, resolved=None, confidence: f
             top = lx >= mid
             if np.unique(lx[top]).size >= 2:
                 upper.append(np.polyfit(lx[top], r[top], 1)[0])
-        mean, lo, hi = t_interval(np.array(full), confidence)
+        full = np.array(full)
+        mean, lo, hi = t_interval(full, confidence)
         up, up_lo, up_hi = t_interval(np.array(upper), confidence)
         if len(full) < 2:
-            verdict = f"too few seeds ({len(full)})"
-        elif -delta <= lo and hi <= delta:
-            verdict = "independent"
-        elif (lo > 0 and up_lo > 0) or (hi < 0 and up_hi < 0):
-            verdict = "depends"
+            verdict = one_sided = f"too few seeds ({len(full)})"
         else:
-            verdict = "inconclusive"
-        out.append(Equivalence(lv, ref, mean, lo, hi, up, up_lo, up_hi, len(full), delta, verdict))
+            if -delta <= lo and hi <= delta:
+                verdict = "independent"
+            elif (lo > 0 and up_lo > 0) or (hi < 0 and up_hi < 0):
+                verdict = "depends"
+            else:
+                verdict = "inconclusive"
+            one_sided = "not slower" if hi <= delta else "slower" if lo > delta else "inconclusive"
+        out.append(
+            Equivalence(
+                lv,
+                ref,
+                mean,
+                lo,
+                hi,
+                up,
+                up_lo,
+                up_hi,
+                len(full),
+                delta,
+                verdict,
+                one_sided,
+                seeds_needed(full, abs(delta - abs(mean)), confidence),
+                seeds_needed(full, abs(delta - mean), confidence),
+            )
+        )
     return out
+
+
+@dataclass(frozen=True)
+class Trend:
+    """How a rate's slope changes across the levels of a column (e.g. the intrinsic dimension d): each level's slope
+    with its CI over seeds, the differences of consecutive levels with Welch intervals (Bonferroni over the pairs:
+    the levels' runs are separate experiments, not paired), and a verdict: 'flattens' (every difference > 0: the
+    rate gets slower as the column grows), 'steepens' (every difference < 0), 'no monotone trend' (some difference
+    excludes 0 with another sign or includes it), 'too few levels'."""
+
+    column: str
+    levels: list
+    slopes: list[Slope]
+    differences: list[SlopeDifference]
+    verdict: str
+
+    def as_dict(self) -> dict:
+        return {
+            "column": self.column,
+            "levels": self.levels,
+            "slopes": [asdict(s) for s in self.slopes],
+            "differences": [d.as_dict() for d in self.differences],
+            "verdict": self.verdict,
+        }
+
+
+def slope_trend(
+    x, y, level, *, seed, column: str, resolved=None, confidence: float = 0.95, log_x: bool = True
+) -> Trend:
+    """Trend of the fitted slope of y against x across the sorted levels of `level` (see Trend)."""
+    x, y, level, seed, keep, levels = _by_level(x, y, level, seed, resolved)
+    per_level, slopes = {}, []
+    for lv in levels:
+        m = keep & (level == lv)
+        lx = np.log(x[m]) if log_x else x[m]
+        b = seed_slopes(lx, np.log(y[m]), seed[m])
+        per_level[lv] = b
+        mean, lo, hi = t_interval(b, confidence)
+        slopes.append(Slope(float(x[m].min()), float(x[m].max()), mean, lo, hi, int(b.size)))
+    pairs = list(zip(levels[:-1], levels[1:]))
+    level_confidence = 1 - (1 - confidence) / max(1, len(pairs))
+    diffs = [
+        SlopeDifference(
+            b, a, *_welch(per_level[b], per_level[a], level_confidence), min(per_level[a].size, per_level[b].size)
+        )
+        for a, b in pairs
+    ]
+    if len(levels) < 2:
+        verdict = "too few levels"
+    elif any(d.n_seeds < 2 for d in diffs):
+        verdict = f"too few seeds ({min(d.n_seeds for d in diffs)})"
+    elif all(d.ci_low > 0 for d in diffs):
+        verdict = "flattens"
+    elif all(d.ci_high < 0 for d in diffs):
+        verdict = "steepens"
+    else:
+        verdict = "no monotone trend"
+    return Trend(column, levels, slopes, diffs, verdict)
+
+
+def _welch(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """mean(a) - mean(b) with a Welch t-interval (unequal variances, Welch-Satterthwaite degrees of freedom)."""
+    if a.size < 2 or b.size < 2:
+        diff = float(a.mean() - b.mean()) if a.size and b.size else math.nan
+        return diff, -math.inf, math.inf
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    diff, se = float(a.mean() - b.mean()), math.sqrt(va + vb)
+    if se == 0:
+        return diff, diff, diff
+    dof = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, dof) * se
+    return diff, diff - half, diff + half
 
 
 def auto_window(

@@ -34,11 +34,15 @@ BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's and RAdam's defaults, whic
 @dataclass
 class Member:
     """One network of a stack: the module (trained in place), its optimiser settings, and draw(step), which
-    returns the tensors of its loss for that step from its own streams and data."""
+    returns the tensors of its loss for that step from its own streams and data. `heldout`: the tensors of its
+    loss on held-out data, drawn once; with them the member keeps the weights of its lowest held-out loss (checked
+    every `check_every` steps and at the last), not its last weights: an estimator defined by its data alone, where
+    "the last step" depends on the budget."""
 
     module: nn.Module
     cfg: OptimConfig
     draw: Callable[[int], tuple[Tensor, ...]]
+    heldout: tuple[Tensor, ...] | None = None
 
 
 def stack_key(cfg: OptimConfig) -> tuple:
@@ -100,10 +104,12 @@ def train_stack(
 ) -> list[TrainLog | Divergence]:
     """Minimise loss(model, member.draw(step)) for every member; model is a callable with the module's forward.
 
-    Returns, per member, its TrainLog (the module holds the trained, or EMA, weights) or the Divergence that
-    ended it (its module is left as it was). Members must share stack_key(cfg) and the module's structure.
-    snapshot_at: after that many steps, each member's weights as they would be loaded then (EMA or not) are kept
-    in TrainLog.snapshot, a state dict (the convergence check compares the network there and at the end).
+    Returns, per member, its TrainLog (the module holds the trained, or EMA, weights; for a member with `heldout`
+    data, those of its lowest held-out loss, TrainLog.best_step saying when) or the Divergence that ended it (its
+    module is left as it was). Members must share stack_key(cfg) and the module's structure.
+    snapshot_at: after that many steps, each member's weights as they would be loaded then (EMA or not; the best
+    so far for a selecting member) are kept in TrainLog.snapshot, a state dict (the convergence check compares the
+    network there and at the end).
     """
     start = time.perf_counter()
     if not members:
@@ -115,6 +121,7 @@ def train_stack(
         )
     S, steps, rule = len(members), cfgs[0].steps, cfgs[0].optimizer
     modules = [m.module for m in members]
+    selecting = [m.heldout is not None for m in members]
     params, buffers = stack_module_state(modules)  # leaves with a leading member axis
     names = list(params)
     base = copy.deepcopy(modules[0]).to("meta")
@@ -144,6 +151,29 @@ def train_stack(
     history: list[list[float]] = [[] for _ in range(S)]
     window: list[Tensor] = []
     snapshots: list[dict | None] = [None] * S
+    heldout: list[list[tuple[int, float]]] = [[] for _ in range(S)]  # (step, held-out loss) per check
+    best: list[tuple[int, float, dict] | None] = [None] * S  # (step, loss, weights) of the lowest held-out loss
+
+    def weights(s: int, *, copy: bool = True) -> dict:
+        """Member s's weights as they would be loaded now (EMA or not): a copy, or views of the stacked tensors."""
+        source = ema if cfgs[s].ema is not None else ps
+        return {k: v[s].detach().clone() if copy else v[s].detach() for k, v in zip(names, source)}
+
+    @torch.no_grad()
+    def check_heldout(done: int) -> None:
+        """Each selecting member's held-out loss after `done` steps; the best weights so far are kept."""
+        for s in range(S):
+            if not (selecting[s] and alive[s]):
+                continue
+            value = float(
+                member_loss(weights(s, copy=False), {k: v[s] for k, v in buffers.items()}, members[s].heldout)
+            )
+            heldout[s].append((done, value))
+            if math.isfinite(value) and (best[s] is None or value < best[s][1]):
+                best[s] = (done, value, weights(s))
+
+    if any(selecting):
+        check_heldout(0)  # the initialisation is a checkpoint too: a training that only degrades keeps it
     for step in range(steps):
         draws = [m.draw(step) for m in members]
         inputs = tuple(torch.stack(parts) for parts in zip(*draws))
@@ -156,11 +186,13 @@ def train_stack(
             if any(c.ema is not None for c in cfgs):
                 for e, p, w in zip(ema, ps, decay_col):
                     e.lerp_(p, w)
-        if snapshot_at is not None and step + 1 == snapshot_at:
-            with torch.no_grad():
-                for s, cfg in enumerate(cfgs):
-                    source = ema if cfg.ema is not None else ps
-                    snapshots[s] = {k: v[s].detach().clone() for k, v in zip(names, source)}
+        done = step + 1
+        if any(selecting) and (done % check_every == 0 or done == steps or done == snapshot_at):
+            check_heldout(done)
+        if snapshot_at is not None and done == snapshot_at:
+            with torch.no_grad():  # what a training of snapshot_at steps would give: its best weights so far
+                for s in range(S):
+                    snapshots[s] = best[s][2] if selecting[s] and best[s] is not None else weights(s)
         window.append(losses.detach())
         if len(window) == check_every or step == steps - 1:
             means = torch.stack(window).mean(0).tolist()  # the one host sync per window
@@ -174,13 +206,16 @@ def train_stack(
                     history[s].append(mean)
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        for s, (module, cfg) in enumerate(zip(modules, cfgs)):
+        for s, module in enumerate(modules):
             if not alive[s]:
                 continue
-            source = ema if cfg.ema is not None else ps
-            module.load_state_dict({k: v[s].detach().clone() for k, v in zip(names, source)}, strict=False)
+            chosen = best[s][2] if selecting[s] and best[s] is not None else weights(s)
+            module.load_state_dict(chosen, strict=False)
             module.eval()
-            outcome[s] = TrainLog(steps, history[s][-1] if history[s] else None, history[s], seconds, snapshots[s])
+            log = TrainLog(steps, history[s][-1] if history[s] else None, history[s], seconds, snapshots[s])
+            if selecting[s] and best[s] is not None:
+                log.best_step, log.best_heldout_loss, log.heldout_history = best[s][0], best[s][1], heldout[s]
+            outcome[s] = log
     return outcome
 
 

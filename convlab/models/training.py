@@ -73,6 +73,10 @@ class TrainLog:
     history: list[float] = field(default_factory=list)
     seconds: float = 0.0
     snapshot: dict | None = None  # train_stack's snapshot_at weights (a state dict of the trainable parameters)
+    # held-out selection (stack.Member.heldout): the step whose weights were kept, its held-out loss, and every check
+    best_step: int | None = None
+    best_heldout_loss: float | None = None
+    heldout_history: list[tuple[int, float]] = field(default_factory=list)
 
 
 def train(module: nn.Module, loss_fn: Callable[[int], Tensor], cfg: OptimConfig, *, check_every: int = 50) -> TrainLog:

@@ -2,18 +2,20 @@
 is measured or shared.
 
 A finite loss is not enough. At too large a learning rate a velocity network can settle on a field that does not
-depend on x at all (its units saturated: every Euler step is then exact to round-off, so its "Euler error" looks
-superb), or blow up to a loss of 1e35 that is still a float. Each check compares the network with a scale it
-must beat, on draws from the run's own stream:
+depend on x at all (its units saturated: its "Euler error" is then only the quadrature error of its time
+dependence, round-off in the trial that found it, and every rate fitted on it is nonsense), or blow up to a loss
+of 1e35 that is still a float. Each check compares the network with a scale it must beat, on draws from the run's
+own stream:
 
 - the loss rose by orders of magnitude: the last window of training is LOSS_RISE times its best window;
 - the loss is far above a network that learned nothing: LOSS_BLOWUP times the zero field's loss E|a' Z + b' X1|^2
   for a teacher, the identity map's E|Z_l - Z_k|^2 for a student;
 - the network collapsed: the variance over x of its output fell below COLLAPSE times its variance at
-  initialisation (same inputs). Measured, not assumed: collapsed teachers give exactly 0, networks at
-  initialisation or after a few steps keep their own variance (ratio ~1), trained ones build more (ratio >> 1).
-  The reference is the network's own initialisation, not the exact field, because an untrained network's output
-  is ~1e-5 of a field's variance and some exact fields are flat (a standard Gaussian under follmer has V = 0).
+  initialisation (same inputs) *and* below COLLAPSE times the variance of what it should output (the exact
+  field for a teacher, the characteristics' increments for a student). Measured, not assumed: collapsed teachers
+  give exactly 0, networks at initialisation or after a few steps keep their own variance (ratio ~1), trained ones
+  build more (ratio >> 1). Neither reference alone will do: an untrained network's output is ~1e-5 of a field's
+  variance, and some exact fields are flat (a standard Gaussian under follmer has V = 0: flat is then right).
 
 The thresholds sit orders of magnitude away from healthy training, so a check that fires is a failure, never a
 judgement call.
@@ -21,6 +23,7 @@ judgement call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -43,7 +46,7 @@ def loss_problem(
     final, best = history[-1], min(history)
     if final > LOSS_RISE * best:
         return f"{what} diverged: its loss rose from {best:.3g} to {final:.3g} during training"
-    if zero_loss is not None and final > LOSS_BLOWUP * zero_loss:
+    if zero_loss is not None and zero_loss > 0 and final > LOSS_BLOWUP * zero_loss:
         return (
             f"{what} diverged: its final loss {final:.3g} is {final / zero_loss:.3g} times the loss of {reference} "
             f"({zero_loss:.3g})"
@@ -56,20 +59,31 @@ def variance(x: Tensor) -> float:
     return float(x.detach().double().var(0).sum())
 
 
+def total_variance(outputs: Callable[..., Tensor], inputs: Sequence[tuple]) -> float:
+    """sum_j Var outputs(*inputs_j) over the points of each input."""
+    with torch.no_grad():
+        return sum(variance(outputs(*args)) for args in inputs)
+
+
 def variance_ratio(trained: Callable[..., Tensor], initial: Callable[..., Tensor], inputs: Sequence[tuple]) -> float:
     """sum_j Var trained(*inputs_j) / sum_j Var initial(*inputs_j): the x-dependence training built (> 1) or
     destroyed (-> 0); inf where the initial network is flat too."""
-    with torch.no_grad():
-        num = sum(variance(trained(*args)) for args in inputs)
-        den = sum(variance(initial(*args)) for args in inputs)
-    return num / den if den > 0 else float("inf")
+    return ratio(total_variance(trained, inputs), total_variance(initial, inputs))
 
 
-def collapse_problem(ratio: float, what: str) -> str | None:
-    if ratio < COLLAPSE:
+def ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else math.inf
+
+
+def collapse_problem(ratio: float, what: str, truth_ratio: float | None = None) -> str | None:
+    """A collapse: the output's variance over x below COLLAPSE times the initial network's (`ratio`) and the
+    truth's (`truth_ratio`: trained over what the network should output, None where it is not known): a network
+    fitted to a field that is itself flat in x is right to be flat."""
+    if ratio < COLLAPSE and (truth_ratio is None or truth_ratio < COLLAPSE):
+        truth = f" and {truth_ratio:.3g} times what it should output" if truth_ratio is not None else ""
         return (
             f"{what} collapsed: its output no longer depends on x (its variance over x is {ratio:.3g} times its "
-            f"variance at initialisation, below {COLLAPSE:g})"
+            f"variance at initialisation{truth}, below {COLLAPSE:g})"
         )
     return None
 

@@ -10,11 +10,12 @@ import torch
 from torch import Tensor
 
 from convlab.device import generator, stream_seed
+from convlab.interpolants import column
 from convlab.models.nets import Student, TwoTimeNet, n_parameters
 from convlab.models.stack import Member, at_snapshot, stack_key, train_checked
 from convlab.models.training import Divergence
-from convlab.pipeline.health import collapse_problem, loss_problem, variance_ratio
-from convlab.pipeline.teacher import Teacher, interpolant_key
+from convlab.pipeline.health import collapse_problem, loss_problem, ratio, total_variance, variance
+from convlab.pipeline.teacher import HELDOUT_DRAWS, Teacher, interpolant_key, selection_info
 from convlab.record import RunFailed
 from convlab.solvers import integrate, time_grid
 
@@ -70,11 +71,15 @@ def student_loss(model, inputs: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
     return fit, semigroup_defect(model, s3, t3, u3, x3).pow(2).sum(1).mean()
 
 
-def student_draws(chars: Characteristics, cfg: CharacteristicRun, gen: torch.Generator) -> Callable[[int], tuple]:
-    """A batch of the student's loss from `gen`: grid pairs k < l of random trajectories (s, t, x = Z_k, y = Z_l),
-    the semigroup weight, and (with a positive weight) grid triples with their start points."""
+def student_draws(
+    chars: Characteristics, cfg: CharacteristicRun, gen: torch.Generator, B: int | None = None
+) -> Callable[[int], tuple]:
+    """A batch of the student's loss from `gen` (B rows, default its optimiser's batch size): grid pairs k < l of
+    random trajectories (s, t, x = Z_k, y = Z_l), the semigroup weight, and (with a positive weight) grid triples
+    with their start points."""
     sc, (K1, m, _) = cfg.student, chars.paths.shape
-    B, paths, times, device = sc.optim.batch_size, chars.paths, chars.times, chars.paths.device
+    B = B or sc.optim.batch_size
+    paths, times, device = chars.paths, chars.times, chars.paths.device
     lam = torch.tensor(sc.semigroup_weight, dtype=paths.dtype, device=device)
 
     def draw(step: int) -> tuple:
@@ -97,18 +102,21 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
     share student_stack_key). halfway is the student trained for half the steps (None below 2 steps): the
     convergence check compares the two."""
 
-    def build(teacher: Teacher, ch: Characteristics, cfg: CharacteristicRun, optim) -> Member:
-        sc, device, dtype = cfg.student, ch.paths.device, ch.paths.dtype
+    splits = [split_heldout(ch, cfg) for ch, cfg in zip(chars, cfgs)]
+
+    def build(i: int, optim) -> Member:
+        teacher, cfg, (fit, heldout) = teachers[i], cfgs[i], splits[i]
+        sc, device, dtype = cfg.student, fit.paths.device, fit.paths.dtype
         if sc.init == "teacher":
             net = TwoTimeNet.from_teacher(teacher.net)
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(stream_seed(cfg.seed, "student.init"))
-                net = TwoTimeNet(ch.paths.shape[2], sc.net)
+                net = TwoTimeNet(fit.paths.shape[2], sc.net)
         student = Student(net.to(device, dtype), teacher.field.interpolant, sc.form)
-        return Member(student, optim, student_draws(ch, cfg, generator(cfg.seed, "student.batches", device)))
+        return Member(student, optim, student_draws(fit, cfg, generator(cfg.seed, "student.batches", device)), heldout)
 
-    members = [build(teacher, ch, cfg, cfg.student.optim) for teacher, ch, cfg in zip(teachers, chars, cfgs)]
+    members = [build(i, cfg.student.optim) for i, cfg in enumerate(cfgs)]
     students = [m.module for m in members]
 
     def loss(model, inputs):
@@ -118,7 +126,7 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
     out = []
     if not members:
         return out
-    logs, halves = train_checked(members, loss, lambda i, optim: build(teachers[i], chars[i], cfgs[i], optim))
+    logs, halves = train_checked(members, loss, build)
     for i, (student, ch, cfg, log, half) in enumerate(zip(students, chars, cfgs, logs, halves)):
         if isinstance(log, Divergence):
             out.append(log)
@@ -127,8 +135,12 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
         with torch.no_grad():
             fit, penalty = student_loss(student, final)
             identity_loss = float((final[3] - final[2]).double().pow(2).sum(1).mean())  # g(s, t, x) = x
-        initial = build(teachers[i], ch, cfg, cfg.student.optim).module.net  # the student before training
-        ratio = variance_ratio(student.net, initial, _health_inputs(ch))
+        initial = build(i, cfg.student.optim).module.net  # the student before training
+        inputs, ends = _health_inputs(ch)
+        trained = total_variance(student.net, inputs)
+        init_ratio = ratio(trained, total_variance(initial, inputs))
+        truth = sum(variance(_increment(student, *args, y)) for args, y in zip(inputs, ends))  # what f should be
+        truth_ratio = ratio(trained, truth)
         info = {
             "student_params": n_parameters(student),
             "time_student_train_s": log.seconds,
@@ -136,10 +148,11 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
             "student_fit_loss": fit.item(),
             "student_semigroup_loss": penalty.item(),
             "student_loss_history": log.history,
-            "student_variance_ratio": ratio,
+            "student_variance_ratio": init_ratio,
+            **selection_info("student", log),
         }
         problem = loss_problem(log.history, identity_loss, "the student", "the identity map") or collapse_problem(
-            ratio, "the student"
+            init_ratio, "the student", truth_ratio
         )
         if problem is not None:
             out.append(RunFailed(problem, {k: info[k] for k in ("student_final_loss", "student_variance_ratio")}))
@@ -148,17 +161,43 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
     return out
 
 
+def split_heldout(ch: Characteristics, cfg: CharacteristicRun) -> tuple[Characteristics, tuple | None]:
+    """(the characteristics training draws from, the held-out loss's inputs or None): with student.selection
+    'heldout', the last heldout_fraction of the m trajectories are held out and a fixed set of HELDOUT_DRAWS of
+    their pairs (and triples) is drawn once from the 'student.heldout' stream."""
+    sc, m = cfg.student, ch.paths.shape[1]
+    if sc.selection != "heldout":
+        return ch, None
+    m_val = max(1, round(sc.heldout_fraction * m))
+    fit = Characteristics(ch.paths[:, : m - m_val], ch.times, ch.nfe)
+    val = Characteristics(ch.paths[:, m - m_val :], ch.times, ch.nfe)
+    g = generator(cfg.seed, "student.heldout", ch.paths.device)
+    return fit, student_draws(val, cfg, g, HELDOUT_DRAWS)(0)
+
+
 HEALTH_PATHS = 2048  # characteristics on which the student's variance over x is checked
 
 
-def _health_inputs(ch: Characteristics) -> list[tuple]:
-    """(s, t, x) of the student's variance check: from up to 8 grid times t_k to T, x = Z_k on HEALTH_PATHS paths."""
+def _health_inputs(ch: Characteristics) -> tuple[list[tuple], list[Tensor]]:
+    """(s, t, x) of the student's variance check, from up to 8 grid times t_k to T with x = Z_k on HEALTH_PATHS
+    paths, and the end points Z_K the student maps them to."""
     K, times = ch.paths.shape[0] - 1, ch.times
-    out = []
+    inputs, ends = [], []
     for k in sorted({round(j * (K - 1) / 7) for j in range(8)} if K > 1 else {0}):
         x = ch.paths[k, :HEALTH_PATHS]
-        out.append((times[k].expand(x.shape[0]), times[-1].expand(x.shape[0]), x))
-    return out
+        inputs.append((times[k].expand(x.shape[0]), times[-1].expand(x.shape[0]), x))
+        ends.append(ch.paths[-1, :HEALTH_PATHS])
+    return inputs, ends
+
+
+def _increment(student: Student, s: Tensor, t: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """The f with g(s, t, x) = y in the student's form: what its network should output to map x to y."""
+    s, t, x, y = s.double(), t.double(), x.double(), y.double()
+    if student.form == "euler":
+        return (y - x) / column(t - s, x)
+    ip = student.interpolant
+    r = column(ip.a(t) / ip.a(s), x)
+    return (y - r * x) / (column(ip.b(t), x) - r * column(ip.b(s), x))
 
 
 def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun) -> tuple[Student, dict[str, Any]]:

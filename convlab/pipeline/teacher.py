@@ -20,8 +20,9 @@ from convlab.models.training import Divergence
 from convlab.pipeline.health import (
     collapse_problem,
     loss_problem,
+    ratio,
     teacher_inputs,
-    variance_ratio,
+    total_variance,
     zero_field_loss,
 )
 from convlab.record import RunFailed
@@ -171,17 +172,18 @@ def untrained_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: t
 
 def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[NetField]) -> list[dict[str, Any]]:
     """Train the fields' networks in place, as one stack; per run the payload the cache keeps."""
-    members, data = [], []
+    members, data, heldouts = [], [], []
     for cfg, target, field in zip(cfgs, targets, fields):
         tc, dtype, device = cfg.teacher, getattr(torch, cfg.dtype), next(field.net.parameters()).device
-        x1_train = training_sample(cfg, target, device, dtype)
+        x1_train, heldout = split_heldout(cfg, training_sample(cfg, target, device, dtype))
         data.append(x1_train)
-        members.append(Member(field.net, tc.optim, teacher_draws(cfg, x1_train, device)))
+        heldouts.append(heldout)
+        members.append(Member(field.net, tc.optim, teacher_draws(cfg, x1_train, device), heldout))
     loss = teacher_loss(fields[0].interpolant, fields[0].parametrization, cfgs[0].teacher.loss)
 
     def fresh(i: int, optim) -> Member:
         net = untrained_teacher(cfgs[i], targets[i], fields[i].interpolant, data[i].device).net
-        return Member(net, optim, teacher_draws(cfgs[i], data[i], data[i].device))
+        return Member(net, optim, teacher_draws(cfgs[i], data[i], data[i].device), heldouts[i])
 
     payloads = []
     logs, halves = train_checked(members, loss, fresh)
@@ -194,6 +196,7 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
             "teacher_final_loss": log.final_loss,
             "time_teacher_train_s": log.seconds,
             "teacher_loss_history": log.history,
+            **selection_info("teacher", log),
         }
         problem = _health(cfg, target, field, x1_train, log, info)
         if problem is not None:  # a failure marker, never a network: no run measures or reuses it
@@ -213,9 +216,14 @@ def _health(cfg: CharacteristicRun, target, field: NetField, x1_train, log, info
     g = generator(cfg.seed, "teacher.health", device)
     zero = zero_field_loss(ip, x1_train[:HEALTH_TRAINING_POINTS], cfg.T, cfg.teacher.loss, g)
     initial = untrained_teacher(cfg, target, ip, device).net  # the same network before training (its own seed)
-    ratio = variance_ratio(field.net, initial, teacher_inputs(target, ip, cfg.T, g, dtype))
-    info.update(teacher_zero_field_loss=zero, teacher_variance_ratio=ratio)
-    return loss_problem(log.history, zero, "the teacher") or collapse_problem(ratio, "the teacher")
+    inputs = teacher_inputs(target, ip, cfg.T, g, dtype)
+    trained = total_variance(field.net, inputs)
+    exact = ExactField(target, ip)  # what the network should output, in its parametrization
+    truth = exact.denoiser if field.parametrization == "denoiser" else exact.velocity
+    truth_ratio = ratio(trained, total_variance(lambda t, x: truth(t.double(), x.double()), inputs))
+    init_ratio = ratio(trained, total_variance(initial, inputs))
+    info.update(teacher_zero_field_loss=zero, teacher_variance_ratio=init_ratio)
+    return loss_problem(log.history, zero, "the teacher") or collapse_problem(init_ratio, "the teacher", truth_ratio)
 
 
 HEALTH_TRAINING_POINTS = 4096  # of the training sample, for the zero field's loss
@@ -227,6 +235,38 @@ def training_sample(cfg: CharacteristicRun, target, device, dtype) -> torch.Tens
     g = generator(cfg.seed, "teacher.data", device)
     draw = target.sample_support if cfg.teacher.clean else target.sample
     return draw(cfg.teacher.n, generator=g, device=device, dtype=dtype)
+
+
+# The held-out loss is evaluated at fixed (Z, t) draws, the same at every check, so that two checkpoints are compared
+# on the same noise: at least this many (x1, z, t) triples, each held-out point drawn as often as that takes.
+HELDOUT_DRAWS = 4096
+
+
+def split_heldout(cfg: CharacteristicRun, x1: torch.Tensor) -> tuple[torch.Tensor, tuple | None]:
+    """(the points training draws from, the held-out loss's inputs or None): with teacher.selection 'heldout', the
+    last heldout_fraction of the n points are held out -- the estimator is then defined by the n points alone, its
+    checkpoint the one of lowest loss on them (models.stack.Member.heldout)."""
+    tc = cfg.teacher
+    if tc.selection != "heldout":
+        return x1, None
+    n_val = max(1, round(tc.heldout_fraction * tc.n))
+    fit, val = x1[: tc.n - n_val], x1[tc.n - n_val :]
+    g = generator(cfg.seed, "teacher.heldout", x1.device)
+    val = val.repeat(-(-HELDOUT_DRAWS // n_val), 1)
+    z = torch.randn(val.shape, generator=g, device=val.device, dtype=val.dtype)
+    t = cfg.T * torch.rand(val.shape[0], generator=g, device=val.device, dtype=val.dtype)
+    return fit, (val, z, t)
+
+
+def selection_info(prefix: str, log) -> dict[str, Any]:
+    """<prefix>_best_step, _best_at_end and _heldout_loss of a network chosen by held-out loss (none otherwise)."""
+    if log.best_step is None:
+        return {}
+    return {
+        f"{prefix}_best_step": log.best_step,
+        f"{prefix}_best_at_end": log.best_step == log.heldout_history[-1][0],
+        f"{prefix}_heldout_loss": log.best_heldout_loss,
+    }
 
 
 def teacher_loss(ip: Interpolant, parametrization: str, loss: str) -> Callable:

@@ -41,6 +41,17 @@ from convlab.runs.kind import Artefact, Failure, Metric, RunContext, RunKind, st
 from convlab.runs.memory import DTYPE_BYTES, F64, Need, field, grid, mlp, points, target_of, w2
 from convlab.targets import SmoothedManifold, make_target
 
+# Which weights a trained network keeps: its last, or ('heldout') those of its lowest loss on a held-out fraction of
+# its data (of the n points for a teacher, of the m characteristics for a student), checked every 50 steps: an
+# estimator defined by its data alone, where "the last step" is a budget (models.stack.Member.heldout).
+Selection = Annotated[
+    Literal["last", "heldout"],
+    Field(description="keep the last weights, or those of the lowest loss on held-out data (checked every 50 steps)"),
+]
+HeldoutFraction = Annotated[
+    float, Field(gt=0.0, lt=1.0, description="the fraction of the data held out (selection: heldout)")
+]
+
 
 class TeacherConfig(Strict):
     """The velocity network (or the oracle: the target's exact velocity, or the kernel teacher)."""
@@ -62,6 +73,8 @@ class TeacherConfig(Strict):
     loss: Literal["velocity", "denoiser"] = "velocity"  # velocity matching, or its unweighted denoising form
     net: NetConfig = NetConfig()
     optim: OptimConfig = OptimConfig()
+    selection: Selection = "last"
+    heldout_fraction: HeldoutFraction = 0.2
 
 
 class CharacteristicsConfig(Strict):
@@ -82,6 +95,8 @@ class StudentConfig(Strict):
     semigroup_weight: Annotated[float, Field(ge=0.0)] = 0.1
     net: NetConfig = NetConfig()
     optim: OptimConfig = OptimConfig()
+    selection: Selection = "last"
+    heldout_fraction: HeldoutFraction = 0.2
 
 
 class EvalConfig(Strict):
@@ -253,6 +268,24 @@ def memory(cfg: CharacteristicRun) -> list[Need]:
 
 KERNEL, TRAINED = "teacher.kind = kernel", "teacher.kind = trained"
 
+
+def _selection(net: str, data: str) -> tuple[Metric, ...]:
+    """The held-out selection's record of a network (<net>.selection = heldout)."""
+    when = f"{net}.selection = heldout"
+    return (
+        _record(f"{net}_best_step", f"{net} best step", "the step whose weights were kept: lowest held-out loss", when),
+        Metric(
+            f"{net}_best_at_end",
+            f"{net} best at the last check",
+            "flag",
+            "the held-out loss was lowest at the last check: the budget may have stopped it before its minimum "
+            "(more steps could do better)",
+            when=when,
+        ),
+        _record(f"{net}_heldout_loss", f"{net} held-out loss", f"its loss on the held-out fraction {data}", when),
+    )
+
+
 KIND = RunKind(
     name="characteristic",
     config=CharacteristicRun,
@@ -356,6 +389,7 @@ KIND = RunKind(
             "initialisation: below 1e-3 the teacher collapsed and the run fails (pipeline.health)",
             TRAINED,
         ),
+        *_selection("teacher", "of its n points"),
         _record("teacher_bandwidth", "kernel bandwidth $h$", "the kernel teacher's bandwidth", KERNEL),
         _record("teacher_cv_bandwidths", "bandwidths tried", "held-out selection grid", "kernel, bandwidth null"),
         _record("teacher_cv_losses", "held-out losses", "held-out loss per bandwidth tried", "kernel, bandwidth null"),
@@ -382,6 +416,7 @@ KIND = RunKind(
             "student_semigroup_loss", "student semigroup loss", "the semigroup term on fresh batches after training"
         ),
         _record("student_loss_history", "student loss history", "mean loss per window of 50 steps"),
+        *_selection("student", "of its m characteristics"),
         _record(
             "student_variance_ratio",
             "student variance over x, trained / initial",

@@ -88,6 +88,13 @@ def check_columns(study: StudySpec, runs, source: str) -> tuple[list[str], list[
             setting(f"{at}.group_by[{j}]", col)
         if rate.compare is not None:
             setting(f"{at}.compare", rate.compare)
+            if rate.reference is not None and rate.compare in config:
+                if not any(_same(rate.reference, v) for v in config[rate.compare]):
+                    planned = ", ".join(map(str, config[rate.compare][:8]))
+                    errors.append(
+                        f"{source}: {at}.reference: no planned run has {rate.compare} = {rate.reference!r} "
+                        f"(planned: {planned})"
+                    )
         if rate.resolved is not None:
             metric(f"{at}.resolved", rate.resolved, flag=True)
         window(f"{at}.where", rate.where)
@@ -107,7 +114,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _formula_problem(expr: str, group_by: list[str]) -> str | None:
     """Why `expected` cannot be evaluated for the groups (None when it can): only numbers, group_by columns,
-    + - * / ** and sqrt/log/exp."""
+    + - * / **, sqrt/log/exp and max/min."""
     from convlab.study.report import evaluate_formula
 
     try:

@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from convlab.runs import RUN_KINDS
 from convlab.study.columns import check_columns
 from convlab.study.schema import StudySpec
 from convlab.study.store import FORMAT, STUDY
-from convlab.study.yamlio import YAMLLimit, load_yaml, load_yaml_text
+from convlab.study.yamlio import YAMLLimit, describe_error, load_yaml, load_yaml_text
 from convlab.targets import check_target_spec
 
 MAX_ERRORS = 25
@@ -132,8 +133,10 @@ def read_study_source(path: str | Path) -> tuple[dict, Path | None]:
         raw = load_yaml(path)
     except YAMLLimit as err:
         raise StudyError([f"{path}: refused: {err}"]) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise StudyError([f"{path}: not valid YAML: {err}"]) from None
+    except yaml.YAMLError as err:
+        raise StudyError([f"{path}: not valid YAML: {describe_error(err)}"]) from None
+    except UnicodeDecodeError as err:
+        raise StudyError([f"{path}: not valid YAML: not UTF-8 text ({err.reason} at byte {err.start})"]) from None
     if not isinstance(raw, dict):
         raise StudyError([f"{path}: a study is a mapping with name, base, grid, ... (got {type(raw).__name__})"])
     return raw, None
@@ -173,7 +176,7 @@ def _load(path: str | Path, overrides: list[str]) -> tuple[StudySpec, Path | Non
         except YAMLLimit as err:
             raise StudyError([f"--set {key}: refused: {err}"]) from None
         except yaml.YAMLError as err:
-            raise StudyError([f"--set {key}: not valid YAML: {err}"]) from None
+            raise StudyError([f"--set {key}: not valid YAML: {describe_error(err)}"]) from None
         head, _, rest = key.partition(".")
         if head not in StudySpec.model_fields:
             raise StudyError(
@@ -281,11 +284,14 @@ def make_plan(
     errors: list[str] = []
     runs: dict[str, PlannedRun] = {}
     targets_checked: dict[str, list[tuple[str, str, object]]] = {}
+    excluded = _exclusions(study.exclude)
     points = expand(study)
     for pt in _with_extensions(study, points, errors, source):
+        if len(set(errors)) >= MAX_ERRORS:
+            break
         point, origin_of = pt.values, pt.origin
         cfg = pt.config()
-        if any(all(get_dotted(cfg, k, _MISSING) == v for k, v in ex.items()) for ex in study.exclude):
+        if excluded(cfg):
             continue
         kind = cfg.get("kind")
         if kind not in RUN_KINDS:
@@ -333,6 +339,37 @@ def make_plan(
             unique[:MAX_ERRORS] + ([f"... and more (first {MAX_ERRORS} shown)"] if len(unique) > MAX_ERRORS else [])
         )
     return Plan(study, source, list(runs.values()), origin, warnings)
+
+
+def _exclusions(exclude: list[dict[str, Any]]):
+    """A test of a config against the study's exclude entries, by set lookup: the entries grouped by the keys they
+    name, each a set of their values (JSON), so a long exclude list costs one lookup per key set, not a scan."""
+
+    def canon(v: Any) -> str:  # equal values, equal text: 1 and 1.0 alike, as == has them
+        def norm(v):
+            if isinstance(v, bool) or v is None or isinstance(v, str):
+                return v
+            if isinstance(v, int | float):
+                return float(v)
+            if isinstance(v, dict):
+                return {str(k): norm(x) for k, x in v.items()}
+            return [norm(x) for x in v] if isinstance(v, list | tuple) else str(v)
+
+        return json.dumps(norm(v), sort_keys=True)
+
+    groups: dict[tuple[str, ...], set[str]] = {}
+    for ex in exclude:
+        keys = tuple(sorted(ex))
+        groups.setdefault(keys, set()).add(canon([ex[k] for k in keys]))
+
+    def excluded(cfg: dict) -> bool:
+        for keys, values in groups.items():
+            got = [get_dotted(cfg, k, _MISSING) for k in keys]
+            if not any(g is _MISSING for g in got) and canon(got) in values:
+                return True
+        return False
+
+    return excluded
 
 
 def _with_extensions(study: StudySpec, points: list[Point], errors: list[str], source: Path):
@@ -399,6 +436,11 @@ def load_plan(path: str | Path, overrides: list[str] = (), *, allow_large: bool 
 
 
 _MISSING = object()
+# The names pydantic gives the members of a union in an error's location ('list[constrained-int]', 'int',
+# 'function-after[...]'): not fields, so not part of the dotted path a message names.
+_PYDANTIC_TAG = re.compile(
+    r"^(list|dict|tuple|set|literal|union|int|float|str|bool|none|constrained-\w+|function-\w+)(\[.*\])?$"
+)
 
 
 def _where(path: str, origin: dict[str, str], base: str) -> str:
@@ -419,7 +461,8 @@ def _messages(
 ) -> list[str]:
     out = []
     for e in err.errors():
-        path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in e["loc"]).replace(".[", "[")
+        loc = [p for p in e["loc"] if not (isinstance(p, str) and _PYDANTIC_TAG.match(p))]
+        path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             if renamed and path in renamed:

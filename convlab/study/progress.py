@@ -17,6 +17,7 @@ class SweepProgress:
     def __init__(self, total: int, *, done_before: int, failed_before: int, live: bool | None = None, stream=None):
         self.total, self.stream = total, stream or sys.stdout
         self.done, self.failed, self.busy = done_before, failed_before, 0
+        self.waited: set[str] = set()  # runs reported busy (held by another sweep) and not reported again yet
         self.start, self.finished_here = time.monotonic(), 0
         self.live = self.stream.isatty() if live is None else live
         self.bar = None
@@ -52,12 +53,16 @@ class SweepProgress:
         return (time.monotonic() - self.start) / self.finished_here * self.left
 
     def update(self, o: Outcome) -> None:
+        if o.run_id in self.waited:  # a run another sweep held, reported again once it let go
+            self.waited.discard(o.run_id)
+            self.busy -= 1
         if o.status in ("ok", "done"):
             self.done += 1
         elif o.status in ("failed", "skipped"):
             self.failed += 1
         elif o.status == "busy":
             self.busy += 1
+            self.waited.add(o.run_id)
         if o.status in ("ok", "failed"):
             self.finished_here += 1
         if self.bar is not None:

@@ -53,14 +53,22 @@ def publish(results: Path, docs: Path) -> Published:
             f"(`convlab report {results}`)"
         )
     folder = docs / name
-    if not folder.resolve().is_relative_to(docs.resolve()) or folder.is_symlink():
-        raise ValueError(f"{folder}: outside {docs} (a link?); nothing was published")
+    sources = [*(results / n for n in COPIED), *sorted((results / "figures").glob("*.png"))]
+    # Nothing is followed through a link: the page's folder, its figures folder and every file written there must
+    # be real paths inside `docs`, and every source a real file of the results directory.
+    written = [folder / src.relative_to(results) for src in sources] + [folder / "published.json"]
+    for path in (folder, folder / "figures", *written):
+        if path.is_symlink() or not path.resolve().is_relative_to(docs.resolve()):
+            raise ValueError(f"{path}: a link, or outside {docs}; nothing was published")
+    for src in sources:
+        if src.is_symlink() or not src.resolve().is_relative_to(results.resolve()):
+            raise ValueError(f"{src}: a link, or outside {results}; nothing was published")
     df = read_table(results)
     (folder / "figures").mkdir(parents=True, exist_ok=True)
     for old in [*(folder / "figures").glob("*.png"), *(folder / n for n in COPIED)]:
         old.unlink(missing_ok=True)
     files = []
-    for src in [*(results / n for n in COPIED), *sorted((results / "figures").glob("*.png"))]:
+    for src in sources:
         dst = folder / src.relative_to(results)
         atomic_write_bytes(dst, src.read_bytes())
         files.append(dst)

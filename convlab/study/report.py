@@ -16,10 +16,12 @@ from convlab.metrics.rates import (
     Equivalence,
     RateFit,
     SlopeDifference,
+    Trend,
     auto_window,
     compare_slopes,
     equivalence,
     fit_rate,
+    slope_trend,
 )
 from convlab.study.schema import CheckSpec, RateSpec, StudySpec
 
@@ -32,12 +34,12 @@ _OPS = {
     ast.USub: operator.neg,
     ast.UAdd: operator.pos,
 }
-_FUNCS = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp}
+_FUNCS = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "max": max, "min": min}
 
 
 def evaluate_formula(expr: str, values: dict[str, Any]) -> float:
     """A formula in column names ('-1/(target.d + 3)') evaluated at the columns' values; ValueError('expected: ...')
-    for anything but numbers, the given columns, + - * / ** and sqrt/log/exp."""
+    for anything but numbers, the given columns, + - * / **, sqrt/log/exp and max/min."""
     names = {}
     for i, col in enumerate(sorted(values, key=len, reverse=True)):
         if col in expr:
@@ -59,12 +61,13 @@ def _eval(node, names, values):
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
         and node.func.id in _FUNCS
-        and len(node.args) == 1
+        and (len(node.args) == 1 or (node.func.id in ("max", "min") and len(node.args) >= 2))
+        and not node.keywords
     ):
-        return _FUNCS[node.func.id](_eval(node.args[0], names, values))
+        return _FUNCS[node.func.id](*(_eval(a, names, values) for a in node.args))
     allowed = ", ".join(sorted(values)) or "none (no group_by)"
     raise ValueError(
-        f"expected: only numbers, group_by columns ({allowed}), + - * / ** and sqrt/log/exp are allowed "
+        f"expected: only numbers, group_by columns ({allowed}), + - * / **, sqrt/log/exp and max/min are allowed "
         f"(not {ast.unparse(node)!r})"
     )
 
@@ -130,6 +133,17 @@ class EquivalenceResult:
 
 
 @dataclass
+class TrendResult:
+    """The trend of the slope across the levels of `trend` within one group of the other group_by columns."""
+
+    group: dict[str, Any]
+    trend: Trend
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"group": self.group, **self.trend.as_dict()}
+
+
+@dataclass
 class Comparison:
     """Slope differences across the levels of `compare` within one group of the other group_by columns."""
 
@@ -147,6 +161,7 @@ class RateResult:
     groups: list[GroupFit] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     equivalence: list[EquivalenceResult] = field(default_factory=list)
+    trends: list[TrendResult] = field(default_factory=list)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +174,8 @@ class RateResult:
             out.update(compare=s.compare, comparisons=[c.to_dict() for c in self.comparisons])
         if s.test == "equivalence":
             out["equivalence"] = [e.to_dict() for e in self.equivalence]
+        if s.trend:
+            out["trends"] = [t.to_dict() for t in self.trends]
         return out
 
 
@@ -334,8 +351,23 @@ def rate_result(spec: RateSpec, df: pd.DataFrame) -> RateResult:
                     seed=sub[spec.seed],
                     delta=spec.delta,
                     resolved=resolved,
+                    reference=spec.reference,
                 )
                 result.equivalence.append(EquivalenceResult(key, levels))
+    if spec.trend:
+        others = [c for c in spec.group_by if c != spec.trend]
+        for key, sub in _groups(data, others):
+            resolved = sub[spec.resolved].astype(bool).to_numpy() if spec.resolved else None
+            trend = slope_trend(
+                sub[spec.x],
+                sub[spec.y],
+                sub[spec.trend],
+                seed=sub[spec.seed],
+                column=spec.trend,
+                resolved=resolved,
+                log_x=spec.x_scale == "log",
+            )
+            result.trends.append(TrendResult(key, trend))
     return result
 
 
@@ -388,12 +420,28 @@ def render_text(report: dict[str, Any]) -> str:
         for e in entry.get("equivalence", []):
             name = ", ".join(f"{k}={v}" for k, v in e["group"].items()) or "all runs"
             for lv in e["levels"]:
+                one_sided = f"; below +{lv['delta']:g}: {lv['one_sided']}" if lv.get("one_sided") else ""
                 lines.append(
                     f"- {entry['compare']}={lv['level']} vs {lv['reference']} ({name}): slope of the log-ratio "
                     f"{_ci(lv['slope'], lv['ci_low'], lv['ci_high'])}, upper half "
                     f"{_ci(lv['upper_slope'], lv['upper_ci_low'], lv['upper_ci_high'])} | within +/- {lv['delta']:g}: "
-                    f"{lv['verdict']} ({lv['n_seeds']} seeds)"
+                    f"{lv['verdict']}{one_sided} ({lv['n_seeds']} seeds)"
                 )
+                need = _seeds_line(lv.get("seeds_needed"), lv.get("seeds_needed_one_sided"), lv["n_seeds"])
+                if need:
+                    lines.append(f"    {need}")
+        for t in entry.get("trends", []):
+            name = ", ".join(f"{k}={v}" for k, v in t["group"].items()) or "all runs"
+            slopes = "; ".join(
+                f"{lv:g}: {_ci(s['slope'], s['ci_low'], s['ci_high'])}"
+                if isinstance(lv, int | float)
+                else f"{lv}: {_ci(s['slope'], s['ci_low'], s['ci_high'])}"
+                for lv, s in zip(t["levels"], t["slopes"])
+            )
+            lines.append(f"- slope across {t['column']} ({name}): {slopes} | {t['verdict']}")
+            for d in t["differences"]:
+                ci = f"[{_num(d['ci_low'])}, {_num(d['ci_high'])}]"
+                lines.append(f"    {d['level_a']} - {d['level_b']}: {_num(d['diff'])} {ci}")
         lines.append("")
     if report.get("checks"):
         lines.append("## checks")
@@ -404,6 +452,16 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"- {c['name']} ({c['column']}): {state}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _seeds_line(two_sided: int | None, one_sided: int | None, have: int) -> str:
+    """'seeds needed: ...' where a verdict would settle with more seeds at the current mean and spread."""
+    parts = []
+    if two_sided is not None and two_sided > have:
+        parts.append(f"{two_sided} for the equivalence")
+    if one_sided is not None and one_sided > have:
+        parts.append(f"{one_sided} for the one-sided test")
+    return f"seeds needed at this spread: {', '.join(parts)} (has {have})" if parts else ""
 
 
 def _ci(slope, lo, hi) -> str:
@@ -455,6 +513,10 @@ def _render_group(g: dict[str, Any], resolved: str | None = None) -> list[str]:
             f"    pre-asymptotic: the slope is still moving towards {g['expected']:+.3f}; "
             f"x = {', '.join(f'{v:g}' for v in g['settle_at'])} would settle it (convlab refine)"
         )
+    elif g["verdict"] in ("inconclusive",) or str(g["verdict"]).startswith("too few seeds"):
+        need = g.get("seeds_needed")
+        if need is not None and need > g["n_seeds"]:
+            lines.append(f"    seeds needed at this spread: {need} (has {g['n_seeds']}; convlab refine adds them)")
     if g.get("heavy_tail"):
         m = g["median_path"]
         lines.append(

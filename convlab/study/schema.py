@@ -13,6 +13,7 @@ from convlab.config import Strict
 NAME_PATTERN = r"^[A-Za-z0-9_\-]+$"
 MAX_NAME = 100
 MAX_DESCRIPTION = 10_000
+MAX_SEEDS = 100_000  # a seed count or list beyond this is not a study (and `seeds: 1e11` would build the list)
 
 
 class Resources(Strict):
@@ -37,9 +38,11 @@ class RateSpec(Strict):
 
     `expected` is a number or a formula in the group columns, e.g. "-1/(target.d + 3)". `test` says what the theory
     claims: `two_sided` (the rate is `expected`), `upper_bound` (the error falls at least that fast: a steeper slope
-    passes), or `equivalence` (y does not depend on the column `compare`: the paired log-ratio's slope lies within
-    +/- `delta`). `compare` names a column whose levels should (or should not) change the slope: the report gives
-    paired t-intervals of the slope differences across its levels within each group of the other columns.
+    passes), or `equivalence` (y does not depend on the column `compare`: the paired log-ratio's slope against the
+    `reference` level of `compare` lies within +/- `delta`, and, one-sided, below +delta: "not slower").
+    `compare` names a column whose levels should (or should not) change the slope: the report gives paired
+    t-intervals of the slope differences across its levels within each group of the other columns. `trend` names a
+    group_by column (e.g. target.d) across whose levels the slope is tested for flattening or steepening.
     `x_min: auto` / `x_max: auto` choose the window from the data (metrics.rates.auto_window) and say why.
     """
 
@@ -56,6 +59,8 @@ class RateSpec(Strict):
     x_min: float | Literal["auto"] | None = None
     x_max: float | Literal["auto"] | None = None
     compare: str | None = None
+    reference: Any = None  # the level of `compare` the others are tested against (default: the smallest)
+    trend: str | None = None
     seed: str = "seed"
     x_scale: Literal["log", "linear"] = "log"  # linear: fit log y against x, an exponential rate e^{slope x}
 
@@ -71,6 +76,12 @@ class RateSpec(Strict):
             )
         if self.delta is not None and self.test != "equivalence":
             raise ValueError(f"delta: only an equivalence test has a margin (test is {self.test!r})")
+        if self.reference is not None and self.compare is None:
+            raise ValueError(f"reference: a level of `compare`, which is not given (got {self.reference!r})")
+        if self.trend is not None and self.trend not in self.group_by:
+            raise ValueError(
+                f"trend: the slope's trend is across the groups of a group_by column; add {self.trend!r} to group_by"
+            )
         if isinstance(self.x_min, float | int) and isinstance(self.x_max, float | int) and self.x_min >= self.x_max:
             raise ValueError(
                 f"x_max: the window [x_min, x_max] is empty: x_max must be above x_min = {self.x_min:g} "
@@ -107,7 +118,11 @@ class Block(Strict):
     base: dict[str, Any] = {}
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
     zip: list[dict[str, Annotated[list[Any], Field(min_length=1)]]] = []
-    seeds: list[Annotated[int, Field(ge=0)]] | Annotated[int, Field(ge=1)] | None = None
+    seeds: (
+        Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_SEEDS)]
+        | Annotated[int, Field(ge=1, le=MAX_SEEDS)]
+        | None
+    ) = None
 
 
 class StudySpec(Strict):
@@ -136,7 +151,8 @@ class StudySpec(Strict):
         Field(description="groups of dotted keys whose lists vary together (equal lengths), crossed with the grid"),
     ] = []
     seeds: Annotated[
-        list[Annotated[int, Field(ge=0)]] | Annotated[int, Field(ge=1)],
+        Annotated[list[Annotated[int, Field(ge=0)]], Field(max_length=MAX_SEEDS)]
+        | Annotated[int, Field(ge=1, le=MAX_SEEDS)],
         Field(description="the seeds of every grid point: a list, or a count (0 .. n-1)"),
     ] = [0]
     blocks: Annotated[

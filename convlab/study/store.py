@@ -54,8 +54,10 @@ DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG, STUDY = (
 # 1: names before the one-vocabulary redesign (no "format" in study.json); 2: the names of convlab.runs;
 # 3: the characteristic kind's new keys with defaults (teacher.clean, net.skip, eval.converged_tol) are part of
 # every run's config, so its run id moved: `convlab migrate` revalidates each stored config and moves the run.
+# 4: held-out selection of trained networks (teacher/student.selection, .heldout_fraction) with defaults, and the
+# curved torus's draws paired across D (its stored runs are set aside by migrate and recomputed, not carried).
 # Bump it whenever a key with a default is added to a run kind: stored ids are hashes of the full config.
-FORMAT = 3
+FORMAT = 4
 
 
 class StaleResults(Exception):
@@ -163,11 +165,15 @@ class StudyStore:
                 result = read_record(d / RESULT, required=("status",), sha256=sha)
                 if result["status"] != "ok":
                     raise Damaged(f"{d / RESULT}: status {result['status']!r} under a DONE marker")
+                if not set(result) - set(_BOOKKEEPING):
+                    raise Damaged(f"{d / RESULT}: no metrics (a run is ok only with what it measured)")
                 return RunFiles("done", result=result, provenance=read_record(d / PROVENANCE))
             if (d / ERROR).exists():
+                # a run that died before it started (a lost SLURM task) has a reason and no provenance: a failure
                 error = read_record(d / ERROR, required=("stage", "reason"))
                 result = read_record(d / RESULT) if (d / RESULT).exists() else None
-                return RunFiles("failed", result=result, error=error, provenance=read_record(d / PROVENANCE))
+                prov = read_record(d / PROVENANCE) if (d / PROVENANCE).exists() else None
+                return RunFiles("failed", result=result, error=error, provenance=prov)
         except Damaged as err:
             return RunFiles("damaged", problem=str(err))
         return RunFiles("incomplete" if d.exists() else "new")
@@ -241,19 +247,28 @@ def _code_provenance() -> dict[str, Any]:
 
 
 def _done_checksum(path: Path) -> str | None:
-    """The SHA-256 a DONE marker records for result.json; None for markers written before it did (they hold the
-    time only; result.json is then checked by reading it)."""
+    """The SHA-256 a DONE marker records for result.json; None for a marker written before it did, which holds the
+    time it was written only (result.json is then checked by reading it). Anything else is Damaged: an emptied or
+    garbled marker must not switch the checksum off."""
     try:
-        marker = json.loads(path.read_bytes())
-    except OSError as err:
-        raise Damaged(f"{path}: unreadable ({err.strerror or err})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise Damaged(f"{path}: unreadable ({getattr(err, 'strerror', None) or err})") from None
+    try:
+        marker = json.loads(text)
+    except json.JSONDecodeError:
+        try:
+            dt.datetime.fromisoformat(text.strip())  # an older marker: the time only
+        except ValueError:
+            raise Damaged(f"{path}: neither a completion record nor the time of one") from None
         return None
-    if isinstance(marker, dict) and "result_sha256" in marker:
-        if not isinstance(marker["result_sha256"], str):
-            raise Damaged(f"{path}: its result_sha256 is not a checksum")
-        return marker["result_sha256"]
-    return None
+    if not (isinstance(marker, dict) and isinstance(marker.get("result_sha256"), str)):
+        raise Damaged(f"{path}: not a completion record (no result_sha256)")
+    return marker["result_sha256"]
+
+
+# What result.json holds besides the run's metrics (RunRecord.as_dict): a record with nothing else is no result.
+_BOOKKEEPING = ("status", "stage", "reason", "device", "runs_in_batch")
 
 
 def provenance(seed: int, device: torch.device) -> dict[str, Any]:

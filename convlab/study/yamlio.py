@@ -46,6 +46,33 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
+def _no_duplicates(loader: _Loader, node: MappingNode, deep: bool = False) -> dict:
+    """A mapping whose keys are distinct: YAML forbids repeats, and PyYAML would silently keep the last one (a
+    study with two `grid:` keys would run half of what it says)."""
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (YAML keys must differ)", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.construct_mapping = _no_duplicates  # type: ignore[method-assign]
+
+
+def describe_error(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: where (line, column) and what."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    what = " ".join(str(p) for p in (getattr(err, "context", None), getattr(err, "problem", None)) if p)
+    return where + (what or str(err).splitlines()[0])
+
+
 def expanded_size(root: Node) -> int:
     """The number of nodes of a composed document once its aliases are expanded, counted on the graph (each node
     visited once); YAMLLimit beyond MAX_NODES, nested deeper than MAX_DEPTH once expanded, or for an alias inside

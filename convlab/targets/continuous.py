@@ -414,7 +414,7 @@ class CurvedTorus(SmoothedManifold):
 
         phi_j(theta) = sum_{k <= F} c_k (cos k theta, sin k theta)    on its own F planes, c_k = alpha / k^decay,
 
-    F = floor(D / 2d) frequencies per circle, rotated by a seeded Haar rotation of R^D. |phi_j'(theta)| = r at every
+    F = floor(D / 2d) frequencies per circle, rotated by a seeded Haar rotation R of R^D. |phi_j'(theta)| = r at every
     theta (alpha sets sum_k c_k^2 k^2 = r^2), so uniform theta is the uniform (Riemannian) measure and each circle
     has length 2 pi r in every D: the same intrinsic geometry for every D. With F = 1 (D = 2d) it is uniform_torus.
     No (d+1)- or 2d-dimensional subspace holds it, so the factorisation identity of the linear embeddings does not
@@ -424,6 +424,12 @@ class CurvedTorus(SmoothedManifold):
     The posterior of theta given X_t = x factorises over the circles (the tilt is additive over the blocks); each
     is computed by the trapezoid rule on `nodes` equispaced angles, spectrally accurate for this periodic analytic
     integrand while the nodes resolve the posterior's width (~ a(t) / r). `quadrature_error` measures it.
+
+    Draws are paired across D: the curve's own frame (before R) orders its planes by frequency -- the planes of
+    frequency 1 of every circle, then those of frequency 2, ... -- so a smaller D's coordinates are the first ones of
+    a larger D's, and both the angles theta and the noise's coordinates in that frame are the same numbers in every
+    D for one generator (the noise from a stream seeded by one draw, so the generator advances alike in every D).
+    The flows of two D then share their noise along every plane they share, as the linear embeddings do.
     """
 
     name = "curved_torus"
@@ -455,7 +461,11 @@ class CurvedTorus(SmoothedManifold):
         amp *= radius / math.sqrt((amp**2 * k**2).sum())
         self.frequencies, self.amplitudes = torch.from_numpy(k), torch.from_numpy(amp)
         rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
-        self.rotation = torch.from_numpy(haar_orthogonal(D, rng))  # (D, D); circle j uses columns [2Fj, 2F(j+1))
+        self.rotation = torch.from_numpy(haar_orthogonal(D, rng))  # (D, D): the curve's frame to R^D
+        # circle j's plane of frequency k (0-based) is the frame's coordinates 2(k d + j), 2(k d + j) + 1
+        self._columns = [
+            torch.tensor([2 * (k * d + j) + c for k in range(F) for c in (0, 1)], dtype=torch.long) for j in range(d)
+        ]
         self.sq_radius = float((amp**2).sum())  # |phi_j(theta)|^2, the same at every theta
         self.curvature = math.sqrt(float((amp**2 * k**4).sum())) / radius**2  # |d^2 phi / ds^2| at every point
         self._grids: dict[tuple, Tensor] = {}
@@ -468,24 +478,37 @@ class CurvedTorus(SmoothedManifold):
 
     def curve(self, theta: Tensor) -> Tensor:
         """phi(theta) for angles (n, d): points (n, D)."""
-        used = 2 * self.intrinsic_dim * self.frequencies.numel()
         R = self.rotation.to(theta.device, theta.dtype)
-        return self._planes(theta).reshape(theta.shape[0], used) @ R[:, :used].T
+        return sum(self._planes(theta[:, j]) @ R[:, cols.to(theta.device)].T for j, cols in enumerate(self._columns))
+
+    def noise(self, n: int, *, generator: torch.Generator, device=None, dtype=None) -> Tensor:
+        """n standard normal vectors in R^D, drawn coordinate by coordinate in the curve's frame (its first
+        min(D, D') coordinates the same numbers in every D, see the class) and rotated into R^D."""
+        device = torch.device(device) if device is not None else generator.device
+        dtype = dtype or torch.get_default_dtype()
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device).item())
+        g = torch.Generator(device).manual_seed(seed)
+        frame = torch.randn(self.ambient_dim, n, generator=g, device=device, dtype=dtype)  # row i: coordinate i
+        return frame.T @ self.rotation.to(device, dtype).T
+
+    def angles(self, n: int, generator: torch.Generator, device=None) -> Tensor:
+        """n uniform angles (n, d), float64: the latent points, the same numbers in every D for one generator."""
+        return 2 * math.pi * torch.rand(n, self.intrinsic_dim, generator=generator, device=device, dtype=torch.float64)
+
+    def frame(self, x: Tensor) -> Tensor:
+        """Points of R^D in the curve's frame (R^T x): its planes ordered by frequency, shared by every D."""
+        return x @ self.rotation.to(x.device, x.dtype)
 
     def _latent(self, n: int, generator: torch.Generator, device) -> Tensor:
-        theta = 2 * math.pi * torch.rand(n, self.intrinsic_dim, generator=generator, device=device, dtype=torch.float64)
-        return self.curve(theta)
+        return self.curve(self.angles(n, generator, device))
 
     def _grid(self, like: Tensor, nodes: int) -> Tensor:
         """phi_j at the nodes, (d, nodes, D): circle j's curve with the others' angles contributing nothing."""
         key = (like.device, like.dtype, nodes)
         if key not in self._grids:
-            F, d = self.frequencies.numel(), self.intrinsic_dim
             block = self._planes(2 * math.pi * torch.arange(nodes, dtype=torch.float64) / nodes)  # (nodes, 2F)
             R = self.rotation
-            self._grids[key] = torch.stack([block @ R[:, 2 * F * j : 2 * F * (j + 1)].T for j in range(d)]).to(
-                like.device, like.dtype
-            )
+            self._grids[key] = torch.stack([block @ R[:, cols].T for cols in self._columns]).to(like.device, like.dtype)
         return self._grids[key]
 
     def _posterior(self, y: Tensor, b: Tensor, c: Tensor, nodes: int | None = None) -> tuple[Tensor, Tensor]:
@@ -519,7 +542,7 @@ class CurvedTorus(SmoothedManifold):
         """Cov(X1): each plane of each circle carries c_k^2 / 2 per coordinate, rotated, plus s^2 I."""
         F, d, D = self.frequencies.numel(), self.intrinsic_dim, self.ambient_dim
         var = torch.zeros(D, dtype=torch.float64)
-        var[: 2 * d * F] = (self.amplitudes**2 / 2).repeat_interleave(2).repeat(d)
+        var[: 2 * d * F] = (self.amplitudes**2 / 2).repeat_interleave(2 * d)  # frequency-major frame
         return self.rotation @ torch.diag(var) @ self.rotation.T + self.s**2 * torch.eye(D, dtype=torch.float64)
 
 

@@ -225,3 +225,59 @@ def test_a_pre_asymptotic_rate_whose_next_points_are_at_the_floor_names_no_point
     resolved = x <= 256
     fit = fit_rate(x, y, seed=s, resolved=resolved, expected=-1.0, tol=0.15)
     assert fit.verdict == "pre-asymptotic" and fit.settle_at == [] and fit.n_dropped == 6
+
+
+def test_seeds_needed_is_the_t_interval_arithmetic_and_delivers_it():
+    """seeds_needed(values, room): the fewest n with t_{n-1} sd / sqrt(n) <= room; drawing that many from the same
+    spread gives intervals of about that half-width."""
+    from scipy import stats
+
+    from convlab.metrics.rates import seeds_needed
+
+    rng = np.random.default_rng(0)
+    values = rng.normal(0.0, 0.1, 5)
+    sd = values.std(ddof=1)
+    n = seeds_needed(values, 0.05, 0.95)
+    assert stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n) <= 0.05 < stats.t.ppf(0.975, n - 2) * sd / np.sqrt(n - 1)
+    assert seeds_needed(values[:1], 0.05, 0.95) is None and seeds_needed(values, 0.0, 0.95) is None
+    assert seeds_needed(values, 1e-6, 0.95) is None  # more than MAX_SEEDS_NEEDED: not by seeds in practice
+
+
+def test_one_sided_verdict_and_reference_level():
+    """log-ratio slopes planted per level: D=128 converges faster than the reference (a negative slope, compatible
+    with an upper bound that has D in the constants only) -> 'not slower' though not 'independent' at delta 0.03;
+    D=2 slower -> 'slower'. The reference is the level asked for, not the smallest."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in range(6):
+        for n in (100, 300, 1000, 3000):
+            base = n**-0.5 * np.exp(0.01 * rng.standard_normal())
+            for D, extra in ((2, 0.2), (16, 0.0), (128, -0.1)):
+                rows.append((n, base * n**extra * np.exp(0.002 * rng.standard_normal()), D, seed))
+    x, y, level, seed = (np.array(c) for c in zip(*rows))
+    out = {e.level: e for e in equivalence(x, y, level, seed=seed, delta=0.03, reference=16)}
+    assert set(out) == {2, 128} and all(e.reference == 16 for e in out.values())
+    assert out[128].slope == pytest.approx(-0.1, abs=0.01) and out[128].one_sided == "not slower"
+    assert out[128].verdict == "depends"
+    assert out[2].slope == pytest.approx(0.2, abs=0.01) and out[2].one_sided == "slower"
+    assert equivalence(x, y, level, seed=seed, delta=0.03, reference=99) == []  # not a level: nothing to compare
+
+
+def test_slope_trend_across_levels():
+    """Slopes planted at -0.5, -0.45, -0.25 for d = 1, 2, 4 (flattening) over 8 seeds: every consecutive difference
+    is positive and its Welch interval excludes 0; equal slopes give no monotone trend."""
+    from convlab.metrics.rates import slope_trend
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for d, slope in ((1, -0.5), (2, -0.4), (4, -0.25)):
+        for seed in range(8):
+            s = slope + 0.01 * rng.standard_normal()
+            rows += [(n, n**s, d, seed) for n in (100, 300, 1000, 3000, 10000)]
+    x, y, level, seed = (np.array(c) for c in zip(*rows))
+    trend = slope_trend(x, y, level, seed=seed, column="target.d")
+    assert trend.levels == [1, 2, 4] and trend.verdict == "flattens"
+    assert [s.slope for s in trend.slopes] == pytest.approx([-0.5, -0.4, -0.25], abs=0.02)
+    assert [(d.level_a, d.level_b) for d in trend.differences] == [(2, 1), (4, 2)]
+    flat = slope_trend(x, x**-0.5 * np.exp(0.01 * rng.standard_normal(x.size)), level, seed=seed, column="d")
+    assert flat.verdict == "no monotone trend"

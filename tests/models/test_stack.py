@@ -142,3 +142,85 @@ def test_linear_skip_starts_at_zero_and_adds_a_multiple_of_x():
     with torch.no_grad():
         skip.skip.bias.fill_(0.7)
     torch.testing.assert_close(skip(t, x), plain(t, x) + 0.7 * x)
+
+
+def _heldout(seed: int, dtype, n: int = 256):
+    """Noisy data of a simple regression (y = 2 t x + 0.3 noise), drawn once."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g, dtype=dtype)
+    t = torch.rand(n, generator=g, dtype=dtype)
+    return x, t, 2 * x * t[:, None] + 0.3 * torch.randn(n, 2, generator=g, dtype=dtype)
+
+
+def _few_points(seed: int, dtype, n: int = 16):
+    """Batches resampled from only n noisy training points: the held-out loss falls, then rises (overfitting)."""
+    x, t, y = _heldout(seed, dtype, n)
+    g = torch.Generator().manual_seed(seed + 1)
+
+    def draw(step: int):
+        i = torch.randint(n, (32,), generator=g)
+        return x[i], t[i], y[i]
+
+    return draw
+
+
+@pytest.mark.parametrize("ema", [None, 0.9])
+def test_heldout_selection_keeps_the_checkpoint_an_independent_loop_finds(ema):
+    """train_stack with held-out data keeps the weights of its lowest held-out loss: the step and the weights are
+    those a plain torch.optim loop finds by evaluating the same held-out loss at the same steps (an independent
+    implementation: nn.Module forward, torch's Adam, clip_grad_norm_, its own copy of the best weights)."""
+    dtype, every = torch.float64, 10
+    cfg = OptimConfig(steps=300, lr=1e-2, batch_size=32, schedule="constant", ema=ema)
+    nets = [_net(7 + i, dtype) for i in range(2)]
+    members = [Member(nets[i], cfg, _few_points(20 + i, dtype), heldout=_heldout(40 + i, dtype)) for i in range(2)]
+    logs = train_stack(members, _loss, check_every=every)
+    for i in range(2):
+        net = _net(7 + i, dtype)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        shadow = [p.detach().clone() for p in net.parameters()]
+        draw, val = _few_points(20 + i, dtype), _heldout(40 + i, dtype)
+
+        def loaded():  # the weights a check evaluates: EMA ones when EMA is on
+            return shadow if ema is not None else [p.detach() for p in net.parameters()]
+
+        def heldout_loss(params):
+            probe = _net(7 + i, dtype)
+            with torch.no_grad():
+                for q, p in zip(probe.parameters(), params):
+                    q.copy_(p)
+                return _loss(probe, val).item()
+
+        checks = [(0, heldout_loss(loaded()))]
+        best = (0, checks[0][1], [p.clone() for p in loaded()])
+        for step in range(cfg.steps):
+            loss = _loss(net, draw(step))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            if ema is not None:
+                with torch.no_grad():
+                    for s, p in zip(shadow, net.parameters()):
+                        s.lerp_(p, 1 - ema)
+            if (step + 1) % every == 0:
+                value = heldout_loss(loaded())
+                checks.append((step + 1, value))
+                if value < best[1]:
+                    best = (step + 1, value, [p.clone() for p in loaded()])
+        log = logs[i]
+        assert 0 < best[0] < cfg.steps, "the minimum must be interior for the test to test anything"
+        assert [s for s, _ in log.heldout_history] == [s for s, _ in checks]
+        assert [v for _, v in log.heldout_history] == pytest.approx([v for _, v in checks], rel=1e-9)
+        assert log.best_step == best[0] and log.best_heldout_loss == pytest.approx(best[1], rel=1e-9)
+        for p, q in zip(nets[i].parameters(), best[2]):
+            torch.testing.assert_close(p, q, rtol=1e-8, atol=1e-10)
+
+
+def test_without_heldout_data_a_member_keeps_its_last_weights():
+    dtype = torch.float64
+    cfg = OptimConfig(steps=40, lr=1e-2, batch_size=32, schedule="constant")
+    a, b = _net(3, dtype), _net(3, dtype)
+    (plain,) = train_stack([Member(a, cfg, _few_points(1, dtype))], _loss)
+    (chosen,) = train_stack([Member(b, cfg, _few_points(1, dtype), heldout=_heldout(2, dtype))], _loss)
+    assert plain.best_step is None and chosen.best_step is not None
+    assert plain.history == chosen.history  # the checks change no training step

@@ -52,7 +52,7 @@ def test_a_network_flat_in_x_is_collapsed_and_a_trained_one_is_not():
 
 @pytest.mark.parametrize("lr, word", [(3.0, "collapsed"), (1e3, "diverged")])
 def test_a_teacher_that_collapses_or_diverges_fails_in_its_stage_and_is_cached_as_a_failure(tmp_path, lr, word):
-    """At lr 3 the teacher's units saturate (its loss is the zero field's, its Euler error round-off); at lr 1e3 its
+    """At lr 3 the teacher's units saturate (its loss is the zero field's, its output flat in x); at lr 1e3 its
     loss is ~1e26 but finite. Both used to be 'ok' runs fitted into rates; now both fail in the teacher stage."""
     kind, cache = RUN_KINDS["characteristic"], ArtefactCache(tmp_path)
     record = kind.run(_with_lr(lr), device="cpu", cache=cache)
@@ -82,3 +82,24 @@ def test_forget_failures_sets_a_failure_marker_aside_for_a_retry(tmp_path):
     assert cache.has(shared)
     moved = cache.forget_failures(shared)
     assert len(moved) == 1 and ".failed-" in moved[0].name and not cache.has(shared)
+
+
+def test_a_network_right_to_be_flat_is_not_collapsed(tmp_path):
+    """The oracle teacher of a standard Gaussian under follmer has V = 0 (p_t = N(0, I) for every t): the student
+    fitted to its characteristics should be flat in x, so flat is right, not a collapse (and its identity-map loss is
+    0: no division by it)."""
+    assert collapse_problem(0.0, "the student", truth_ratio=1.0) is None
+    assert "collapsed" in collapse_problem(0.0, "the student", truth_ratio=0.0)
+    assert loss_problem([1.0, 0.5], 0.0, "the student", "the identity map") is None
+    cfg = {
+        "target": {"name": "gaussian", "D": 2},
+        "interpolant": "follmer",
+        "T": 0.99,
+        "teacher": {"kind": "oracle"},
+        "characteristics": {"K": 4, "m": 64},
+        "student": {"init": "random", "net": {"width": 16, "depth": 2}, "optim": {"steps": 100, "batch_size": 64}},
+        "eval": {"n_coupled": 64, "n_w2": 32, "n_velocity": 64, "floor_repeats": 1},
+        "reference": {"K": 32},
+    }
+    record = RUN_KINDS["characteristic"].run(cfg, device="cpu", cache=ArtefactCache(tmp_path))
+    assert record.status == "ok", record.reason

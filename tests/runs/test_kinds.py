@@ -24,8 +24,8 @@ SMALL = {
     "characteristic": [
         {
             "target": {"name": "ring8"},
-            "teacher": {"n": 64, "net": TINY_NET, "optim": {"steps": 60, "batch_size": 32}},
-            "student": {"net": TINY_NET, "optim": {"steps": 5, "batch_size": 32}},
+            "teacher": {"n": 64, "net": TINY_NET, "optim": {"steps": 60, "batch_size": 32}, "selection": "heldout"},
+            "student": {"net": TINY_NET, "optim": {"steps": 5, "batch_size": 32}, "selection": "heldout"},
             "characteristics": {"K": 4, "m": 32},
             "eval": {"n_coupled": 32, "n_w2": 16, "n_velocity": 64, "floor_repeats": 2},
             "reference": {"K": 32},

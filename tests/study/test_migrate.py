@@ -62,7 +62,7 @@ def _old_results(root):
             },
         )
         atomic_write_json(run / "provenance.json", {"seed": 0})
-        (run / "DONE").write_text("x")
+        (run / "DONE").write_text("2026-11-01T00:00:00+00:00")  # what format-1 code wrote: the time
     return d
 
 
@@ -144,8 +144,39 @@ def test_runs_stored_before_new_keys_with_defaults_move_to_their_new_ids(tmp_pat
     atomic_write_json(run / "config.json", old)
     atomic_write_json(run / "result.json", {"teacher_flow_error": 0.0})
     atomic_write_json(run / "provenance.json", {"seed": 0, "format": 2})
-    (run / "DONE").write_text("x")
+    (run / "DONE").write_text("2026-11-20T00:00:00+00:00")
     convlab("migrate", tmp_path / "res", check=0)
     moved = tmp_path / "res" / "old" / "runs" / run_id(cfg)
     assert moved.is_dir() and not run.exists()
     assert json.loads((moved / "provenance.json").read_text())["migrated"]["from_format"] == 2
+
+
+def test_format_3_runs_move_to_the_selection_keys_and_curved_torus_runs_are_recomputed(tmp_path):
+    """Format 3 -> 4: teacher/student.selection and heldout_fraction came with defaults (the run moves to its new
+    id, resumed); the curved torus's draws changed (paired across D), so its runs are set aside, not carried."""
+    from convlab.runs.characteristic import CharacteristicRun
+    from convlab.study.plan import run_id
+
+    runs = tmp_path / "res" / "old" / "runs"
+    configs = {}
+    for name, target in (
+        ("aaaaaaaaaaaaaaaa", {"name": "ring8"}),
+        ("bbbbbbbbbbbbbbbb", {"name": "curved_torus", "d": 1, "D": 4}),
+    ):
+        cfg = CharacteristicRun.model_validate(
+            {"target": target, "teacher": {"kind": "kernel", "bandwidth": 0.1}, "student": {"init": "random"}}
+        )
+        old = cfg.model_dump(mode="json")
+        for part in ("teacher", "student"):
+            del old[part]["selection"], old[part]["heldout_fraction"]
+        atomic_write_json(runs / name / "config.json", old)
+        atomic_write_json(runs / name / "result.json", {"status": "ok", "teacher_flow_error": 0.1})
+        atomic_write_json(runs / name / "provenance.json", {"seed": 0, "format": 3})
+        (runs / name / "DONE").write_text("2026-11-30T00:00:00+00:00")
+        configs[name] = cfg
+    out = convlab("migrate", tmp_path / "res", check=0)
+    assert "1 runs migrated" in out.stdout and "1 runs set aside to replaced/" in out.stdout
+    assert (runs / run_id(configs["aaaaaaaaaaaaaaaa"]) / "DONE").exists()
+    assert not (runs / "bbbbbbbbbbbbbbbb").exists() and not (runs / run_id(configs["bbbbbbbbbbbbbbbb"])).exists()
+    (aside,) = (tmp_path / "res" / "old" / "replaced").iterdir()
+    assert aside.name.startswith("bbbbbbbbbbbbbbbb-draws-changed-")

@@ -3,6 +3,7 @@ the heavy-tail diagnostic fires on paths that cross a sharp boundary, with the m
 
 import json
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from convlab.cli import app
@@ -100,3 +101,40 @@ rates:
     refined = runner.invoke(app, ["refine", str(out / "h")])
     assert "not refined: step: x = h is not a numeric config key" in refined.output, refined.output
     assert "every rate settled" not in refined.output
+
+
+PAIRED = """
+name: seeds
+base: {kind: flow, target: {name: ring8}, solver: euler, n_coupled: 30, reference: {K: 64}}
+grid: {K: [4, 8, 16, 32], interpolant: [linear, trig]}
+seeds: 2
+rates:
+  - {x: K, y: coupled_error, group_by: [interpolant], compare: interpolant, reference: trig, test: equivalence,
+     delta: 0.05}
+"""
+
+
+def test_refine_adds_paired_seeds_where_an_interval_is_too_wide_and_stops_at_its_budget(write_study, tmp_path):
+    """Two seeds leave the linear-vs-trig comparison inconclusive; the report says how many seeds its spread needs,
+    and refine adds seeds -- to both interpolants, so the new runs are paired like the old -- one by one until its
+    budget (here one seed's 8 runs) is spent, and says that the budget stopped it."""
+    out = tmp_path / "res"
+    runner = CliRunner()
+    assert runner.invoke(app, ["sweep", str(write_study(PAIRED)), "--out", str(out)]).exit_code == 0
+    (level,) = json.loads((out / "seeds" / "report.json").read_text())["rates"][0]["equivalence"][0]["levels"]
+    assert level["one_sided"] == "inconclusive" and level["seeds_needed_one_sided"] > 3
+    assert (
+        f"seeds needed at this spread: {level['seeds_needed']} for the equivalence"
+        in (out / "seeds" / "report.md").read_text()
+    )
+    refined = runner.invoke(app, ["refine", str(out / "seeds"), "--max-runs", "10"])
+    assert refined.exit_code == 0, refined.output
+    assert "round 1: every grid point: seed += [2]" in refined.output
+    assert "refined: 8 new runs; the budget of 10 runs took 1 of the" in refined.output
+    df = pd.read_parquet(out / "seeds" / "results.parquet")
+    assert len(df) == 24 and sorted(df.loc[df["seed"] == 2, "interpolant"].value_counts().to_dict().items()) == [
+        ("linear", 4),
+        ("trig", 4),
+    ]
+    level = json.loads((out / "seeds" / "report.json").read_text())["rates"][0]["equivalence"][0]["levels"][0]
+    assert level["n_seeds"] == 3

@@ -55,8 +55,13 @@ def _run_ids(store: StudyStore) -> list[str]:
         (lambda d: (d / "result.json").write_text((d / "result.json").read_text()[:40]), "changed after the run"),
         (lambda d: (d / "result.json").unlink(), "result.json: missing"),
         (lambda d: (d / "provenance.json").write_text("{"), "provenance.json: not valid JSON"),
+        (lambda d: (d / "DONE").write_text(""), "DONE: neither a completion record nor the time of one"),
+        (  # a result with no metrics, certified by a marker that holds a time only (as older markers did)
+            lambda d: ((d / "result.json").write_text('{"status": "ok"}'), (d / "DONE").write_text("2026-12-01")),
+            "result.json: no metrics",
+        ),
     ],
-    ids=["truncated-result", "deleted-result", "garbage-provenance"],
+    ids=["truncated-result", "deleted-result", "garbage-provenance", "emptied-marker", "no-metrics"],
 )
 def test_a_damaged_finished_run_is_named_set_aside_and_recomputed(swept, damage, why):
     """Findings 2 and 4: a truncated result.json used to give exit 0, a stale table and 'all done'; a deleted one an
@@ -162,7 +167,17 @@ def test_publish_writes_only_inside_its_docs_folder(swept, tmp_path):
     docs.mkdir(parents=True)
     os.symlink(victim, docs / "small")  # a link out of the docs folder is refused too
     code, output = cli("publish", store.dir, "--docs", docs)
-    assert code == 2 and "outside" in output and (victim / "report.json").read_text() == "precious"
+    assert code == 2 and "a link, or outside" in output and (victim / "report.json").read_text() == "precious"
+    (docs / "small").unlink()  # ... and so is a link anywhere below it: its figures folder
+    (docs / "small").mkdir()
+    (victim / "keep.png").write_text("precious")
+    os.symlink(victim, docs / "small" / "figures")
+    code, output = cli("publish", store.dir, "--docs", docs)
+    assert code == 2 and "figures: a link, or outside" in output and (victim / "keep.png").read_text() == "precious"
+    (docs / "small" / "figures").unlink()
+    os.symlink(victim / "keep.png", store.dir / "figures" / "x.png")  # a source that is a link is not copied
+    code, output = cli("publish", store.dir, "--docs", docs)
+    assert code == 2 and "x.png: a link, or outside" in output
 
 
 def test_figures_are_written_atomically(tmp_path, monkeypatch):
@@ -207,12 +222,13 @@ def test_a_read_only_store_is_read_and_refused_in_one_line(swept):
         code, output = cli("status", study, "--out", out)
         assert code == 0 and "done 5, failed 0, running 0, left 1" in output, output
         code, output = cli("sweep", study, "--out", out)
-        assert code == 2 and output.strip().splitlines()[-1].endswith(
+        assert code == 1 and output.strip().splitlines()[-1].endswith(
             "cannot write the results here (Read-only file system); sweep into another --out"
         )
-        for command in ("collect", "report"):
+        for command, file in (("collect", "results.parquet"), ("report", "report.json")):
             code, output = cli(command, study, "--out", out)
             assert code == 1 and "Read-only file system" in output and "Traceback" not in output, output
+            assert f"{store.dir / file}: Read-only file system" in output  # the file, not its temporary twin
     finally:
         subprocess.run(["umount", str(out)], check=True)
 
@@ -266,3 +282,58 @@ def test_two_studies_sharing_a_results_root_train_their_teacher_once(tmp_path):
     assert sorted(bool(r["teacher_cached"]) for r in rows) == [False, True]
     assert rows[0]["teacher_final_loss"] == rows[1]["teacher_final_loss"]
     assert len(list((out / ".artefacts" / "characteristic.teacher").glob("*-cpu"))) == 1
+
+
+def test_a_run_that_died_before_it_started_is_a_failure_not_damage(tmp_path):
+    """A lost SLURM task leaves error.json (its reason) and no provenance: a failed run, shown with its reason."""
+    store = StudyStore(tmp_path, "s")
+    d = store.run_dir("abc")
+    d.mkdir(parents=True)
+    (d / "error.json").write_text(json.dumps({"stage": "slurm", "reason": "SLURM task 7_0 ended TIMEOUT"}))
+    files = store.inspect("abc")
+    assert files.state == "failed" and files.error["reason"].endswith("TIMEOUT") and files.provenance is None
+
+
+def test_figures_of_every_study_skip_one_that_cannot_be_read(swept, tmp_path):
+    """One damaged study.json used to stop `convlab figures` for every study under --out."""
+    study, out, store = swept
+    other = tmp_path / "other.yaml"
+    other.write_text(SMALL.replace("name: small", "name: other"))
+    assert cli("sweep", other, "--out", out)[0] == 0
+    (store.dir / "study.json").write_text("{")
+    code, output = cli("figures", "--out", out)
+    assert code == 1 and f"{store.dir}: skipped: {store.dir / 'study.json'}: damaged" in output
+
+
+def test_a_study_run_with_allow_large_can_be_read_again(tmp_path, monkeypatch):
+    """The plan-size limit lifted for a sweep is lifted for its results directory too (its study.json says so), and
+    every command that opens a study takes --allow-large."""
+    import convlab.study.plan as plan
+
+    monkeypatch.setattr(plan, "MAX_RUNS", 4)
+    study = tmp_path / "small.yaml"
+    study.write_text(SMALL)
+    out = tmp_path / "res"
+    assert cli("sweep", study, "--out", out)[0] == 2
+    assert cli("sweep", study, "--out", out, "--allow-large")[0] == 0
+    assert cli("status", out / "small")[0] == 0
+    assert cli("status", study, "--out", out)[0] == 2
+    for command in ("status", "collect", "report", "figures"):
+        assert cli(command, study, "--out", out, "--allow-large")[0] == 0, command
+
+
+def test_a_long_exclude_list_and_a_grid_of_errors_are_handled_fast(tmp_path):
+    """Exclusions are set lookups (50 000 entries against 20 000 points used to take minutes); a grid whose every
+    point is invalid stops after the first 25 messages instead of validating every point."""
+    from convlab.study.plan import MAX_ERRORS, _exclusions
+
+    excluded = _exclusions([{"K": k, "solver": "heun"} for k in range(50_000)] + [{"T": 1}])
+    start = time.perf_counter()
+    hits = sum(excluded({"K": k, "solver": s, "T": 0.5}) for k in range(10_000) for s in ("euler", "heun"))
+    assert hits == 10_000 and time.perf_counter() - start < 5
+    assert excluded({"K": 3, "solver": "euler", "T": 1.0})  # 1 == 1.0, as the config holds it
+    study = tmp_path / "bad.yaml"
+    study.write_text(SMALL.replace("grid: {K: [4, 8, 16]}", f"grid: {{K: {list(range(-9_999, 1))}}}"))
+    start = time.perf_counter()
+    code, output = cli("sweep", study, "--out", tmp_path / "res", "--dry-run")
+    assert code == 2 and output.count("grid.K[") == MAX_ERRORS and time.perf_counter() - start < 10

@@ -364,3 +364,24 @@ def test_curved_torus_curvature_is_the_closed_form(decay):
     torch.testing.assert_close(second.norm(dim=1), torch.full((40,), target.curvature, dtype=F64), rtol=1e-6, atol=0)
     growth = [make_target({"name": "curved_torus", "d": 1, "D": D, "decay": decay}).curvature for D in (16, 128)]
     assert (growth[1] / growth[0] > 2) if decay == 2.0 else (growth[1] / growth[0] < 1.05), growth
+
+
+def test_curved_torus_draws_are_paired_across_the_ambient_dimension():
+    """One seed: the same angles (latent points) and the same noise in the frame coordinates two D share, to 1e-12,
+    so the flows of two D share their noise along every plane they share (issue 23: unpaired, its intervals were
+    +/- 0.07 to 0.15)."""
+    small, large = (make_target({"name": "curved_torus", "d": 2, "D": D, "decay": 3}) for D in (16, 128))
+    for target in (small, large):  # a coordinate of the frame is one plane's cos or sin of one frequency and circle
+        assert [c[:4].tolist() for c in target._columns] == [[0, 1, 4, 5], [2, 3, 6, 7]]
+    a, b = (t.angles(300, torch.Generator().manual_seed(3)) for t in (small, large))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    za, zb = (t.noise(300, generator=torch.Generator().manual_seed(4), dtype=F64) for t in (small, large))
+    torch.testing.assert_close(small.frame(za), large.frame(zb)[:, :16], rtol=0, atol=1e-12)
+    # and the generator advances alike: the next draw is paired too
+    ga, gb = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    small.noise(10, generator=ga, dtype=F64), large.noise(10, generator=gb, dtype=F64)
+    torch.testing.assert_close(small.angles(7, ga), large.angles(7, gb), rtol=0, atol=0)
+    # the shared planes carry the same frequencies: the curve in the frame differs only by the amplitudes' scale
+    y_small, y_large = small.frame(small.curve(a)), large.frame(large.curve(a))
+    ratio = small.amplitudes[0] / large.amplitudes[0]
+    torch.testing.assert_close(y_small[:, :4], ratio * y_large[:, :4], rtol=1e-12, atol=1e-12)
