@@ -138,6 +138,13 @@ class CharacteristicRun(RunConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> CharacteristicRun:
+        if self.teacher.selection == "heldout" and self.teacher.kind != "trained":
+            raise ValueError(
+                f"teacher.selection: only a trained teacher has checkpoints to choose (teacher.kind is "
+                f"{self.teacher.kind!r}); a kernel teacher chooses its bandwidth on held-out data already"
+            )
+        if self.student.selection == "heldout" and self.student.optim.steps == 0:
+            raise ValueError("student.selection: a student trained for no steps has no checkpoints to choose")
         if self.teacher.bandwidth is not None and self.teacher.kind != "kernel":
             raise ValueError(
                 f"teacher.bandwidth: only a kernel teacher has a bandwidth (teacher.kind is {self.teacher.kind!r})"

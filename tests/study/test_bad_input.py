@@ -120,6 +120,11 @@ CASES = [
     ),
     (FLOW, ["--set", "base.K=" + LAUGHS_FLOW], "--set base.K: refused: expands to more than 200000 values"),
     (FLOW, ["--device", "tpu", "--dry-run"], "--device: must be auto, cpu or cuda (got 'tpu')"),
+    (
+        "name: x\nbase: {kind: characteristic, target: {name: ring8}, teacher: {kind: kernel, selection: heldout}}\n",
+        [],
+        "base.teacher.selection: only a trained teacher has checkpoints to choose (teacher.kind is 'kernel')",
+    ),
     (FLOW + "name: y\n", [], "not valid YAML: line 3, column 1: duplicate key 'name' (YAML keys must differ)"),
     (FLOW + "seeds: 100000000000\n", [], "seeds: Input should be less than or equal to 100000 (got 100000000000)"),
     (FLOW, ["--batch", "xyz", "--dry-run"], "--batch: must be auto, off or a number of runs >= 1 (got 'xyz')"),
