@@ -1,3 +1,6 @@
+"""`python -m convlab`: the command line."""
+
 from convlab.cli import main
 
-main()
+if __name__ == "__main__":
+    main()

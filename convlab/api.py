@@ -13,9 +13,11 @@ A study is a study file or a results directory (its study.json: the study as it 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from convlab.device import device_name, memory_bytes, resolve_device
 from convlab.files import atomic_write_bytes, atomic_write_json, utc_now
-from convlab.study.execute import Outcome, SweepResult
-from convlab.study.plan import MAX_RUNS, Plan, StudyError, load_plan, make_plan, memory_problems
-from convlab.study.store import FORMAT, STUDY, StaleResults, StudyStore
+from convlab.study.execute import Outcome, SweepResult, unguarded_main_script
+from convlab.study.plan import MAX_RUNS, Plan, StudyError, load_plan, load_study, make_plan, memory_problems
+from convlab.study.store import FORMAT, STUDY, StaleResults, StudyStore, read_record
 
 if TYPE_CHECKING:  # pandas and the report are imported where they are used: the command line starts faster
     import pandas as pd
@@ -79,7 +81,7 @@ class PostResult:
 class Refinement:
     """What `refine` did: the extend entries of each round, the runs they added, and why it stopped."""
 
-    rounds: list[list[dict[str, Any]]] = field(default_factory=list)
+    rounds: list[list[dict[str, Any]]] = field(default_factory=list)  # each entry with the `why` of its lever
     new_runs: int = 0
     settled: bool = False  # no group needed more
     cannot: list[str] = field(default_factory=list)  # unsettled rates refine cannot extend, and why
@@ -116,10 +118,14 @@ class Study:
             self.store = StudyStore(self.source.resolve().parent, self.source.resolve().name)
         else:
             root = Path(out) if out is not None else Path("results")
-            for path, what in ((root, "--out"), (root / self.name, "the study's results directory")):
+            folder = self.name
+            if self.overrides:  # overrides that leave the study as its file has it (resources aside) change nothing
+                as_filed = load_study(self.source).model_copy(update={"resources": self.plan.study.resources})
+                folder += "" if as_filed == self.plan.study else override_suffix(self.overrides)
+            for path, what in ((root, "--out"), (root / folder, "the study's results directory")):
                 if path.exists() and not path.is_dir():
                     raise StudyError([f"{what}: {path} is a file, not a directory (got {str(path)!r})"])
-            self.store = StudyStore(root, self.name)
+            self.store = StudyStore(root, folder)
         try:
             self.store.check_format()
         except StaleResults as err:
@@ -166,13 +172,35 @@ class Study:
         detach: bool = False,
         batch: int | str | None = None,
         threads: int | None = None,
-        on_outcome: Callable[[Outcome], None] = lambda o: None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        progress: bool | None = None,
     ) -> SweepResult:
         """Run every run that is not done (resumable; kill it at any time). Local: `jobs` worker processes
         (default resources.jobs or 1) of `threads` torch threads each (default resources.threads or 1). SLURM:
         job arrays with `slurm` (a SlurmOptions; default from the study's resources), followed to the end unless
         `detach`. `batch`: runs trained as one batch, 'auto' (default:
-        resources.batch or auto), 'off', or at most this many. Raises StudyError for a bad option before running."""
+        resources.batch or auto), 'off', or at most this many. Each run's Outcome goes to `on_outcome`; `progress`
+        (default: when no `on_outcome` is given) shows the CLI's progress on stderr, a live bar on a terminal or in a
+        notebook, a line per run otherwise. Raises StudyError for a bad option before running."""
+        show = progress if progress is not None else on_outcome is None
+        if not show:
+            return self._run(jobs, device, executor, retry_failed, force, slurm, detach, batch, threads, on_outcome)
+        from convlab.study.progress import SweepProgress
+
+        bar = SweepProgress(len(self.plan.runs), done_before=0, failed_before=0, stream=sys.stderr)
+
+        def both(o: Outcome) -> None:
+            bar.update(o)
+            if on_outcome is not None:
+                on_outcome(o)
+
+        try:
+            return self._run(jobs, device, executor, retry_failed, force, slurm, detach, batch, threads, both)
+        finally:
+            bar.close()
+
+    def _run(self, jobs, device, executor, retry_failed, force, slurm, detach, batch, threads, on_outcome):
+        on_outcome = on_outcome or (lambda o: None)
         device = self.check_options(
             device=device,
             executor=executor,
@@ -182,24 +210,24 @@ class Study:
             mem_gb=getattr(slurm, "mem_gb", None),
         )
         batch = batch if batch is not None else self.plan.study.resources.batch
+        workers = jobs or self.plan.study.resources.jobs or 1
+        if executor == "local" and workers > 1 and (script := unguarded_main_script()) is not None:
+            raise StudyError(
+                [
+                    f"{script}: runs with jobs={workers} start worker processes that import this script again "
+                    "(multiprocessing's spawn): put the code that runs the study under "
+                    '`if __name__ == "__main__":`, or run with jobs=1'
+                ]
+            )
         self._check_writable()
         if self.store.damaged_study_record() is not None:
             self.store.set_aside_file(STUDY, "damaged")
-        record = {
-            "source": str(self.plan.study_file.resolve()),
-            "overrides": self.overrides,
-            "written": utc_now(),
-            "format": FORMAT,
-            "study": self.plan.study.model_dump(mode="json"),
-        }
-        if self.allow_large:  # the results directory stands for this study: opening it later accepts its size
-            record["allow_large"] = True
-        atomic_write_json(self.dir / STUDY, record)
+        self._write_definition()
         if executor == "local":
             from convlab.study.execute import run_local
 
             options = dict(
-                jobs=jobs or self.plan.study.resources.jobs or 1,
+                jobs=workers,
                 device=device,
                 retry_failed=retry_failed,
                 batch=batch,
@@ -231,6 +259,55 @@ class Study:
         result = follow(self.store, active, on_outcome=on_outcome)
         result.submitted, result.active = submitted, active
         return result
+
+    def _write_definition(self) -> None:
+        """Write study.json, the definition this results directory holds. A refined definition (the same study
+        with `extend` entries refine added) is kept when its study file is swept again; any other change keeps the
+        previous definition under definitions/ and says so: nothing stored is replaced silently."""
+        spec = self.plan.study.model_dump(mode="json")
+        stored = read_record(self.dir / STUDY) if (self.dir / STUDY).is_file() else None
+        if stored is not None and isinstance(stored.get("study"), dict):
+            before = stored["study"]
+            old, new = before.get("extend") or [], spec.get("extend") or []
+            same_but_extend = {**before, "extend": []} == {**spec, "extend": []}
+            if same_but_extend and not new and old:
+                spec = before  # the refined study swept from its file: its extensions (and their runs) stay
+            elif same_but_extend and new[: len(old)] == old:
+                pass  # refine extending it: nothing of it is lost
+            elif before != spec:
+                kept = self.dir / "definitions" / f"study-{str(stored.get('written', 'unknown')).replace(':', '')}.json"
+                atomic_write_json(kept, stored)
+                changed = sorted(k for k in {*before, *spec} if before.get(k) != spec.get(k))
+                self.plan.warnings.append(
+                    f"{self.dir / STUDY}: the study's definition changed ({', '.join(changed)}); the previous one "
+                    f"is kept as {kept}"
+                )
+        record = {
+            "source": str(self.plan.study_file.resolve()),
+            "overrides": self.overrides,
+            "written": utc_now(),
+            "format": FORMAT,
+            "study": spec,
+        }
+        if self.allow_large:  # the results directory stands for this study: opening it later accepts its size
+            record["allow_large"] = True
+        unchanged = stored is not None and {**stored, "written": None} == {**record, "written": None}
+        if not unchanged:  # (an unchanged definition keeps the time it was written)
+            atomic_write_json(self.dir / STUDY, record)
+
+    def definition(self) -> dict[str, Any]:
+        """Which definition this study is and which runs it has: its source and overrides, when its study.json was
+        written, the runs it plans (what `report` states first)."""
+        stored = read_record(self.dir / STUDY) if (self.dir / STUDY).is_file() else {}
+        # names, not paths: the same results give the same report wherever they are read from (and a published
+        # report carries no machine's paths)
+        return {
+            "source": Path(stored.get("source") or self.plan.study_file).name,
+            "overrides": list(stored.get("overrides", self.overrides)),
+            "written": stored.get("written"),
+            "directory": self.dir.name,
+            "planned": len(self.plan.runs),
+        }
 
     def _check_writable(self) -> None:
         """NotWritable, in one line, when the results directory cannot be written (read-only, no permission)."""
@@ -313,7 +390,7 @@ class Study:
         """The declared rates fitted per group and the declared checks counted, on the finished runs."""
         from convlab.study.report import make_report
 
-        return make_report(self.plan.study, self.results() if df is None else df)
+        return make_report(self.plan.study, self.results() if df is None else df, definition=self.definition())
 
     def write_report(self, report: Report) -> None:
         atomic_write_json(self.dir / "report.json", report.to_dict())
@@ -327,7 +404,15 @@ class Study:
         paths, self.skipped_panels = make_figures(self.plan.study, self.plan.study_file, self.dir)
         return paths
 
-    def refine(self, *, rounds: int = 3, max_runs: int | None = None, steps: int = 2, **run_options: Any) -> Refinement:
+    def refine(
+        self,
+        *,
+        rounds: int = 3,
+        max_runs: int | None = None,
+        steps: int = 2,
+        dry_run: bool = False,
+        **run_options: Any,
+    ) -> Refinement:
         """Extend the study where a rate has not settled, run the new points into the same store, and repeat.
 
         Each round fits every rate. A group that is pre-asymptotic (the slope still moving) or has too few x gets
@@ -337,8 +422,9 @@ class Study:
         needs (RateFit/Equivalence.seeds_needed), added to every level of `compare` alike, so that the runs stay
         paired. Each is an `extend` entry of the study, written into its study.json. It stops when no group needs
         more, after `rounds`, or when not even one more entry fits in `max_runs` new runs in all (default: as many
-        as the study had); within the budget it adds what fits (x extensions whole, seeds one by one).
-        `run_options` go to `run` (jobs, device, executor).
+        as the study had); within the budget it adds what fits (x extensions whole, seeds one by one). Each entry
+        says why its lever was chosen (`why`). `dry_run`: the first round's entries, planned and not run.
+        `run_options` go to `run` (jobs, device, executor, batch).
         """
         if not self.plan.study.rates:
             raise StudyError([f"{self.plan.source}: rates: the study declares no rates, so there is nothing to refine"])
@@ -348,11 +434,12 @@ class Study:
         out = Refinement()
         for _ in range(rounds):
             report = self.report()
-            extensions = []
+            extensions, why = [], {}
             for rate in report.rates:
-                for e in [*self._extensions(rate, steps, out), *self._seed_extensions(rate, out)]:
+                for e, reason in [*self._extensions(rate, steps, out), *self._seed_extensions(rate, out)]:
                     if e not in extensions:
                         extensions.append(e)
+                        why[id(e)] = reason
             if not extensions:
                 out.settled = not out.cannot
                 break
@@ -362,9 +449,11 @@ class Study:
                 break
             if len(accepted) < len(extensions):
                 out.stopped = f"the budget of {budget} runs took {len(accepted)} of the {len(extensions)} extensions"
-            self.plan = plan
-            out.rounds.append([e.model_dump(mode="json") for e in accepted])
+            out.rounds.append([{**e.model_dump(mode="json"), "why": why[id(e)]} for e in accepted])
             out.new_runs += new
+            if dry_run:
+                break
+            self.plan = plan
             out.result = self.run(**run_options)
             if out.stopped:
                 break
@@ -409,7 +498,7 @@ class Study:
             if why not in out.cannot:
                 out.cannot.append(why)
 
-        def want(group: dict, need: int | None, n_seeds: int, what: str) -> None:
+        def want(group: dict, need: int | None, n_seeds: int, what: str, why: str) -> None:
             if n_seeds < 2:
                 need = max(need or 0, 3)
             if need is None:
@@ -421,11 +510,17 @@ class Study:
                 )
             where = {k: v for k, v in {**spec.where, **group}.items() if k in columns and v == v}
             key = json.dumps(where, sort_keys=True, default=str)
-            wants[key] = (where, max(need, wants.get(key, ({}, 0))[1]))
+            if need > wants.get(key, ({}, 0, ""))[1]:
+                reason = f"{spec.title} {group or ''}: {why}: {n_seeds} seeds, about {need} needed (paired seeds)"
+                wants[key] = (where, need, reason)
 
         for g in rate.groups:
             if g.fit.verdict == "inconclusive" or str(g.fit.verdict).startswith("too few seeds"):
-                want(g.group, g.fit.seeds_needed, g.fit.n_seeds, "its interval straddles the band's edge")
+                why = "heavy-tailed runs widen its interval" if g.heavy_tail else "its interval is too wide to decide"
+                want(g.group, g.fit.seeds_needed, g.fit.n_seeds, "its interval straddles the band's edge", why)
+            elif g.fit.verdict == "pre-asymptotic" and g.heavy_tail:  # a few runs move the slope: seeds, not x
+                need = g.fit.seeds_needed or 2 * g.fit.n_seeds
+                want(g.group, need, g.fit.n_seeds, "pre-asymptotic", "heavy-tailed runs move the slope between halves")
         for e in rate.equivalence:
             for lv in e.levels:
                 unsettled = [
@@ -435,14 +530,15 @@ class Study:
                 ]
                 if unsettled:
                     needs = [n for n, _ in unsettled if n is not None]
-                    want(e.group, max(needs) if needs else None, lv.n_seeds, f"{spec.compare}={lv.level}")
+                    what = f"{spec.compare}={lv.level}"
+                    want(e.group, max(needs) if needs else None, lv.n_seeds, what, f"{what}: its interval is too wide")
         out_entries = []
-        for where, need in wants.values():
+        for where, need, reason in wants.values():
             seeds = sorted({r.config.seed for r in self.plan.runs if _matches(r, where)})
             if len(seeds) >= need or not seeds:
                 continue
             for s in range(max(seeds) + 1, max(seeds) + 1 + need - len(seeds)):
-                out_entries.append(Extension(where=where, grid={"seed": [s]}))
+                out_entries.append((Extension(where=where, grid={"seed": [s]}), reason))
         return out_entries
 
     def _extensions(self, rate, steps: int, out: Refinement) -> list:
@@ -455,7 +551,12 @@ class Study:
         columns = config_columns(self.plan.runs)
         values = columns.get(spec.x, [])
         # x helps where the slope is still moving or there is too little of it; a wide interval takes seeds
-        unsettled = [g for g in rate.groups if g.fit.verdict in ("pre-asymptotic", "insufficient data")]
+        # (a heavy-tailed pre-asymptotic group takes seeds: a few runs move its slope, more x would not settle it)
+        unsettled = [
+            g
+            for g in rate.groups
+            if g.fit.verdict == "insufficient data" or (g.fit.verdict == "pre-asymptotic" and not g.heavy_tail)
+        ]
         if rate.error or not unsettled:
             return []
         if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
@@ -488,7 +589,12 @@ class Study:
             new = [round(v) if integer else v for v in new]
             new = [v for v in new if v not in values]
             if new:
-                entries.append(Extension(where=where, grid={spec.x: new}))
+                reason = (
+                    "the slope still moves with x (pre-asymptotic): more x"
+                    if g.fit.verdict == "pre-asymptotic"
+                    else "less than a decade of resolved x (insufficient data): more x"
+                )
+                entries.append((Extension(where=where, grid={spec.x: new}), f"{spec.title} {g.group or ''}: {reason}"))
         return entries
 
     def post(self, *, csv: bool = True, figures: bool = True) -> PostResult:
@@ -513,6 +619,21 @@ class Study:
             except Exception as err:  # noqa: BLE001
                 out.errors.append(f"{self.name}: figure script failed: {type(err).__name__}: {err}")
         return out
+
+
+def override_suffix(overrides: Sequence[str]) -> str:
+    """The results folder suffix of a run with overrides: a study run with `--set` values that change what it is
+    (anything but `resources.`) is a different study, so it gets its own directory, `<name>+<overrides>` (e.g.
+    `quickstart+seeds=2`), and never replaces the study's own results. Unsafe characters are dropped; a short hash
+    of the overrides keeps two lossy names apart."""
+    changing = [o for o in overrides if not o.strip().startswith("resources.")]
+    if not changing:
+        return ""
+    text = "_".join(o.replace(" ", "") for o in changing)
+    safe = "".join(c for c in text if c.isalnum() or c in "._=,-")
+    if safe != text or len(safe) > 60:
+        safe = f"{safe[:50]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return "+" + safe
 
 
 def _ran_large(source: Path) -> bool:

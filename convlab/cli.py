@@ -12,26 +12,50 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from convlab.api import NotWritable, Study, describe, point_text
-from convlab.files import json_bytes
-from convlab.study.plan import MAX_RUNS, StudyError
-from convlab.study.store import Damaged
+from convlab import __version__
+from convlab.study.limits import MAX_RUNS
+
+# Start-up is kept light on purpose: `convlab --help` and `--version` import typer and nothing numerical (< 0.5 s);
+# each command imports convlab.api (and with it torch) when it runs.
+if TYPE_CHECKING:
+    from convlab.api import Study
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no `<bool>` metavars on flags, no rich import at start-up
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Check the convergence theory of flow-based generative models by experiment.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"convlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    """Check the convergence theory of flow-based generative models by experiment."""
+
 
 StudyArg = Annotated[
     Path, typer.Argument(help="a study file (studies/quickstart.yaml) or a results directory (results/quickstart)")
 ]
-SetOpt = Annotated[list[str], typer.Option("--set", help="override a study value: dotted.key=value (YAML), repeatable")]
+SetOpt = Annotated[
+    list[str],
+    typer.Option("--set", metavar="KEY=VALUE", help="override a study value: dotted.key=value (YAML), repeatable"),
+]
 OutOpt = Annotated[
     Path | None, typer.Option("--out", help="results root (default: results, or the results directory given)")
 ]
@@ -47,7 +71,7 @@ AllowLargeOpt = Annotated[
 ]
 
 
-def _fail(err: StudyError) -> typer.Exit:
+def _fail(err) -> typer.Exit:
     for message in err.messages:
         typer.echo(message, err=True)
     return typer.Exit(2)
@@ -59,6 +83,11 @@ def _guarded(command):
 
     @functools.wraps(command)
     def run(*args, **kwargs):
+        from convlab.api import NotWritable
+        from convlab.study.execute import WorkersDidNotStart
+        from convlab.study.plan import StudyError
+        from convlab.study.store import Damaged
+
         try:
             return command(*args, **kwargs)
         except StudyError as err:
@@ -66,7 +95,7 @@ def _guarded(command):
         except Damaged as err:
             typer.echo(f"damaged: {err}", err=True)
             raise typer.Exit(1) from None
-        except NotWritable as err:
+        except (NotWritable, WorkersDidNotStart) as err:
             typer.echo(str(err), err=True)
             raise typer.Exit(1) from None
         except BrokenPipeError:  # `convlab ... | head`: the reader left; say nothing more (Python's own advice)
@@ -81,6 +110,8 @@ def _guarded(command):
 
 
 def _open(study: Path, overrides: list[str], out: Path | None, *, allow_large: bool = False) -> Study:
+    from convlab.api import Study
+
     s = Study(study, overrides, out=out, allow_large=allow_large)
     for warning in s.plan.warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -93,6 +124,8 @@ def _print_damage(s: Study, status=None) -> None:
 
 
 def _print_failures(s: Study, limit: int = 20) -> None:
+    from convlab.api import point_text
+
     failures = s.status().failures
     for f in failures[:limit]:
         typer.echo(f"  failed {f.run_id} {point_text(f.point)}: [{f.stage}] {f.reason}")
@@ -174,8 +207,11 @@ def sweep(
     s.check_options(
         device=device, executor=executor, detach=detach, jobs=jobs, batch=batch_value, mem_gb=mem_gb, dry_run=dry_run
     )
+    from convlab.api import describe, point_text
+
     typer.echo(describe(s))
     if dry_run:
+        typer.echo(f"results directory: {s.dir}")
         for r in s.plan.runs[:10]:
             typer.echo(f"  {r.run_id} {s.store.state(r.run_id):<10} {r.kind:<14} {point_text(r.point)}")
         if len(s.plan.runs) > 10:
@@ -202,6 +238,7 @@ def sweep(
         failed_before=0,
         live=False if detach else None,
     )
+    warned = len(s.plan.warnings)
     try:
         result = s.run(
             jobs=jobs,
@@ -217,6 +254,8 @@ def sweep(
         )
     finally:
         progress.close()
+    for warning in s.plan.warnings[warned:]:  # what the sweep found on its way (a changed definition, say)
+        typer.echo(f"warning: {warning}", err=True)
     if executor == "slurm":
         arrays = sorted({j.split("_")[0] for j in result.submitted.values()})
         typer.echo(
@@ -279,18 +318,32 @@ def refine(
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="local worker processes")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local | slurm")] = "local",
+    batch: Annotated[
+        str | None, typer.Option("--batch", help="runs trained as one batch: auto | off | N at most")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the first round's extensions and why; run nothing")
+    ] = False,
     allow_large: AllowLargeOpt = False,
 ) -> None:
-    """Extend the grid where a rate is pre-asymptotic or too wide for its tolerance, run it, and report again."""
+    """Extend a study where a rate has not settled (more x where it is pre-asymptotic, more paired seeds where its
+    interval is too wide), run it, and report again; each extension says why."""
     s = _open(study, set_, out, allow_large=allow_large)
-    s.check_options(device=device, executor=executor, jobs=jobs)
-    refinement = s.refine(rounds=rounds, max_runs=max_runs, steps=steps, jobs=jobs, device=device, executor=executor)
+    batch_value: int | str | None = int(batch) if batch is not None and batch.isdigit() else batch
+    s.check_options(device=device, executor=executor, jobs=jobs, batch=batch_value, dry_run=dry_run)
+    options = dict(jobs=jobs, device=device, executor=executor, batch=batch_value)
+    refinement = s.refine(rounds=rounds, max_runs=max_runs, steps=steps, dry_run=dry_run, **options)
     for i, entries in enumerate(refinement.rounds, 1):
         for e in entries:
             where = ", ".join(f"{k}={v}" for k, v in e["where"].items()) or "every grid point"
-            typer.echo(f"round {i}: {where}: " + "; ".join(f"{k} += {vs}" for k, vs in e["grid"].items()))
+            change = "; ".join(f"{k} += {vs}" for k, vs in e["grid"].items())
+            typer.echo(f"round {i}: {where}: {change}  ({e['why']})")
     for why in refinement.cannot:
         typer.echo(f"not refined: {why}")
+    if dry_run:
+        settled = " (every rate settled)" if refinement.settled else ""
+        typer.echo(f"dry run: the first round would add {refinement.new_runs} runs{settled}; nothing ran")
+        return
     done = "every rate settled" if refinement.settled else "no rate refine can extend is unsettled"
     state = refinement.stopped or (done if len(refinement.rounds) < rounds else f"stopped after {rounds} rounds")
     typer.echo(
@@ -317,6 +370,8 @@ def status(study: StudyArg, set_: SetOpt = [], out: OutOpt = None, allow_large: 
             typer.echo(f"SLURM: {len(queued)} runs queued or running")
         except SlurmUnavailable as err:
             typer.echo(f"SLURM not reachable from here ({err}): showing the run directories only")
+    from convlab.api import describe
+
     typer.echo(describe(s))
     _print_failures(s, limit=10**9)
     _print_damage(s)
@@ -359,6 +414,8 @@ def report(
     allow_large: AllowLargeOpt = False,
 ) -> None:
     """Fitted rates per group: slope, CI, expected, verdict (and comparisons across a column); checks."""
+    from convlab.files import json_bytes
+
     s = _open(study, set_, out, allow_large=allow_large)
     rep = s.report(_finished(s))
     typer.echo(json.dumps(json.loads(json_bytes(rep.to_dict())), indent=1) if as_json else rep.render())
@@ -376,6 +433,9 @@ def figures(
     allow_large: AllowLargeOpt = False,
 ) -> None:
     """Regenerate the figures of studies from their stored results."""
+    from convlab.api import Study
+    from convlab.study.plan import StudyError
+
     if studies:
         items = [Study(p, out=out, allow_large=allow_large) for p in studies]
     else:  # every study under --out: one that cannot be read is said and skipped, the others are drawn
@@ -413,6 +473,7 @@ def publish(
 ) -> None:
     """Copy studies' report.json, study.json and figures into the docs tree, where their pages are built."""
     from convlab.study.publish import publish as publish_one
+    from convlab.study.store import Damaged
 
     missing = False
     for r in results:
@@ -471,7 +532,9 @@ def schema(
         typer.echo(text, nl=False)
     else:
         out.write_text(text)
-        typer.echo(f"wrote {out}")
+        # the line that points an editor at it: relative to a study file beside the schema, absolute otherwise
+        typer.echo(f"wrote {out}; a study file beside it starts with\n# yaml-language-server: $schema={out.name}")
+        typer.echo(f"(anywhere else: # yaml-language-server: $schema={out.resolve()})")
 
 
 @app.command()
@@ -480,7 +543,9 @@ def migrate(
     paths: Annotated[list[Path], typer.Argument(help="study results directories, or results roots holding them")],
 ) -> None:
     """Rewrite stored results written under older names (config keys, metrics, target parameters) into today's."""
+    from convlab.api import Study
     from convlab.study.migrate import migrate_results
+    from convlab.study.plan import StudyError
 
     dirs = []
     for p in paths:

@@ -113,11 +113,30 @@ def _interpolant_spec(spec):
     return spec
 
 
-SolverName = Annotated[str, AfterValidator(_solver_name), Field(description="a solver of convlab.solvers.SOLVERS")]
+def _solver_enum(schema: dict[str, Any]) -> None:
+    """The JSON Schema of a solver name lists the registry's solvers (at schema time: a new solver needs no edit)."""
+    from convlab.solvers import SOLVERS
+
+    schema["enum"] = sorted(SOLVERS)
+
+
+def _interpolant_enum(schema: dict[str, Any]) -> None:
+    from convlab.interpolants import INTERPOLANTS
+
+    for option in schema.get("anyOf", []):
+        if option.get("type") == "string":
+            option["enum"] = sorted(INTERPOLANTS)
+
+
+SolverName = Annotated[
+    str,
+    AfterValidator(_solver_name),
+    Field(description="a solver of convlab.solvers.SOLVERS", json_schema_extra=_solver_enum),
+]
 InterpolantSpec = Annotated[
     str | dict[str, Any],
     AfterValidator(_interpolant_spec),
-    Field(description="linear, trig, follmer or {name: vp, S: ...}"),
+    Field(description="linear, trig, follmer or {name: vp, S: ...}", json_schema_extra=_interpolant_enum),
 ]
 GridName = Literal["uniform", "quadratic"]
 DType = Literal["float32", "float64"]

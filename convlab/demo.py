@@ -8,7 +8,7 @@ with a bootstrap-over-seeds CI and gives a verdict against each solver's declare
 a(t) = sqrt(1 - t^2) has unbounded derivatives at t = 1: on a uniform grid heun and rk4 lose order near T,
 which `--grid uniform` shows; the quadratic grid refines towards T and restores it.) It also prints the
 sample-vs-target W2 of the Euler output
-beside the target's noise floor, to show why that quantity cannot see a 1/K rate (THEORY.md section 5).
+beside the target's noise floor, to show why that quantity cannot see a 1/K rate (docs/concepts/theory.md §5).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every field has `velocity(t, x)` for x of shape (n, D) and `t` a float or an (n,) tensor. Fields that come
 from an interpolant also have `interpolant`, `denoiser(t, x)` and `score(t, x)` (the exponential integrators
-need them); the three views are tied by THEORY.md section 2's identities
+need them); the three views are tied by the identities of theory §2 (docs/concepts/theory.md)
 
     V = (a'/a) x + (b' - a' b / a) D,        score = (b D - x) / a^2,        V = (b'/b) x + c(t) score,
 
@@ -42,7 +42,7 @@ def score_coefficient(ip: Interpolant, t, x: Tensor):
 
 @dataclass(frozen=True)
 class ExactField:
-    """The exact probability-flow field of `target` under `interpolant` (THEORY.md section 2)."""
+    """The exact probability-flow field of `target` under `interpolant` (docs/concepts/theory.md §2)."""
 
     target: object
     interpolant: Interpolant
@@ -58,6 +58,10 @@ class ExactField:
 
 
 def exact_field(target, interpolant: Interpolant | str | dict) -> ExactField:
+    """The exact velocity V(t, x), score and denoiser of `target` under `interpolant` (a name such as 'linear' or
+    'follmer', a spec such as {'name': 'vp', 'S': 5}, or an Interpolant): what every error is measured against.
+
+    Example: `exact_field(make_target({"name": "ring8"}), "follmer").velocity(t, x)`."""
     return ExactField(target, as_interpolant(interpolant))
 
 
@@ -76,7 +80,7 @@ class PerturbedField:
     """A field with a known perturbation delta(x) (convlab.theory.perturbation) added to one of its views.
 
     on='velocity': V + delta (a velocity error, for stability checks); the score moves by delta / c(t).
-    on='score': score + delta (an injected score error, seed 002); the velocity moves by c(t) delta.
+    on='score': score + delta (an injected score error, arXiv 2510.17608); the velocity moves by c(t) delta.
     Either way the denoiser moves by (a^2 / b) times the score's change, so the three views stay consistent.
     """
 

@@ -1,6 +1,6 @@
 """Interpolants X_t = a(t) Z + b(t) X1 between noise Z ~ N(0, I) (t = 0) and data X1 (t = 1).
 
-THEORY.md section 1. A new schedule is a subclass with four methods::
+docs/concepts/theory.md §1. A new schedule is a subclass with four methods::
 
     class Cubic(Interpolant):
         name = "cubic"

@@ -256,8 +256,8 @@ def fitted(fit: dict | None) -> bool:
 
 def fit_for(report: dict, *, y: str, where: dict | None = None, group: dict | None = None, **spec) -> dict | None:
     """The fitted group of the rate of `y` restricted by `where` (and any other rate field given, e.g. x_min) whose
-    group matches `group`; None when that group has no fit. A rate the report does not declare is an error, not a
-    silently missing line: LookupError naming what was asked for."""
+    group matches `group` (keys the rate does not group by are ignored); None when that group has no fit. A rate
+    the report does not declare is an error, not a silently missing line: LookupError naming what was asked for."""
     entries = [
         e
         for e in report.get("rates", [])
@@ -268,8 +268,9 @@ def fit_for(report: dict, *, y: str, where: dict | None = None, group: dict | No
             f"the report of {report.get('study')} has {len(entries)} rates of y={y!r} where={where or {}}"
             + (f" {spec}" if spec else "")
         )
+    # a column the rate does not group by does not split it: its one pooled fit holds for every value of it
     for g in entries[0].get("groups", []):
-        if all(same_value(g["group"].get(k), v) for k, v in (group or {}).items()):
+        if all(same_value(g["group"][k], v) for k, v in (group or {}).items() if k in g["group"]):
             return g
     return None
 
@@ -301,3 +302,86 @@ def same_value(a, b) -> bool:
     """Equal, where a missing value (NaN/None: a column some targets do not have) equals a missing value."""
     missing = lambda v: v is None or (isinstance(v, float) and v != v)  # noqa: E731
     return (missing(a) and missing(b)) or a == b
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a rate's name: lower case, runs of other characters as one '-'."""
+    out = "".join(c if c.isalnum() else "-" for c in text.lower())
+    return "-".join(p for p in out.split("-") if p)[:60] or "rate"
+
+
+def group_label(group: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in group.items()) or "all runs"
+
+
+def rate_figure(df: pd.DataFrame, rate: dict):
+    """The standard figure of one rate of report.json: above, the error against x per group (seed means with
+    95% intervals, the fitted law with its slope interval as a band, the expected slope dashed); below, the local
+    slopes between consecutive x. A rate that compares a column across levels (`compare`) gets one panel per group
+    with a line per level instead (its verdicts are on the log-ratios, which the report gives)."""
+    rows = select(df, rate.get("where") or {})
+    x, y, groups = rate["x"], rate["y"], rate.get("groups", [])
+    x_scale = rate.get("x_scale", "log")
+    if rate.get("compare"):
+        column = rate["compare"]
+        panels = [g["group"] for g in groups] or [{}]
+        fig, axes = figure(len(panels), height=2.3, width=max(COLUMN_WIDTH, 1.9 * len(panels)))
+        for ax, group in zip(axes, panels):
+            sub = select(rows, group)
+            for color, level in zip(PALETTE * 4, sorted(sub[column].dropna().unique())):
+                rate_panel(
+                    ax,
+                    sub[sub[column] == level],
+                    None,
+                    x=x,
+                    y=y,
+                    color=color,
+                    label=f"{column}={level}",
+                    resolved=rate.get("resolved"),
+                    seed=rate.get("seed", "seed"),
+                    x_scale=x_scale,
+                )
+            ax.set(title=group_label(group), xlabel=label(x))
+            ax.legend(fontsize=5)
+        axes[0].set_ylabel(label(y))
+        fig.suptitle(rate.get("title") or rate.get("name") or y, fontsize=8)
+        return fig
+    fig, (top, below) = plt.subplots(
+        2, 1, figsize=(COLUMN_WIDTH, 2.3 * 1.55), gridspec_kw={"height_ratios": [1.6, 1]}, sharex=True
+    )
+    for i, (color, g) in enumerate(zip(PALETTE * 4, groups or [{"group": {}}])):
+        sub = select(rows, g["group"])
+        rate_panel(
+            top,
+            sub,
+            g if "slope" in g else None,
+            x=x,
+            y=y,
+            color=color,
+            label=group_label(g["group"]),
+            resolved=rate.get("resolved"),
+            seed=rate.get("seed", "seed"),
+            x_scale=x_scale,
+        )
+        local_slope_panel(below, g, color=color, label=group_label(g["group"]), offset=1.04**i)
+    top.set(title=rate.get("title") or rate.get("name") or y, ylabel=label(y))
+    top.legend(fontsize=5)
+    below.set(xlabel=label(x), ylabel="local slope")
+    if x_scale == "log" and not rows.empty:
+        _log_ticks(below, rows[x].to_numpy(float))
+    return fig
+
+
+def rate_figures(study_dir: str | Path, name: str) -> list[Path]:
+    """The standard figures of a study with no figure script: one per rate of its report (rate_figure), written
+    to <study_dir>/figures/<name>_<rate>.png/.pdf."""
+    df, report = load_results(study_dir)
+    paths: list[Path] = []
+    used: set[str] = set()
+    with paper_style():
+        for i, rate in enumerate(report.get("rates", []), 1):
+            stem = f"{name}_{slug(rate.get('name') or rate.get('title') or rate['y'])}"
+            stem = f"{stem}-{i}" if stem in used else stem  # two rates of one title: two files
+            used.add(stem)
+            paths += save(rate_figure(df, rate), Path(study_dir) / "figures", stem)
+    return paths

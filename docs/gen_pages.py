@@ -8,6 +8,7 @@ benchmark commands' recorded output (benchmarks/results/*.txt, written by `make 
 
 from __future__ import annotations
 
+import importlib.metadata
 import inspect
 import json
 from collections import Counter
@@ -206,18 +207,54 @@ API_MODULES = {
     "convlab.metrics": "W2, coupled errors, noise floors, rate fits.",
     "convlab.pipeline": "The characteristic generator's stages: teacher, characteristics, student, measurement.",
     "convlab.runs": "Run kinds: the declaration (RunKind, Metric, Artefact) and the shipped kinds.",
-    "convlab.theory.pf_ode": "Seed 002: the OU probability-flow ODE and the log-concavity of its marginals.",
-    "convlab.theory.regularity": "Seed 004: Lipschitz profiles, early stopping and stability of interpolation flows.",
-    "convlab.theory.jko": "Seed 003: the JKO scheme's Gaussian closed form and the neural JKO flow.",
+    "convlab.plotting": "Figures: the standard figure of a rate, rate and local-slope panels, fits by what they fit.",
+    "convlab.theory.pf_ode": "arXiv 2510.17608: the OU probability-flow ODE and the log-concavity of its marginals.",
+    "convlab.theory.regularity": "arXiv 2311.11475: Lipschitz profiles, early stopping and stability of flows.",
+    "convlab.theory.jko": "arXiv 2310.17582: the JKO scheme's Gaussian closed form and the neural JKO flow.",
     "convlab.theory.perturbation": "Known, seeded perturbation fields (injected score and velocity errors).",
 }
+
+
+def top_level_names() -> str:
+    """The `convlab` page: each top-level name documented where it is defined (the package imports them on first
+    use, which a static reader of the package cannot see; and `integrate` the function, not its module)."""
+    import convlab
+
+    out = []
+    for name in convlab.__all__:
+        obj = getattr(convlab, name)
+        if hasattr(obj, "__qualname__") and hasattr(obj, "__module__"):
+            out.append(f"::: {obj.__module__}.{obj.__qualname__}\n    options:\n      show_root_heading: true\n")
+        else:  # a registry
+            kinds = sorted(obj) if isinstance(obj, dict) else []
+            out.append(f"## `{name}`\n\nThe registry `{_home_of(name)}.{name}`: {', '.join(map(code, kinds))}.\n")
+    return "\n".join(out)
+
+
+def _without_top_level(module: str) -> str:
+    """mkdocstrings options that leave out of a module's page the names the `convlab` page documents (one
+    anchor per object)."""
+    import convlab
+
+    here = [n for n in convlab.__all__ if getattr(getattr(convlab, n), "__module__", None) == module]
+    if not here:
+        return ""
+    filters = ", ".join(f'"!^{n}$"' for n in ["_", *here]).replace('"!^_$"', '"!^_"')
+    return f"    options:\n      filters: [{filters}]\n"
+
+
+def _home_of(name: str) -> str:
+    import convlab
+
+    return convlab._HOME[name]
 
 
 def api_pages() -> list[tuple[str, str]]:
     nav = []
     for module, summary in API_MODULES.items():
         path = f"reference/python/{module}.md"
-        write(path, f"# `{module}`\n\n{summary}\n\n::: {module}\n")
+        body = top_level_names() if module == "convlab" else f"::: {module}\n{_without_top_level(module)}"
+        write(path, f"# `{module}`\n\n{summary}\n\n{body}")
         nav.append((module, path))
     write(
         "reference/python/index.md",
@@ -257,16 +294,12 @@ def rate_section(rate: dict) -> str:
         if g.get("median_path"):
             mp = g["median_path"]
             verdict += f"; median path {fmt(mp.get('slope'))}: {mp.get('verdict')}"
-        rows.append(
-            [
-                group_text(g.get("group", {})),
-                fmt(g.get("slope")),
-                ci,
-                expected,
-                verdict,
-                f"{g.get('n_points')} ({g.get('n_dropped', 0)} dropped), {g.get('n_seeds')} seeds",
-            ]
-        )
+        if verdict == "inconclusive" or str(verdict).startswith("too few seeds"):
+            verdict += f" (about {g.get('seeds_needed') or '?'} seeds needed)"
+        points = f"{g.get('n_points')} ({g.get('n_dropped', 0)} dropped), {g.get('n_seeds')} seeds"
+        if g.get("n_failed"):
+            points += f", {g['n_failed']} runs failed"
+        rows.append([group_text(g.get("group", {})), fmt(g.get("slope")), ci, expected, verdict, points])
     if rows and rate["test"] != "equivalence":
         lines.append(table(["group", "slope", "95% CI", "expected", "verdict", "points"], rows))
     for eq in rate.get("equivalence", []):
@@ -276,12 +309,33 @@ def rate_section(rate: dict) -> str:
                 fmt(lv.get("slope")),
                 f"[{fmt(lv.get('ci_low'))}, {fmt(lv.get('ci_high'))}]" if lv.get("ci_low") is not None else "",
                 f"± {lv.get('delta')}",
+                lv.get("one_sided") or "",
                 lv.get("verdict") or "",
+                f"{lv.get('n_seeds')} (needs {lv.get('seeds_needed_one_sided') or '?'} / "
+                f"{lv.get('seeds_needed') or '?'})",
             ]
             for lv in eq.get("levels", [])
         ]
         lines.append(f"\n{group_text(eq.get('group', {}))}: slope of the paired log-ratio in `{rate['x']}`\n")
-        lines.append(table(["levels", "slope", "95% CI", "margin", "verdict"], eq_rows))
+        lines.append(
+            table(
+                ["levels", "slope", "95% CI", "margin", "no slower (one-sided)", "equivalent (two-sided)", "seeds"],
+                eq_rows,
+            )
+        )
+    for t in rate.get("trends", []):
+        t_rows = [
+            [f"{t['column']} = {lv}", fmt(sl["slope"]), f"[{fmt(sl['ci_low'])}, {fmt(sl['ci_high'])}]", sl["n_seeds"]]
+            for lv, sl in zip(t["levels"], t["slopes"])
+        ]
+        diffs = "; ".join(
+            f"{d['level_a']} − {d['level_b']}: {fmt(d['diff'])} [{fmt(d['ci_low'])}, {fmt(d['ci_high'])}]"
+            for d in t["differences"]
+        )
+        lines.append(f"\nTrend of the slope across `{t['column']}` ({group_text(t['group'])}): **{t['verdict']}**\n")
+        lines.append(table(["level", "slope", "95% CI", "seeds"], t_rows))
+        if diffs:
+            lines.append(f"\nDifferences of consecutive levels (Welch, Bonferroni): {diffs}\n")
     if rate["test"] == "equivalence" and rows:
         lines.append(f"\nThe rate of each group, all levels of `{rate['compare']}` pooled:\n")
         lines.append(table(["group", "slope", "95% CI", "expected", "verdict", "points"], rows))
@@ -372,11 +426,13 @@ NAV = """\
     - [Exact targets](concepts/targets.md)
     - [Errors, W2 and noise floors](concepts/errors.md)
     - [Rates, intervals and verdicts](concepts/rates.md)
+    - [The mathematics, with sources](concepts/theory.md)
     - [The characteristic generator](concepts/characteristic.md)
     - [The seed papers' checks](concepts/seed-papers.md)
     - [Vocabulary](concepts/vocabulary.md)
     - [What the store guarantees](concepts/reliability.md)
 - Guides
+    - [Your own study, start to finish](guides/your-own-study.md)
     - [Writing a study](guides/writing-a-study.md)
     - [Adding a target](guides/adding-a-target.md)
     - [Adding a run kind](guides/adding-a-run-kind.md)
@@ -396,7 +452,22 @@ NAV = """\
 """
 
 
+# MathJax renders the formulas (pymdownx.arithmatex) from the site itself: no request leaves it. Its single-file
+# build with every TeX extension comes from PyPI's sphinx-mathjax-offline (the Makefile installs it without
+# Sphinx); the site serves it as assets/mathjax/tex-svg-full.js, configured by docs/javascripts/mathjax.js.
+MATHJAX = "tex-svg-full.js"
+
+
+def mathjax_asset() -> None:
+    found = [f for f in importlib.metadata.files("sphinx-mathjax-offline") or [] if f.name == MATHJAX]
+    if not found:
+        raise SystemExit(f"{MATHJAX} not found: `pip install --no-deps sphinx-mathjax-offline` (make setup does)")
+    with mkdocs_gen_files.open(f"assets/mathjax/{MATHJAX}", "wb") as f:
+        f.write(Path(found[0].locate()).read_bytes())
+
+
 def main() -> None:
+    mathjax_asset()
     write("reference/study-file.md", study_file_page())
     write("reference/run-kinds.md", run_kinds_page())
     write("reference/targets.md", targets_page())

@@ -37,8 +37,11 @@ for entry in "${studies[@]}"; do
     set -f; timeout 240 $py -m convlab sweep "$study" $overrides --jobs "$jobs" --device "$device" --out "$out/$label/$device" | tail -n 25; set +f
   done
   step "$label: cpu vs cuda"
-  [ -d "$out/$label/cuda/$name" ] && $py benchmarks/compare_devices.py "$out/$label/cpu/$name" "$out/$label/cuda/$name"
-  cp "$out/$label/cuda/$name/report.md" "$out/${label}_cuda_report.md" 2>/dev/null
+  # a sweep with --set overrides writes to <name>+<overrides> (a study of its own)
+  cpu_dir=$(ls -d "$out/$label/cpu/$name"* 2>/dev/null | head -n 1)
+  cuda_dir=$(ls -d "$out/$label/cuda/$name"* 2>/dev/null | head -n 1)
+  [ -n "$cuda_dir" ] && [ -n "$cpu_dir" ] && $py benchmarks/compare_devices.py "$cpu_dir" "$cuda_dir"
+  [ -n "$cuda_dir" ] && cp "$cuda_dir/report.md" "$out/${label}_cuda_report.md" 2>/dev/null
 done
 
 for device in $devices; do

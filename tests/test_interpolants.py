@@ -21,7 +21,7 @@ def test_boundary_values(ip):
 def test_vp_boundary_values_and_initialisation_gap(S):
     ip = VP(S)
     assert (ip.a(1.0), ip.b(1.0)) == pytest.approx((0.0, 1.0), abs=1e-15)
-    # X_0 is not exactly N(0, I): the gap is e^{-S} (THEORY.md section 1)
+    # X_0 is not exactly N(0, I): the gap is e^{-S} (docs/concepts/theory.md §1)
     assert ip.b(0.0) == pytest.approx(math.exp(-S), rel=1e-12)
     assert ip.a(0.0) == pytest.approx(math.sqrt(1 - math.exp(-2 * S)), rel=1e-12)
 

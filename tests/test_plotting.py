@@ -75,3 +75,40 @@ def test_a_panel_that_cannot_be_drawn_is_skipped_with_its_reason_and_the_study_s
     result = CliRunner().invoke(app, ["sweep", str(study), "--out", str(tmp_path / "res")])
     assert result.exit_code == 1 and "figure panel not drawn: rate_panel(broken): KeyError" in result.output
     assert (tmp_path / "res" / "s" / "figures" / "fig.png").exists() and (tmp_path / "res" / "s" / "report.md").exists()
+
+
+def test_fit_for_a_rate_without_group_by_gives_its_pooled_fit_for_any_panel():
+    """A figure script that draws one panel per interpolant finds the pooled fit of a rate that does not group by
+    interpolant in each panel (it used to find none: no fit line drawn)."""
+    report = {"rates": [{"y": "coupled_error", "where": {}, "groups": [{"group": {}, "slope": -1.0}]}]}
+    assert fit_for(report, y="coupled_error", group={"interpolant": "linear"})["slope"] == -1.0
+    grouped = {"rates": [{"y": "e", "where": {}, "groups": [{"group": {"D": 2}, "slope": -1.0}]}]}
+    assert fit_for(grouped, y="e", group={"D": 2, "interpolant": "trig"})["slope"] == -1.0
+    assert fit_for(grouped, y="e", group={"D": 3}) is None
+
+
+def test_a_study_without_a_figure_script_gets_a_standard_figure_per_rate(tmp_path):
+    """No figures/<name>.py and no `figure:`: one figure per rate (error against x per group with the fit and its
+    band, local slopes below), equivalence-style comparisons included; a named script that does not exist is
+    refused when the study is opened."""
+    import convlab
+    from convlab.study.plan import StudyError
+    from tests.study.conftest import TINY_FLOW
+
+    def write_study(text, name="study.yaml"):
+        (tmp_path / name).write_text(text)
+        return tmp_path / name
+
+    compare = TINY_FLOW + "  - {name: solver difference, x: K, y: coupled_error, compare: solver, test: two_sided}\n"
+    study = convlab.open_study(write_study(compare), ["grid.K=[4, 8, 16]"], out=tmp_path / "res")
+    study.run()
+    post = study.post()
+    names = sorted(p.name for p in post.figures)
+    assert not post.errors and names == sorted(
+        f"tiny_{r}.{ext}" for r in ("euler", "heun", "solver-difference") for ext in ("png", "pdf")
+    )
+    from matplotlib.image import imread
+
+    assert all(imread(p).shape[0] > 100 for p in post.figures if p.suffix == ".png")
+    with pytest.raises(StudyError, match="figure: no such script"):
+        convlab.open_study(write_study(TINY_FLOW + "figure: nowhere.py\n", "named.yaml"), out=tmp_path / "res2")

@@ -1,4 +1,4 @@
-"""Honest Wasserstein-2 measurements (THEORY.md section 5). Names ending in _sq are squared distances.
+"""Honest Wasserstein-2 measurements (docs/concepts/theory.md §5). Names ending in _sq are squared distances.
 
 - exact_w2 / exact_w2_sq: the W2 of two empirical measures, solved exactly (POT network simplex or, for
   equal-size uniform samples, scipy's linear_sum_assignment; the faster is chosen automatically).
@@ -225,7 +225,7 @@ class NoiseFloor:
 def noise_floor_w2(
     target, n: int, *, generator: torch.Generator | int, repeats: int = 3, method: str = "auto"
 ) -> NoiseFloor:
-    """The two-sample noise floor W2(nu_n, nu'_n) of `target` at sample size n (THEORY.md section 5)."""
+    """The two-sample noise floor W2(nu_n, nu'_n) of `target` at sample size n (docs/concepts/theory.md §5)."""
     g = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator
     vals = tuple(
         exact_w2(

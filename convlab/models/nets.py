@@ -98,7 +98,7 @@ class TwoTimeNet(nn.Module):
 
 
 class Student(nn.Module):
-    """g(s, t, x) with g(s, s, x) = x by construction (THEORY.md section 4, step 3).
+    """g(s, t, x) with g(s, s, x) = x by construction (docs/concepts/theory.md §4, step 3).
 
     form 'euler': x + (t - s) f(s, t, x); form 'exp_euler': (a_t / a_s) x + (b_t - a_t b_s / a_s) f(s, t, x), the
     exponential integrator's step with f in place of the denoiser. One-step sampling is g(0, T, z).

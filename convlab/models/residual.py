@@ -1,4 +1,4 @@
-"""The residual block of the neural JKO flow (seed 003): T(x) = x + lip * g(x), g an MLP of spectral-normalised
+"""The residual block of the neural JKO flow (arXiv 2310.17582): T(x) = x + lip * g(x), g an MLP of spectral-normalised
 layers with ELU, so Lip(T - id) <= lip < 1 and T is invertible (by the fixed-point iteration x <- y - f(x), a
 contraction with factor lip). Its log-determinant is exact (autograd Jacobian; low dimension). The JKO
 objective it is trained on and the flow's density tracking are in convlab.theory.jko.

@@ -1,4 +1,4 @@
-"""The characteristic-generator pipeline (THEORY.md section 4), stage by stage: the teacher (velocity matching,
+"""The characteristic-generator pipeline (docs/concepts/theory.md §4), stage by stage: the teacher (velocity matching,
 oracle or kernel), Euler characteristics, the one-step student, and the measured error budget. The run kind that
 drives it, and its config, is convlab.runs.characteristic."""
 

@@ -1,4 +1,4 @@
-"""Stage 4: the error budget of THEORY.md section 4, each term measured on held-out draws with shared noise."""
+"""Stage 4: the error budget of docs/concepts/theory.md §4, each term measured on held-out draws with shared noise."""
 
 from __future__ import annotations
 

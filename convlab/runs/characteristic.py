@@ -1,4 +1,4 @@
-"""The 'characteristic' run kind: the characteristic-generator pipeline (THEORY.md section 4) on one target,
+"""The 'characteristic' run kind: the characteristic-generator pipeline (docs/concepts/theory.md §4) on one target,
 teacher -> Euler characteristics -> one-step student -> the measured error budget (convlab.pipeline).
 
 Runs that differ only in K, the student or the evaluation share one trained teacher (an on-disk artefact: the
@@ -124,7 +124,7 @@ class EvalReference(ReferenceConfig):
 
 
 class CharacteristicRun(RunConfig):
-    """One run of the characteristic-generator pipeline (THEORY.md section 4)."""
+    """One run of the characteristic-generator pipeline (docs/concepts/theory.md §4)."""
 
     kind: Literal["characteristic"] = "characteristic"
     interpolant: InterpolantSpec = "follmer"

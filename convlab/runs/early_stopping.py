@@ -1,4 +1,4 @@
-"""The 'early_stopping' run kind: stopping the flow at T < 1 (seed 004). W2(p_T, nu) between closed-form bounds,
+"""The 'early_stopping' run kind: stopping the flow at T < 1 (arXiv 2311.11475). W2(p_T, nu) between closed-form bounds,
 and the integrated Lipschitz constant on [0, T] that enters every stability bound (convlab.theory.regularity)."""
 
 from __future__ import annotations

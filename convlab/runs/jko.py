@@ -1,4 +1,4 @@
-"""The 'jko' run kind: a neural JKO flow of K blocks on an analytic target (seed 003; convlab.theory.jko).
+"""The 'jko' run kind: a neural JKO flow of K blocks on an analytic target (convlab.theory.jko).
 
 Block k is initialised and trained (convlab.models.training.train) from its own seeded streams on the training
 samples pushed through blocks 0..k-1, so the first k blocks of a run with K > k are the blocks of the run with
@@ -35,7 +35,7 @@ class BlockOptim(OptimConfig):
 
 
 class JKORun(RunConfig):
-    """K blocks of the neural JKO flow towards N(0, I) (seed 003): KL(p_K || N(0, I)) by exact density tracking,
+    """K blocks of the neural JKO flow towards N(0, I) (arXiv 2310.17582): KL(p_K || N(0, I)) by exact density tracking,
     W2 of generated samples (inverted blocks) to the target, and the Gaussian closed form beside them."""
 
     kind: Literal["jko"] = "jko"

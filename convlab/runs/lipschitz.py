@@ -1,5 +1,5 @@
-"""The 'lipschitz' run kind: L_t = sup_x ||grad_x V(t, x)||_2 of a target's exact velocity at one time (seed 004;
-the estimator is convlab.theory.regularity.lipschitz_estimate)."""
+"""The 'lipschitz' run kind: L_t = sup_x ||grad_x V(t, x)||_2 of a target's exact velocity at one time
+(arXiv 2311.11475; the estimator is convlab.theory.regularity.lipschitz_estimate)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from convlab.theory.regularity import jacobian_coefficients, lipschitz_estimate
 
 
 class LipschitzRun(RunConfig):
-    """L_t = sup_x ||grad_x V(t, x)||_2 of a target's exact velocity at one time t < 1 (seed 004)."""
+    """L_t = sup_x ||grad_x V(t, x)||_2 of a target's exact velocity at one time t < 1 (arXiv 2311.11475)."""
 
     kind: Literal["lipschitz"] = "lipschitz"
     interpolant: InterpolantSpec = "linear"

@@ -1,5 +1,5 @@
 """The 'log_concavity' run kind: -Hess log p_t of the OU marginal of an isotropic mixture at forward time t,
-against the sandwich of THEORY.md section 6 (convlab.theory.pf_ode), with the switch time t*."""
+against the sandwich of docs/concepts/theory.md §6 (convlab.theory.pf_ode), with the switch time t*."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from convlab.theory.pf_ode import log_concavity_bounds, mixture_radius_and_std, 
 
 
 class LogConcavityRun(RunConfig):
-    """-Hess log p_t of the OU marginal at forward time t against the sandwich of THEORY.md section 6."""
+    """-Hess log p_t of the OU marginal at forward time t against the sandwich of docs/concepts/theory.md §6."""
 
     kind: Literal["log_concavity"] = "log_concavity"
     t: Annotated[float, Field(gt=0.0, description="forward OU time")] = 0.5

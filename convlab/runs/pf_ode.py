@@ -1,4 +1,5 @@
-"""The 'pf_ode' run kind: the OU probability-flow ODE of seed 002 on exact mixture scores (convlab.theory.pf_ode).
+"""The 'pf_ode' run kind: the OU probability-flow ODE of arXiv 2510.17608 on exact mixture scores
+(convlab.theory.pf_ode).
 
 The reverse ODE over horizon S is the vp flow read in its own time, so K uniform steps h = (S - s_min) / K of it
 are K uniform steps of a solver on the vp field (`euler`, or `exp_score`, the exponential integrator with the
@@ -38,7 +39,8 @@ from convlab.theory.pf_ode import mixture_radius_and_std, ou_end_time, switch_ti
 
 
 class PFODERun(RunConfig):
-    """The OU probability-flow ODE over horizon S, K solver steps on the exact (or perturbed) score (seed 002)."""
+    """The OU probability-flow ODE over horizon S, K solver steps on the exact (or perturbed) score
+    (arXiv 2510.17608)."""
 
     kind: Literal["pf_ode"] = "pf_ode"
     S: Annotated[float, Field(gt=0.0, description="horizon of the forward OU process")] = 8.0

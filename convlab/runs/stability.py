@@ -1,4 +1,4 @@
-"""The 'stability' run kind: flows of V and V + delta from the same noise (seed 004). The measured coupled error
+"""The 'stability' run kind: flows of V and V + delta from the same noise (arXiv 2311.11475). The measured coupled error
 against the Gronwall bound integral_0^T exp(integral_t^T L~) eps_t dt (convlab.theory.regularity), with L~ the
 Lipschitz profile of V + delta and eps_t = ||delta||_{L2(p_t)} from exact draws of p_t."""
 

@@ -1,4 +1,4 @@
-"""One-step maps x(t0) -> x(t1) of dx/dt = V(t, x), each declaring its global order (THEORY.md section 3).
+"""One-step maps x(t0) -> x(t1) of dx/dt = V(t, x), each declaring its global order (docs/concepts/theory.md §3).
 
 Every solver's docstring follows one template: the update, Order, Stages (field evaluations per step) and a
 reference. tests/solvers/test_order.py measures every declared order.
@@ -105,11 +105,11 @@ class ExpScore(Solver):
     """Exponential integrator in score form, the score frozen on the step: x1 = r x + (r - 1) score(t0, x),
     r = b1 / b0. For a variance-preserving schedule (a^2 + b^2 = 1) the velocity is V = (b'/b)(x + score), so the
     step integrates the rest exactly; on vp with horizon S it is the OU step e^h y + (e^h - 1) score with
-    h = S (t1 - t0) (seed 002's exponential integrator).
+    h = S (t1 - t0) (the exponential integrator of Kremling et al., arXiv 2510.17608).
 
     Order: 1; exact when the score is constant along the step. Stages: 1. Needs a field with `interpolant` and
-    `score`, a variance-preserving schedule and b(t0) > 0 (vp: b(0) = e^{-S}). Reference: seed 002 (Kremling et
-    al., arXiv 2510.17608), section 3; Zhang & Chen, DEIS (ICLR 2023).
+    `score`, a variance-preserving schedule and b(t0) > 0 (vp: b(0) = e^{-S}). Reference: Kremling et
+    al., arXiv 2510.17608, section 3; Zhang & Chen, DEIS (ICLR 2023).
     """
 
     name, order, stages = "exp_score", 1, 1
@@ -138,4 +138,6 @@ SOLVERS: dict[str, type[Solver]] = {
 
 
 def as_solver(spec: Solver | str | dict) -> Solver:
+    """A solver from its name in SOLVERS ('euler', 'heun', 'rk4', 'exp_euler', 'exp_score'), a spec dict
+    {'name': ..., **parameters}, or a Solver (returned as is); ValueError naming the known solvers otherwise."""
     return spec if isinstance(spec, Solver) else build(SOLVERS, spec, kind="solver")

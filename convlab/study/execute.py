@@ -3,11 +3,13 @@ that makes each shared on-disk artefact (a trained teacher) once, before the run
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import logging
 import math
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
@@ -34,9 +36,10 @@ class Outcome:
     """What happened to one run in this sweep."""
 
     run_id: str
-    status: str  # 'ok', 'failed', 'done' (already finished), 'skipped' (failed before, no --retry-failed), 'busy'
+    status: str  # 'ok' or 'failed', as the table has it; 'busy' while another sweep holds the run
     reason: str | None = None
     seconds: float = 0.0
+    ran: bool = True  # False: finished (ok, or failed without --retry-failed) before this sweep, not run again
 
 
 @dataclass
@@ -78,11 +81,11 @@ def execute_batch(tasks: list[RunTask]) -> list[Outcome]:
             if task.force and state != "new":
                 store.set_aside(task.run_id, "forced")
             elif state == "done":
-                outcomes[task.run_id] = Outcome(task.run_id, "done")
+                outcomes[task.run_id] = Outcome(task.run_id, "ok", ran=False)
                 continue
             elif state == "failed" and not task.retry_failed:
                 outcomes[task.run_id] = Outcome(
-                    task.run_id, "skipped", reason="failed before; rerun with --retry-failed"
+                    task.run_id, "failed", reason="failed before; rerun with --retry-failed", ran=False
                 )
                 continue
             elif state in ("failed", "incomplete", "damaged"):
@@ -201,11 +204,14 @@ def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _init_local_worker(threads: int, parent: int) -> None:
+def _init_local_worker(threads: int, parent: int, started) -> None:
     """A local worker: capped threads, and it exits when the sweep process dies (even by kill -9), so that a
     killed sweep leaves no orphan computing a run nobody will collect (its run is redone on resume). `parent` is
-    passed in, not read here: a worker still starting when the sweep died has already been adopted."""
+    passed in, not read here: a worker still starting when the sweep died has already been adopted. `started`
+    counts the workers that got this far (past importing the parent's script)."""
     _init_worker(threads)
+    with started.get_lock():
+        started.value += 1
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -221,8 +227,10 @@ class SweepResult:
     submitted: dict[str, str] = field(default_factory=dict)  # SLURM: run id -> job id submitted by this call
     active: list[str] = field(default_factory=list)  # SLURM: run ids queued or running after submission
 
-    def count(self, status: str) -> int:
-        return sum(o.status == status for o in self.outcomes)
+    def count(self, status: str, *, ran: bool | None = True) -> int:
+        """Runs with this status that ran in this sweep (`ran=True`), that had finished before it (False), or
+        either (None)."""
+        return sum(o.status == status and (ran is None or o.ran == ran) for o in self.outcomes)
 
 
 def forget_failed_artefacts(plan: Plan, store: StudyStore, run_ids: set[str]) -> None:
@@ -238,7 +246,7 @@ def tasks_for(plan: Plan, store: StudyStore, *, device: str, retry_failed: bool,
     return [
         RunTask(
             str(store.root),
-            plan.study.name,
+            store.dir.name,  # the results folder: the study's name, or <name>+<overrides> (api.override_suffix)
             r.run_id,
             r.kind,
             r.config.model_dump(mode="json"),
@@ -325,6 +333,49 @@ def plan_batches(
     return out
 
 
+WORKERS_DID_NOT_START = (
+    "the worker processes died while starting, before any run: each imports the script that started the sweep "
+    "({script}) again (multiprocessing's spawn), and that import failed or exited. Keep the code that runs under "
+    '`if __name__ == "__main__":` (the rest of the script must import cleanly), or run with jobs=1. Nothing ran.'
+)
+
+
+class WorkersDidNotStart(RuntimeError):
+    """No local worker process got past importing the parent's script: nothing ran (the runs stay new)."""
+
+
+def _main_script() -> str:
+    return str(getattr(sys.modules.get("__main__"), "__file__", None) or "the interactive session")
+
+
+def unguarded_main_script() -> Path | None:
+    """The script this process runs when worker processes would re-import it unguarded, else None.
+
+    Local workers are started with multiprocessing's 'spawn' (fork is unsafe with torch's threads), which imports
+    the parent's __main__ script in every worker. A script that calls Study.run at its top level, without
+    `if __name__ == "__main__":`, would start the sweep again in each worker, whose start-up then fails: the
+    workers die and every run would be lost. Interactive sessions, notebooks, `python -c` and console scripts are
+    not re-imported, so they pass; so is a package's `__main__` run with `python -m` (spawn skips those), while a
+    module run with `python -m module` is imported again by name."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and (spec.name == "__main__" or spec.name.endswith(".__main__")):
+        return None
+    path = getattr(main, "__file__", None)
+    if not path or not str(path).endswith(".py"):
+        return None
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.If) and {"__name__", "__main__"} <= {
+            getattr(n, "id", None) or getattr(n, "value", None) for n in ast.walk(node.test)
+        }:
+            return None
+    return Path(path)
+
+
 def run_local(
     plan: Plan,
     store: StudyStore,
@@ -371,8 +422,9 @@ def run_local(
                 finished.add(i)
         return result
     ctx = multiprocessing.get_context("spawn")
+    started = ctx.Value("i", 0)
     with ProcessPoolExecutor(
-        max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid())
+        max_workers=jobs, mp_context=ctx, initializer=_init_local_worker, initargs=(threads, os.getpid(), started)
     ) as pool:
         running: dict[Future, int] = {}
         waiting = dict(enumerate(batches))  # not started yet
@@ -390,6 +442,8 @@ def run_local(
                 try:
                     outcomes = fut.result()
                 except Exception as err:  # noqa: BLE001 - a worker died (e.g. out of memory): its runs failed
+                    if started.value == 0:  # none ever started: no run can, say why instead of failing them all
+                        raise WorkersDidNotStart(WORKERS_DID_NOT_START.format(script=_main_script())) from err
                     reason = f"worker died: {type(err).__name__}: {err}"
                     outcomes = [Outcome(t.run_id, "failed", reason) for t in tasks[i]]
                 report(outcomes)

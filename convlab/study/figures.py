@@ -1,4 +1,6 @@
-"""Figure scripts: one per study (figures/<name>.py by default), each with main(study_dir) -> [paths]."""
+"""Figure scripts: one per study (figures/<name>.py by default), each with main(study_dir) -> [paths]. A study with
+no script gets the standard figure of each of its rates (convlab.plotting.rate_figures); a script the study names
+in `figure:` must exist (the plan checks it)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,16 @@ def figure_script(study: StudySpec, source: str | Path) -> Path:
 
 
 def make_figures(study: StudySpec, source: str | Path, study_dir: str | Path) -> tuple[list[Path], list[str]]:
-    """Run the study's figure script on its stored results: (the files it wrote, the panels it could not draw and
-    why); ([], []) when the study has no script."""
+    """Run the study's figure script on its stored results, or draw the standard figure of each rate when it has
+    none: (the files written, the panels that could not be drawn and why)."""
     from convlab import plotting
 
     script = figure_script(study, source)
-    if not script.is_file():
-        return [], []
     plotting.SKIPPED.clear()
-    paths = list(runpy.run_path(str(script))["main"](Path(study_dir)))
+    if script.is_file():
+        paths = list(runpy.run_path(str(script))["main"](Path(study_dir)))
+    elif study.figure is not None:
+        raise FileNotFoundError(f"figure: {study.figure}: no such script ({script})")
+    else:
+        paths = plotting.rate_figures(study_dir, study.name)
     return paths, list(plotting.SKIPPED)

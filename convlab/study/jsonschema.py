@@ -7,6 +7,12 @@ base is merged over the study's, so each holds part of a config), `target` is an
 parameters, and grid and zip keys are the dotted keys some run kind has. Editors that read the schema (the
 `# yaml-language-server: $schema=...` line of the shipped studies) then complete and check those keys; convlab's
 own validation stays the one that runs, with messages that name the file and the dotted path.
+
+Where JSON Schema can say it, the schema is as strict as the validator: names are enums of the registries
+(solvers, interpolants, targets, run kinds), numbers carry their bounds, each grid key's values are checked
+against that key's own schema, and `base` is dispatched on its `kind` (if/then), so that a misspelled key is
+reported as that key, not as "valid under none of the schemas". What it cannot say: a target parameter without a
+default is not required in `base`, because a grid or zip key (`target.d`) may set it.
 """
 
 from __future__ import annotations
@@ -34,17 +40,38 @@ def study_json_schema() -> dict[str, Any]:
             if defs.setdefault(def_name, def_schema) != def_schema:
                 raise ValueError(f"two config models named {def_name} with different schemas (run kind {name})")
         defs[f"{name}_config"] = _partial(sub)
+    keys = _dotted_keys(RUN_KINDS, defs)
+    # `base` by its kind: the matching config's schema reports a misspelled key as that key. A block's base may
+    # leave `kind` to the study's base: then any key some kind has is accepted.
     base = {
         "description": "a run config: `kind` (a run kind, `convlab kinds`) and its keys; a block's base is merged "
         "over the study's, so neither needs every key",
-        "anyOf": [{"$ref": f"#/$defs/{name}_config"} for name in RUN_KINDS],
+        "type": "object",
+        "properties": {"kind": {"enum": sorted(RUN_KINDS)}},
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+                "then": {"$ref": f"#/$defs/{name}_config"},
+            }
+            for name in RUN_KINDS
+        ]
+        + [
+            {
+                "if": {"not": {"required": ["kind"]}},
+                "then": {
+                    "properties": {key: _one_of(keys[key]) for key in sorted(keys) if "." not in key},
+                    "additionalProperties": False,
+                },
+            }
+        ],
     }
-    keys = sorted(_dotted_keys(RUN_KINDS))
     grid = {
         "type": "object",
         "description": "dotted config keys (`teacher.n`, `target.d`) to lists of values, crossed",
-        "propertyNames": {"enum": keys},
-        "additionalProperties": {"type": "array", "minItems": 1},
+        "properties": {
+            key: {"type": "array", "minItems": 1, "items": _one_of(schemas)} for key, schemas in sorted(keys.items())
+        },
+        "additionalProperties": False,
     }
     for owner in (schema, defs["Block"]):
         props = owner["properties"]
@@ -71,13 +98,18 @@ def _target_schema() -> dict[str, Any]:
     }
 
 
-def _one_target(name: str, make: Any) -> dict[str, Any]:
-    props: dict[str, Any] = {"name": {"const": name}}
+def _one_target_properties(make: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {}
     for p in parameters(make):
         prop = TypeAdapter(p.annotation).json_schema() if p.annotation is not inspect.Parameter.empty else {}
         if p.default is not inspect.Parameter.empty:
             prop["default"] = p.default
         props[p.name] = prop
+    return props
+
+
+def _one_target(name: str, make: Any) -> dict[str, Any]:
+    props: dict[str, Any] = {"name": {"const": name}, **_one_target_properties(make)}
     doc = (make.__doc__ or "").strip().splitlines()
     return {
         "type": "object",
@@ -89,21 +121,42 @@ def _one_target(name: str, make: Any) -> dict[str, Any]:
     }
 
 
-def _dotted_keys(kinds: dict[str, Any]) -> set[str]:
-    """Every dotted key a grid may set: each config field and its nested fields, and `target.<parameter>`."""
+def _dotted_keys(kinds: dict[str, Any], defs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every dotted key a grid may set, with the schemas its values may have: each config field and its nested
+    fields (as the field's own schema says, bounds and enums included), `target` (a whole target) and
+    `target.<parameter>` of every target."""
     from convlab.targets import TARGETS
 
-    keys: set[str] = set()
+    keys: dict[str, list[dict[str, Any]]] = {}
+
+    def add(key: str, schema: dict[str, Any]) -> None:
+        schema = {k: v for k, v in schema.items() if k not in ("title", "description", "default")}
+        if schema not in keys.setdefault(key, []):
+            keys[key].append(schema)
 
     def walk(model: type[BaseModel], prefix: str) -> None:
+        properties = model.model_json_schema(ref_template="#/$defs/{model}")["properties"]
         for field, info in model.model_fields.items():
-            keys.add(prefix + field)
+            if prefix + field == "target":
+                continue
+            add(prefix + field, properties.get(field, {}))
             for a in (info.annotation, *typing.get_args(info.annotation)):
                 if isinstance(a, type) and issubclass(a, BaseModel):
                     walk(a, f"{prefix}{field}.")
 
     for kind in kinds.values():
         walk(kind.config, "")
+    add("target", {"$ref": "#/$defs/Target"})
+    add("target.name", {"enum": sorted(TARGETS)})
     for make in TARGETS.values():
-        keys |= {"target.name", *(f"target.{p.name}" for p in parameters(make))}
+        for prop, schema in _one_target_properties(make).items():
+            add(f"target.{prop}", schema)
     return keys
+
+
+def _one_of(schemas: list[dict[str, Any]]) -> dict[str, Any]:
+    """One schema from the ways a key is declared (a key several kinds have, with different bounds, say)."""
+    schemas = [s for s in schemas if s]
+    if not schemas:
+        return {}
+    return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}

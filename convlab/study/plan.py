@@ -23,6 +23,8 @@ from convlab.files import read_json
 from convlab.registry import did_you_mean, shown
 from convlab.runs import RUN_KINDS
 from convlab.study.columns import check_columns
+from convlab.study.figures import figure_script
+from convlab.study.limits import MAX_RUNS
 from convlab.study.schema import StudySpec
 from convlab.study.store import FORMAT, STUDY
 from convlab.study.yamlio import YAMLLimit, describe_error, load_yaml, load_yaml_text
@@ -30,9 +32,6 @@ from convlab.targets import check_target_spec
 
 MAX_ERRORS = 25
 MAX_MESSAGE = 1000  # characters of one message: a refused value is quoted, never megabytes of it
-# Runs one plan may hold unless the caller allows large plans (`--allow-large`): the largest shipped study has a few
-# hundred, and a grid that crosses a few long lists reaches millions from a few lines. Counted before expansion.
-MAX_RUNS = 20_000
 
 
 class StudyError(Exception):
@@ -333,6 +332,9 @@ def make_plan(
     warnings: list[str] = []
     if not errors:
         errors, warnings = check_columns(study, list(runs.values()), str(source))
+    if study.figure is not None and origin is None and not figure_script(study, source).is_file():
+        # (checked from the study file: a results directory copied elsewhere still opens without its script)
+        errors.append(f"{source}: figure: no such script {figure_script(study, source)} (got {shown(study.figure)})")
     if errors:
         unique = list(dict.fromkeys(errors))
         raise StudyError(

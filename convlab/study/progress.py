@@ -10,6 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from convlab.study.execute import Outcome
 
+WAVE_S = 1.0  # runs reported within this many seconds of the first finished together (one batch, one wave)
+
 
 class SweepProgress:
     """Counts runs done / failed / left over a sweep and shows an ETA."""
@@ -19,7 +21,10 @@ class SweepProgress:
         self.done, self.failed, self.busy = done_before, failed_before, 0
         self.waited: set[str] = set()  # runs reported busy (held by another sweep) and not reported again yet
         self.start, self.finished_here = time.monotonic(), 0
-        self.live = self.stream.isatty() if live is None else live
+        self.first_at: float | None = None  # when the first run of this sweep finished
+        self.first_wave, self.last_at = 0, 0.0
+        console = Console(file=self.stream)
+        self.live = (self.stream.isatty() or console.is_jupyter) if live is None else live
         self.bar = None
         if self.live:
             self.bar = Progress(
@@ -30,7 +35,7 @@ class SweepProgress:
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
-                console=Console(file=self.stream),
+                console=console,
                 transient=False,
             )
             self.task = self.bar.add_task(
@@ -48,26 +53,38 @@ class SweepProgress:
         )
 
     def eta(self) -> float | None:
+        """Seconds left at the pace of the runs finished since the first wave (the runs reported with the first):
+        the first wave carries the start-up and the shared work (a teacher, a reference solve) later runs reuse, so
+        counting it per run once overstated a 2-minute sweep as 18 minutes. Until a second wave, the plain pace."""
         if not self.finished_here:
             return None
+        later = self.finished_here - self.first_wave
+        if later > 0 and self.last_at > self.first_at:
+            return (self.last_at - self.first_at) / later * self.left
         return (time.monotonic() - self.start) / self.finished_here * self.left
 
     def update(self, o: Outcome) -> None:
         if o.run_id in self.waited:  # a run another sweep held, reported again once it let go
             self.waited.discard(o.run_id)
             self.busy -= 1
-        if o.status in ("ok", "done"):
+        if o.status == "ok":
             self.done += 1
-        elif o.status in ("failed", "skipped"):
+        elif o.status == "failed":
             self.failed += 1
         elif o.status == "busy":
             self.busy += 1
             self.waited.add(o.run_id)
-        if o.status in ("ok", "failed"):
+        ran = o.ran and o.status in ("ok", "failed")
+        if ran:
             self.finished_here += 1
+            now = time.monotonic()
+            if self.first_at is None or now - self.first_at < WAVE_S:
+                self.first_at = self.first_at or now
+                self.first_wave += 1
+            self.last_at = now
         if self.bar is not None:
             self.bar.update(self.task, completed=self.done + self.failed + self.busy, counts=self._counts())
-        elif o.status in ("ok", "failed"):
+        elif ran:
             eta = self.eta()
             eta_text = "?" if eta is None else f"{eta / 60:.1f} min"
             detail = f" ({o.reason})" if o.reason else ""

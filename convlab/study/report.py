@@ -207,16 +207,20 @@ class Report:
     n_failed: int
     rates: list[RateResult]
     checks: list[CheckResult]
+    definition: dict[str, Any] | None = None  # which study definition and directory the report read (Study.definition)
 
     def to_dict(self) -> dict[str, Any]:
         """The form of report.json (figure scripts read it; non-finite numbers are written as null)."""
-        return {
+        out = {
             "study": self.study,
             "n_runs": self.n_runs,
             "n_failed": self.n_failed,
             "rates": [r.to_dict() for r in self.rates],
             "checks": [c.to_dict() for c in self.checks],
         }
+        if self.definition is not None:
+            out["definition"] = self.definition
+        return out
 
     def fit(
         self, *, y: str, where: dict[str, Any] | None = None, group: dict[str, Any] | None = None, **spec: Any
@@ -389,8 +393,8 @@ def check_result(spec: CheckSpec, df: pd.DataFrame) -> CheckResult:
     return CheckResult(spec, int(len(holds)), int(holds.sum()))
 
 
-def make_report(study: StudySpec, df: pd.DataFrame) -> Report:
-    """Every declared rate and check of the study on its table."""
+def make_report(study: StudySpec, df: pd.DataFrame, *, definition: dict[str, Any] | None = None) -> Report:
+    """Every declared rate and check of the study on its table; `definition` says which study it is."""
     n_failed = int((df["status"] != "ok").sum()) if len(df) else 0
     return Report(
         study.name,
@@ -398,12 +402,21 @@ def make_report(study: StudySpec, df: pd.DataFrame) -> Report:
         n_failed,
         [rate_result(s, df) for s in study.rates],
         [check_result(c, df) for c in study.checks],
+        definition,
     )
 
 
 def render_text(report: dict[str, Any]) -> str:
     """A plain-text rendering of a report's JSON form (also written to report.md)."""
     lines = [f"# {report['study']}: {report['n_runs']} runs ({report['n_failed']} failed)", ""]
+    if report.get("definition"):
+        d = report["definition"]
+        sets = "".join(f" --set {o}" for o in d["overrides"]) or " (no overrides)"
+        lines[1:1] = [
+            f"definition: {d['source']}{sets}, as stored in its results directory {d['directory']} "
+            f"({d['written'] or 'not run'}); read {report['n_runs']} finished runs of the {d['planned']} it plans",
+            "",
+        ]
     for entry in report["rates"]:
         lines.append(f"## {entry['title']}")
         if "error" in entry:

@@ -4,7 +4,7 @@ M is a compact d-manifold in its natural space R^m (the sphere S^d in R^{d+1}, t
 the cube [0, side]^d in R^d), embedded into R^D by a seeded isometry Q (the identity when D = m). Given the
 manifold point Y, X_t = a Z + b (Y + s eps) = b Y + sqrt(c) xi with c = a^2 + b^2 s^2, so the posterior of Y
 given X_t = x is Unif(M) tilted by exp((b <x, Y> - b^2 |Y|^2 / 2) / c). It only sees x's natural coordinates
-Q^T x, and every field follows from its log-partition L and mean E[Y | x] (THEORY.md section 2):
+Q^T x, and every field follows from its log-partition L and mean E[Y | x] (docs/concepts/theory.md §2):
 
     log p_t(x) = -D/2 log(2 pi c) - |x|^2 / (2c) + L,      L = log E_Unif[exp((b <x, Y> - b^2 |Y|^2 / 2) / c)]
     score      = (b E[Y | x] - x) / c

@@ -1,6 +1,6 @@
 """Per-component covariances Sigma_k of a Gaussian mixture, with the solves the exact fields need.
 
-At time t the component law of X_t is N(b mu_k, C_k) with C_k = a^2 I + b^2 Sigma_k (THEORY.md section 2).
+At time t the component law of X_t is N(b mu_k, C_k) with C_k = a^2 I + b^2 Sigma_k (docs/concepts/theory.md §2).
 Each structure solves with C_k in its own basis, so no inverse is ever formed:
 
 - Isotropic:  Sigma_k = v_k I                          (cost O(D) per point and component)

@@ -1,4 +1,4 @@
-"""Gaussian-smoothed manifolds nu = Unif(M) * N(0, s^2 I) as exact mixtures (THEORY.md section 2).
+"""Gaussian-smoothed manifolds nu = Unif(M) * N(0, s^2 I) as exact mixtures (docs/concepts/theory.md §2).
 
 A curved d-manifold M is represented by N atoms y_i spread uniformly over it (a scrambled Sobol point set
 mapped through a measure-preserving parametrisation, so the atoms stratify the uniform measure), each

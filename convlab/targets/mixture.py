@@ -1,4 +1,4 @@
-"""Gaussian mixtures with exact velocity, score, denoiser and posterior covariance (THEORY.md section 2).
+"""Gaussian mixtures with exact velocity, score, denoiser and posterior covariance (docs/concepts/theory.md §2).
 
 nu = sum_k pi_k N(mu_k, Sigma_k). Given X_t = x, component k has posterior weight
 w_k = softmax_k(log pi_k + log N(x; b mu_k, C_k)), C_k = a^2 I + b^2 Sigma_k, and with u_k = C_k^{-1}(x - b mu_k):

@@ -21,7 +21,7 @@ def ring8(*, radius: float = 4.0, s: float = 0.4) -> GaussianMixture:
 
 
 def gaussian(*, D: int = 2, mean: float = 0.0, s: float = 1.0) -> GaussianMixture:
-    """One isotropic Gaussian N(mean * 1, s^2 I) in R^D: every error has a closed form (THEORY.md section 5)."""
+    """One isotropic Gaussian N(mean * 1, s^2 I) in R^D: every error has a closed form (docs/concepts/theory.md §5)."""
     _count("D", D)
     if not (isinstance(mean, int | float) and math.isfinite(mean)):
         raise ValueError(f"mean: must be a finite number (got {mean!r})")

@@ -1,9 +1,11 @@
-"""Formulas of the seed papers beyond the characteristic generator (THEORY.md section 6), each checked against an
+"""Formulas of the seed papers beyond the characteristic generator (docs/concepts/theory.md §6), each checked against an
 independent route in tests/theory:
 
-- pf_ode: the OU probability-flow ODE's time map and the log-concavity sandwich of its marginals (seed 002);
-- regularity: Lipschitz profiles, early stopping and the stability bound of Gaussian interpolation flows (seed 004);
-- jko: the JKO scheme's Gaussian closed form and the neural JKO flow's objective and density tracking (seed 003);
+- pf_ode: the OU probability-flow ODE's time map and the log-concavity sandwich of its marginals (arXiv 2510.17608);
+- regularity: Lipschitz profiles, early stopping and the stability bound of Gaussian interpolation flows
+  (arXiv 2311.11475);
+- jko: the JKO scheme's Gaussian closed form and the neural JKO flow's objective and density tracking
+  (arXiv 2310.17582);
 - perturbation: known, seeded perturbation fields (injected score and velocity errors).
 
 Their steppers are ordinary solvers (convlab.solvers: `euler`, `exp_score`) and their networks train through

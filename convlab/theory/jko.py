@@ -1,8 +1,8 @@
-"""The JKO (Wasserstein proximal) scheme towards N(0, I) (seed 003; Cheng, Lu, Tan, Xie, arXiv 2310.17582):
+"""The JKO (Wasserstein proximal) scheme towards N(0, I) (Cheng, Lu, Tan, Xie, arXiv 2310.17582):
 
     p_{k+1} = argmin_p KL(p || N(0, I)) + W2^2(p, p_k) / (2 gamma).
 
-For Gaussians with commuting covariances the step acts per eigen-direction in closed form (THEORY.md 6):
+For Gaussians with commuting covariances the step acts per eigen-direction in closed form (docs/concepts/theory.md §6):
 m' = m / (1 + gamma), s' = (s + sqrt(s^2 + 4 gamma (1 + gamma))) / (2 (1 + gamma)). `affine_jko_step` solves
 the same proximal problem numerically over affine maps x -> A x + c (the optimal map between Gaussians is
 affine), so it must reproduce the closed form; it is the check that the objective is set up right.

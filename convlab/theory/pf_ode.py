@@ -1,5 +1,5 @@
-"""The OU probability-flow ODE (seed 002; Kremling, Iafrate, Taheri, Lederer, arXiv 2510.17608): its time map
-and the weak log-concavity of the OU marginals of isotropic mixtures (THEORY.md section 6).
+"""The OU probability-flow ODE (Kremling, Iafrate, Taheri, Lederer, arXiv 2510.17608): its time map
+and the weak log-concavity of the OU marginals of isotropic mixtures (docs/concepts/theory.md §6).
 
 Forward OU dX = -X ds + sqrt(2) dB over [0, S]: p_s is the law of e^{-s} X0 + sqrt(1 - e^{-2s}) Z, which is
 the law of X_t under the vp interpolant with horizon S at t = 1 - s / S. The reverse ODE in tau = S - s,

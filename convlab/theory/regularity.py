@@ -1,5 +1,6 @@
-"""Regularity of Gaussian interpolation flows (seed 004; Gao, Huang, Jiao, arXiv 2311.11475): the Lipschitz
-profile L_t = sup_x ||grad_x V(t, x)||_2, the early-stopping trade-off and the stability bound (THEORY.md 2, 6).
+"""Regularity of Gaussian interpolation flows (Gao, Huang, Jiao, arXiv 2311.11475): the Lipschitz
+profile L_t = sup_x ||grad_x V(t, x)||_2, the early-stopping trade-off and the stability bound
+(docs/concepts/theory.md §2, §6).
 
 The Jacobian comes from the identity grad_x V = (a'/a) I + (b / a^3)(a b' - a' b) Cov(X1 | x), not from
 autograd (tests check the two agree). The sup over x is estimated from below: the largest norm over draws of
@@ -168,6 +169,6 @@ def trapezoid_tail(ts: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 
 def stability_bound(ts: np.ndarray, lipschitz: np.ndarray, eps: np.ndarray) -> float:
-    """integral_0^T exp(integral_t^T L~_s ds) eps_t dt on the grid ts (THEORY.md section 6, Gronwall)."""
+    """integral_0^T exp(integral_t^T L~_s ds) eps_t dt on the grid ts (docs/concepts/theory.md §6, Gronwall)."""
     growth = np.exp(trapezoid_tail(ts, lipschitz))
     return float(np.trapezoid(growth * eps, ts))

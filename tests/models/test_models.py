@@ -21,7 +21,7 @@ def _x(n=7, D=3, seed=0):
 @pytest.mark.parametrize("ip", ["linear", "trig", "follmer", "vp"])
 def test_velocity_and_denoiser_views_are_the_same_field(ip):
     """A network read as a denoiser gives V by the identity; reading that V back as a velocity network and
-    converting gives the denoiser back (both directions of THEORY.md's identity)."""
+    converting gives the denoiser back (both directions of the identity in docs/concepts/theory.md §2)."""
     ip = as_interpolant(ip)
     net = VelocityNet(3, CFG).double()
     as_den = NetField(net, ip, "denoiser")

@@ -52,6 +52,11 @@ def test_shipped_studies_carry_the_modeline_and_validate(path, validator):
         {"grid": {"K": []}},  # an empty list
         {"rates": [{"x": "K"}]},  # a rate without y
         {"blocks": [{"name": "a", "base": {"n_coupled": "many"}}]},  # inside a block
+        {"grid": {"solver": ["euler", "rk5"]}},  # no such solver
+        {"base": {"kind": "flow", "target": {"name": "ring8"}, "solver": "rk5"}, "grid": {"K": [2, 4]}},
+        {"grid": {"K": [-1]}},  # out of bounds, in a grid
+        {"base": {"kind": "flow", "target": {"name": "ring8"}, "interpolant": "linaer"}},  # no such interpolant
+        {"grid": {"target.name": ["ring9"]}},
     ],
 )
 def test_schema_and_convlab_reject_the_same_mistakes(change, validator, tmp_path):
@@ -72,3 +77,26 @@ def test_schema_command_prints_the_schema():
 
     result = CliRunner().invoke(app, ["schema"])
     assert result.exit_code == 0 and json.loads(result.output) == study_json_schema()
+
+
+def test_a_misspelled_base_key_is_named_not_lost_in_a_union(validator):
+    """`base` is dispatched on its kind, so the error names the key (it used to say only 'not valid under any of
+    the given schemas')."""
+    study = {**yaml.safe_load(TINY_FLOW), "base": {"kind": "flow", "solvr": "euler", "target": {"name": "ring8"}}}
+    messages = [e.message for e in validator.iter_errors(study)]
+    assert any("'solvr' was unexpected" in m for m in messages), messages
+    block = {**yaml.safe_load(TINY_FLOW), "blocks": [{"name": "a", "base": {"n_coupld": 3}}]}
+    assert any("'n_coupld'" in e.message for e in validator.iter_errors(block))
+
+
+def test_schema_out_prints_the_modeline_for_a_study_beside_it(tmp_path, validator):
+    """Outside the repository the shipped relative modeline does not resolve: `convlab schema --out` writes the
+    schema where the user's study is and prints the line that points to it."""
+    from typer.testing import CliRunner
+
+    from convlab.cli import app
+
+    out = tmp_path / "study.schema.json"
+    result = CliRunner().invoke(app, ["schema", "--out", str(out)])
+    assert result.exit_code == 0 and "# yaml-language-server: $schema=study.schema.json" in result.output
+    assert json.loads(out.read_text()) == study_json_schema()

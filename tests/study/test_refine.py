@@ -138,3 +138,16 @@ def test_refine_adds_paired_seeds_where_an_interval_is_too_wide_and_stops_at_its
     ]
     level = json.loads((out / "seeds" / "report.json").read_text())["rates"][0]["equivalence"][0]["levels"][0]
     assert level["n_seeds"] == 3
+
+
+def test_refine_dry_run_says_each_lever_and_why_and_runs_nothing(write_study, tmp_path):
+    """A too-wide interval takes paired seeds (not more x), each entry says why; --dry-run runs nothing."""
+    out = tmp_path / "res"
+    runner = CliRunner()
+    runner.invoke(app, ["sweep", str(write_study(PAIRED)), "--out", str(out)])
+    before = sorted(p.name for p in (out / "seeds" / "runs").iterdir())
+    dry = runner.invoke(app, ["refine", str(out / "seeds"), "--dry-run", "--batch", "off"])
+    assert dry.exit_code == 0, dry.output
+    assert "seed += [2]" in dry.output and "interval is too wide" in dry.output and "paired seeds" in dry.output
+    assert "K +=" not in dry.output and "nothing ran" in dry.output
+    assert sorted(p.name for p in (out / "seeds" / "runs").iterdir()) == before

@@ -71,9 +71,10 @@ def test_a_rate_with_too_few_points_is_reported_and_still_drawn(write_study, tmp
     study = write_study(grouped + f"figure: {FIGURE}\n")
     out = tmp_path / "res"
     convlab("sweep", study, "--out", out, "--set", "grid.K=[4]", "--set", "seeds=1", check=0)
-    group = json.loads((out / "tiny" / "report.json").read_text())["rates"][0]["groups"][0]
+    (folder,) = out.glob("tiny+*")  # a run with overrides is a study of its own
+    group = json.loads((folder / "report.json").read_text())["rates"][0]["groups"][0]
     assert group["verdict"] == "insufficient data" and group["slope"] is None
-    assert len(list((out / "tiny" / "figures").glob("*"))) == 2
+    assert len(list((folder / "figures").glob("*"))) == 2
 
 
 def test_invalid_input_exits_2_and_writes_nothing(write_study, tmp_path):
@@ -125,10 +126,11 @@ def test_failed_runs_are_recorded_skipped_and_retried_on_request(write_study, tm
 def test_force_recomputes_and_keeps_the_old_results(write_study, tmp_path):
     study, out = write_study(TINY_FLOW), tmp_path / "res"
     convlab("sweep", study, "--out", out, "--set", "grid.K=[2]", "--no-post", check=0)
-    before = _done_markers(out, "tiny")
+    (folder,) = out.glob("tiny+*")  # a run with overrides is a study of its own
+    before = _done_markers(out, folder.name)
     forced = convlab("sweep", study, "--out", out, "--set", "grid.K=[2]", "--force", "--no-post", check=0)
     assert "ran 4 runs: 4 ok" in forced.stdout
-    assert len(list((out / "tiny" / "replaced").iterdir())) == 4 and set(_done_markers(out, "tiny")) == set(before)
+    assert len(list((folder / "replaced").iterdir())) == 4 and set(_done_markers(out, folder.name)) == set(before)
 
 
 SLOW = """

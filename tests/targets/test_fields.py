@@ -1,4 +1,4 @@
-"""The exact fields against independent routes: the identities of THEORY.md section 2, autograd,
+"""The exact fields against independent routes: the identities of theory §2 (docs/concepts/theory.md), autograd,
 scipy densities, Monte Carlo conditional expectations and the streamed-softmax chunking."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Gaussian interpolation flows (seed 004): the Jacobian identity against autograd, the Lipschitz sup and its
+"""Gaussian interpolation flows (arXiv 2311.11475): the Jacobian identity against autograd, the Lipschitz sup and its
 blow-up rates, early-stopping bounds, the stability bound, and the perturbation fields."""
 
 import math

@@ -1,6 +1,7 @@
-"""The OU probability-flow ODE (seed 002): the vp score against an independent OU marginal, the declared orders of
-its two steps (euler and exp_score on the vp field), the exponential integrator's exactness and its identity with
-the OU step, the Hessian sandwich by autograd, and the pf_ode / log_concavity run kinds against closed forms."""
+"""The OU probability-flow ODE (arXiv 2510.17608): the vp score against an independent OU marginal, the declared
+orders of its two steps (euler and exp_score on the vp field), the exponential integrator's exactness and its
+identity with the OU step, the Hessian sandwich by autograd, and the pf_ode / log_concavity run kinds against closed
+forms."""
 
 import math
 
@@ -83,7 +84,7 @@ class _ConstantScore:
 @given(st.floats(1.0, 8.0), st.floats(0.2, 1.0), st.integers(0, 10**6))  # h = S span >= 0.2: euler visibly off
 def test_exp_score_is_the_ou_exponential_step_and_exact_for_a_constant_score(S, span, seed):
     """On vp with horizon S, dY/dtau = Y + c (tau = S t) has the solution e^h Y0 + (e^h - 1) c over h = S (t1 - t0):
-    one exp_score step of any size hits it (seed 002's exponential step), euler does not."""
+    one exp_score step of any size hits it (the exponential step of arXiv 2510.17608), euler does not."""
     g = torch.Generator().manual_seed(seed)
     c, y0 = torch.randn(1, 3, generator=g, dtype=F64), torch.randn(4, 3, generator=g, dtype=F64)
     field = _ConstantScore(S, c)
@@ -96,7 +97,7 @@ def test_exp_score_is_the_ou_exponential_step_and_exact_for_a_constant_score(S, 
 
 
 def test_euler_on_the_vp_field_is_the_ou_euler_step():
-    """y + h (y + score(s, y)) with h = S (t1 - t0): the OU Euler step of seed 002 is Euler on the vp field."""
+    """y + h (y + score(s, y)) with h = S (t1 - t0): the OU Euler step of arXiv 2510.17608 is Euler on the vp field."""
     target, S = make_target({"name": "ring8", "radius": 2.0, "s": 0.5}), 3.0
     field = ExactField(target, VP(S))
     y = torch.randn(5, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
@@ -108,8 +109,8 @@ def test_euler_on_the_vp_field_is_the_ou_euler_step():
 @settings(max_examples=10)
 @given(mixtures(max_D=3), st.sampled_from(["score", "velocity"]), st.floats(0.1, 0.9))
 def test_a_perturbed_field_keeps_its_three_views_consistent(target, on, t):
-    """Perturbing the score or the velocity moves all three views so that the identities of THEORY.md section 2
-    still hold: V = (a'/a) x + (b' - a' b / a) D and score = (b D - x) / a^2."""
+    """Perturbing the score or the velocity moves all three views so that the identities of
+    docs/concepts/theory.md §2 still hold: V = (a'/a) x + (b' - a' b / a) D and score = (b D - x) / a^2."""
     from convlab.theory.perturbation import make_perturbation
 
     ip = VP(2.0)
@@ -142,8 +143,8 @@ def test_exp_score_needs_a_variance_preserving_schedule_with_b0_positive():
 @settings(max_examples=10)
 @given(isotropic_mixtures(), st.floats(0.02, 3.0))
 def test_hessian_sandwich_holds_at_random_points(target, t):
-    """Autograd Hessian of log p_t at random points: eigenvalues of -Hess inside the bounds of THEORY.md 6,
-    and Tweedie's identity (neg_hessian_log_density) gives the same matrix."""
+    """Autograd Hessian of log p_t at random points: eigenvalues of -Hess inside the bounds of
+    docs/concepts/theory.md §6, and Tweedie's identity (neg_hessian_log_density) gives the same matrix."""
     R, s = mixture_radius_and_std(target)
     lower, upper = log_concavity_bounds(R, s, t)
     vp = VP(1.0)
