@@ -182,25 +182,26 @@ class Study:
         resources.batch or auto), 'off', or at most this many. Each run's Outcome goes to `on_outcome`; `progress`
         (default: when no `on_outcome` is given) shows the CLI's progress on stderr, a live bar on a terminal or in a
         notebook, a line per run otherwise. Raises StudyError for a bad option before running."""
+        bar = None
         show = progress if progress is not None else on_outcome is None
-        if not show:
-            return self._run(jobs, device, executor, retry_failed, force, slurm, detach, batch, threads, on_outcome)
-        from convlab.study.progress import SweepProgress
+        if show:
+            from convlab.study.progress import SweepProgress
 
-        bar = SweepProgress(len(self.plan.runs), done_before=0, failed_before=0, stream=sys.stderr)
+            bar = SweepProgress(len(self.plan.runs), done_before=0, failed_before=0, stream=sys.stderr)
 
-        def both(o: Outcome) -> None:
-            bar.update(o)
+        def each(o: Outcome) -> None:
+            if bar is not None:
+                bar.update(o)
             if on_outcome is not None:
                 on_outcome(o)
 
         try:
-            return self._run(jobs, device, executor, retry_failed, force, slurm, detach, batch, threads, both)
+            return self._run(jobs, device, executor, retry_failed, force, slurm, detach, batch, threads, each)
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
 
     def _run(self, jobs, device, executor, retry_failed, force, slurm, detach, batch, threads, on_outcome):
-        on_outcome = on_outcome or (lambda o: None)
         device = self.check_options(
             device=device,
             executor=executor,

@@ -109,6 +109,12 @@ def _guarded(command):
     return run
 
 
+def _batch(option: str | None) -> int | str | None:
+    """--batch as Study.run takes it: a number of runs as an int, auto/off (or a bad value, which check_options
+    names) as given."""
+    return int(option) if option is not None and option.isdigit() else option
+
+
 def _open(study: Path, overrides: list[str], out: Path | None, *, allow_large: bool = False) -> Study:
     from convlab.api import Study
 
@@ -202,7 +208,7 @@ def sweep(
 ) -> None:
     """Run every run of a study that is not done yet; resumable, safe to kill."""
     s = _open(study, set_, out, allow_large=allow_large)
-    batch_value: int | str | None = int(batch) if batch is not None and batch.isdigit() else batch
+    batch_value = _batch(batch)
     # a dry run checks the options too (device, batch, memory), but does not need a SLURM cluster to plan for one
     s.check_options(
         device=device, executor=executor, detach=detach, jobs=jobs, batch=batch_value, mem_gb=mem_gb, dry_run=dry_run
@@ -329,7 +335,7 @@ def refine(
     """Extend a study where a rate has not settled (more x where it is pre-asymptotic, more paired seeds where its
     interval is too wide), run it, and report again; each extension says why."""
     s = _open(study, set_, out, allow_large=allow_large)
-    batch_value: int | str | None = int(batch) if batch is not None and batch.isdigit() else batch
+    batch_value = _batch(batch)
     s.check_options(device=device, executor=executor, jobs=jobs, batch=batch_value, dry_run=dry_run)
     options = dict(jobs=jobs, device=device, executor=executor, batch=batch_value)
     refinement = s.refine(rounds=rounds, max_runs=max_runs, steps=steps, dry_run=dry_run, **options)

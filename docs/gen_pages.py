@@ -227,7 +227,7 @@ def top_level_names() -> str:
             out.append(f"::: {obj.__module__}.{obj.__qualname__}\n    options:\n      show_root_heading: true\n")
         else:  # a registry
             kinds = sorted(obj) if isinstance(obj, dict) else []
-            out.append(f"## `{name}`\n\nThe registry `{_home_of(name)}.{name}`: {', '.join(map(code, kinds))}.\n")
+            out.append(f"## `{name}`\n\nThe registry `{convlab._HOME[name]}.{name}`: {', '.join(map(code, kinds))}.\n")
     return "\n".join(out)
 
 
@@ -239,14 +239,8 @@ def _without_top_level(module: str) -> str:
     here = [n for n in convlab.__all__ if getattr(getattr(convlab, n), "__module__", None) == module]
     if not here:
         return ""
-    filters = ", ".join(f'"!^{n}$"' for n in ["_", *here]).replace('"!^_$"', '"!^_"')
+    filters = ", ".join(['"!^_"', *(f'"!^{n}$"' for n in here)])  # the site's own filter, then these names
     return f"    options:\n      filters: [{filters}]\n"
-
-
-def _home_of(name: str) -> str:
-    import convlab
-
-    return convlab._HOME[name]
 
 
 def api_pages() -> list[tuple[str, str]]:

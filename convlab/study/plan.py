@@ -332,9 +332,9 @@ def make_plan(
     warnings: list[str] = []
     if not errors:
         errors, warnings = check_columns(study, list(runs.values()), str(source))
-    if study.figure is not None and origin is None and not figure_script(study, source).is_file():
-        # (checked from the study file: a results directory copied elsewhere still opens without its script)
-        errors.append(f"{source}: figure: no such script {figure_script(study, source)} (got {shown(study.figure)})")
+    # (checked from the study file: a results directory copied elsewhere still opens without its script)
+    if study.figure is not None and origin is None and not (script := figure_script(study, source)).is_file():
+        errors.append(f"{source}: figure: no such script {script} (got {shown(study.figure)})")
     if errors:
         unique = list(dict.fromkeys(errors))
         raise StudyError(
