@@ -22,6 +22,7 @@ from convlab.models.nets import TwoTimeNet, VelocityNet
 from convlab.pipeline import build_teacher, characteristics, fit_student
 from convlab.runs import RUN_KINDS
 from convlab.runs.characteristic import CharacteristicRun
+from convlab.runs.config import core
 from convlab.targets import make_target
 
 
@@ -115,17 +116,18 @@ def main() -> None:
     )
     target, ip = make_target(cfg.target), as_interpolant(cfg.interpolant)
     x1 = target.sample(2000, generator=0, device=device, dtype=torch.float32)
-    teacher = build_teacher(cfg, target, ip, device)
+    spec = core(cfg)  # the pipeline's own description of the run
+    teacher = build_teacher(spec, target, ip, device)
     chars = characteristics(
-        teacher, cfg, torch.randn(2000, 2, device=device, generator=torch.Generator(device).manual_seed(1))
+        teacher, spec, torch.randn(2000, 2, device=device, generator=torch.Generator(device).manual_seed(1))
     )
     times = {"teacher": ([], []), "student": ([], [])}
     for _ in range(args.repeats):
-        times["teacher"][0].append(build_teacher(cfg, target, ip, device).info["time_teacher_train_s"])
+        times["teacher"][0].append(build_teacher(spec, target, ip, device).info["time_teacher_train_s"])
         times["teacher"][1].append(bare_teacher(cfg, x1, device))
         # The training alone on both sides: a trained network's convergence check (a second, half-length training)
         # is not part of a training step, and the teacher's time excludes it too.
-        times["student"][0].append(fit_student(teacher, chars, cfg)[1]["time_student_train_s"])
+        times["student"][0].append(fit_student(teacher, chars, spec)[1]["time_student_train_s"])
         times["student"][1].append(bare_student(cfg, chars.paths, chars.times, device))
     print(
         f"training throughput on {device} ({torch.get_num_threads()} threads), {args.steps} steps, batch "

@@ -21,7 +21,7 @@ import torch
 
 from convlab.fields import exact_field
 from convlab.metrics import coupled_rms, exact_w2, fit_rate, noise_floor_w2
-from convlab.solvers import SOLVERS, as_solver, integrate, reference_flow, time_grid
+from convlab.solvers import SOLVERS, Reference, as_solver, integrate, reference_flow, time_grid
 from convlab.targets import make_target
 
 ROUND_OFF = 1e-10  # coupled errors below this are round-off, not truncation
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     seed_of = np.repeat(np.arange(args.seeds), args.n)
-    exact = reference_flow(field, z, T=args.T, reference={"solver": "rk4", "K": 2048, "grid": "quadratic"})
+    exact = reference_flow(field, z, T=args.T, reference=Reference(solver="rk4", K=2048, grid="quadratic"))
 
     print(f"{'solver':<10}{'K':>5}{'NFE':>6}   coupled error (rms, seed 0) [95% CI]")
     fits = {}

@@ -206,6 +206,7 @@ API_MODULES = {
     "convlab.solvers": "Fixed-grid solvers, the integration loop, the reference solve.",
     "convlab.metrics": "W2, coupled errors, noise floors, rate fits.",
     "convlab.pipeline": "The characteristic generator's stages: teacher, characteristics, student, measurement.",
+    "convlab.models": "Networks and their training, with the dataclasses that describe them (Net, Optim, Block).",
     "convlab.runs": "Run kinds: the declaration (RunKind, Metric, Artefact) and the shipped kinds.",
     "convlab.plotting": "Figures: the standard figure of a rate, rate and local-slope panels, fits by what they fit.",
     "convlab.theory.pf_ode": "arXiv 2510.17608: the OU probability-flow ODE and the log-concavity of its marginals.",
@@ -425,6 +426,7 @@ NAV = """\
     - [The seed papers' checks](concepts/seed-papers.md)
     - [Vocabulary](concepts/vocabulary.md)
     - [What the store guarantees](concepts/reliability.md)
+    - [Architecture](concepts/architecture.md)
 - Guides
     - [Your own study, start to finish](guides/your-own-study.md)
     - [Writing a study](guides/writing-a-study.md)
@@ -452,6 +454,39 @@ NAV = """\
 MATHJAX = "tex-svg-full.js"
 
 
+def architecture_page() -> str:
+    """The layers of convlab.layers with their modules and the layers each imports, counted from the source."""
+    from convlab import layers
+
+    graph = layers.import_graph()
+    edges = layers.layer_edges(graph)
+    per_layer: dict[int, list[str]] = {}
+    for module in graph:
+        per_layer.setdefault(layers.layer_of(module), []).append(module)
+    rows = []
+    for i, (name, _, what) in enumerate(layers.LAYERS):
+        below = [f"{layers.LAYERS[j][0]} ({n})" for (a, j), n in sorted(edges.items()) if a == i and j != i]
+        rows.append([f"{i}. {name}", what, ", ".join(code(m) for m in sorted(per_layer.get(i, []))), ", ".join(below)])
+    n_imports = sum(len(v) for v in graph.values())
+    return (
+        "# Architecture\n\n"
+        + prose(layers.__doc__)
+        + "\n\nThe layers, lowest first, with the layers each imports (how many module imports go there). "
+        f"Generated from the source: {len(graph)} modules, {n_imports} imports between them, "
+        f"{len(layers.upward_imports(graph))} upward, {len(layers.cycles(graph))} cycles.\n\n"
+        + table(["layer", "what it is", "modules", "imports from (module imports)"], rows)
+        + "\n\n## The core is called with plain values\n\n"
+        "Everything up to the pipeline takes plain arguments or small frozen dataclasses of its own: "
+        "`Net`, `Optim` (convlab.models), `Block` (convlab.models.residual), `Reference` (convlab.solvers), "
+        "`PerturbationSpec` and `LipschitzSearch` (convlab.theory), `PipelineSpec` with `TeacherSpec`, "
+        "`CharacteristicsSpec`, `StudentSpec` and `EvalSpec` (convlab.pipeline). A study's validated run config "
+        "becomes them in one place, `convlab.runs.config.core`; the config blocks take their defaults from "
+        "them, so each default is written once. Trained teachers are found, claimed and kept through the "
+        "pipeline's own `ArtefactStore` protocol, which a sweep's run context satisfies; a run alone uses "
+        "`Unshared`.\n"
+    )
+
+
 def mathjax_asset() -> None:
     found = [f for f in importlib.metadata.files("sphinx-mathjax-offline") or [] if f.name == MATHJAX]
     if not found:
@@ -468,6 +503,7 @@ def main() -> None:
     write("reference/solvers.md", solvers_page())
     write("reference/cli.md", cli_page())
     write("performance.md", performance_page())
+    write("concepts/architecture.md", architecture_page())
     api = "\n".join(f"        - [{title}]({path})" for title, path in api_pages())
     studies = "\n".join(f"    - [{title}]({path})" for title, path in study_pages())
     write("SUMMARY.md", NAV.format(api=api, studies=studies))  # the site's navigation (mkdocs-literate-nav)

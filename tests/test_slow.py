@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from convlab.demo import main
 from convlab.fields import exact_field
-from convlab.solvers import as_solver, reference_flow
+from convlab.solvers import Reference, as_solver, reference_flow
 from convlab.targets import make_target
 from tests.solvers.test_order import TOLERANCE, errors_over_K, measured_order
 
@@ -39,7 +39,7 @@ def test_orders_on_named_targets(spec, solver, ip, seed):
     target = make_target(spec)
     field = exact_field(target, ip)
     x0 = torch.randn(6, target.ambient_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
-    exact = reference_flow(field, x0, T=1.0, reference={"solver": "dop853"}, rtol=1e-13, atol=1e-13)
+    exact = reference_flow(field, x0, T=1.0, reference=Reference(solver="dop853"), rtol=1e-13, atol=1e-13)
     errors = errors_over_K(field, x0, exact, 1.0, solver, "uniform", [2**j for j in range(3, 13)])
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 

@@ -25,6 +25,9 @@ import torch
 from scipy import stats
 from scipy.optimize import linear_sum_assignment
 
+from convlab.interpolants import as_interpolant
+from convlab.targets.continuous import SmoothedManifold
+
 # linear_sum_assignment beats the network simplex once the point clouds are spread over about this many
 # effective dimensions (measured by benchmarks/bench_w2.py; the simplex wins on low-dimensional clouds).
 LSA_MIN_EFFECTIVE_DIM = 7.0
@@ -196,8 +199,6 @@ def early_stopping_w2_bound(target, interpolant, T: float) -> float:
     - sqrt(l_ki))^2. Exact for a single Gaussian; O(1 - T) for smoothed targets and O(sqrt(1 - T)) for
     atoms, as the early-stopping error should be.
     """
-    from convlab.interpolants import as_interpolant
-    from convlab.targets.continuous import SmoothedManifold
 
     ip = as_interpolant(interpolant)
     a, b = float(ip.a(T)), float(ip.b(T))

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from convlab.config import NetConfig
 from convlab.interpolants import Interpolant, column
 
 ACTIVATIONS = {"silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+
+
+@dataclass(frozen=True)
+class Net:
+    """An MLP on [x, Fourier features of the time(s)]: `depth` hidden layers of `width` units with `activation`
+    (a key of ACTIVATIONS), `time_features` frequencies per time, and (`skip`) a term c(t) x added to the output,
+    c linear in the time features and zero at initialisation: the exact field along the normal space of a
+    manifold is such a multiple of x, which the MLP must otherwise build in every direction."""
+
+    width: int = 128
+    depth: int = 3
+    activation: str = "silu"
+    time_features: int = 8
+    skip: bool = False
 
 
 class FourierTime(nn.Module):
@@ -26,7 +40,7 @@ class FourierTime(nn.Module):
         return torch.cat([t[:, None], torch.sin(arg), torch.cos(arg)], 1)
 
 
-def mlp(d_in: int, d_out: int, cfg: NetConfig) -> nn.Sequential:
+def mlp(d_in: int, d_out: int, cfg: Net) -> nn.Sequential:
     layers: list[nn.Module] = []
     width = d_in
     for _ in range(cfg.depth):
@@ -52,7 +66,7 @@ def _times(t, x: Tensor) -> Tensor:
 class VelocityNet(nn.Module):
     """v(t, x): an MLP on [x, phi(t)], (n, D) -> (n, D). Outputs a velocity or a denoiser (see NetField)."""
 
-    def __init__(self, dim: int, cfg: NetConfig):
+    def __init__(self, dim: int, cfg: Net):
         super().__init__()
         self.dim, self.cfg = dim, cfg
         self.time = FourierTime(cfg.time_features)
@@ -68,7 +82,7 @@ class VelocityNet(nn.Module):
 class TwoTimeNet(nn.Module):
     """f(s, t, x): an MLP on [x, phi(s), phi(t)], (n, D) -> (n, D)."""
 
-    def __init__(self, dim: int, cfg: NetConfig):
+    def __init__(self, dim: int, cfg: Net):
         super().__init__()
         self.dim, self.cfg = dim, cfg
         self.time = FourierTime(cfg.time_features)

@@ -6,17 +6,27 @@ objective it is trained on and the flow's density tracking are in convlab.theory
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from convlab.config import BlockConfig
+
+@dataclass(frozen=True)
+class Block:
+    """A residual block x + lip * g(x): g an MLP of `depth` spectral-normalised layers of `width` units with ELU;
+    lip < 1 bounds Lip(T - id), so the block is invertible."""
+
+    width: int = 64
+    depth: int = 2
+    lip: float = 0.9
 
 
 class ResidualBlock(nn.Module):
     """T(x) = x + lip * g(x), g an MLP with spectral-normalised layers, so Lip(T - id) <= lip; (n, D) -> (n, D)."""
 
-    def __init__(self, dim: int, cfg: BlockConfig):
+    def __init__(self, dim: int, cfg: Block):
         super().__init__()
         layers: list[nn.Module] = []
         w = dim

@@ -16,6 +16,7 @@ RAdam, operation for operation, with the learning rate as a per-member column.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -25,8 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from convlab.config import OptimConfig
-from convlab.models.training import Divergence, TrainLog, lr_factor
+from convlab.models.training import Divergence, Optim, TrainLog, lr_factor
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's and RAdam's defaults, which `train` uses too
 
@@ -40,12 +40,12 @@ class Member:
     "the last step" depends on the budget."""
 
     module: nn.Module
-    cfg: OptimConfig
+    optim: Optim
     draw: Callable[[int], tuple[Tensor, ...]]
     heldout: tuple[Tensor, ...] | None = None
 
 
-def stack_key(cfg: OptimConfig) -> tuple:
+def stack_key(cfg: Optim) -> tuple:
     """What members of one stack must share: the optimiser (the update rule), the step count and batch size (one
     loop, one tensor shape). Learning rate, schedule, warmup, clipping, EMA and weight decay may differ."""
     return (cfg.optimizer, cfg.steps, cfg.batch_size)
@@ -57,7 +57,7 @@ def halfway(steps: int) -> int | None:
 
 
 def train_checked(
-    members: Sequence[Member], loss: Callable, fresh: Callable[[int, OptimConfig], Member]
+    members: Sequence[Member], loss: Callable, fresh: Callable[[int, Optim], Member]
 ) -> tuple[list[TrainLog | Divergence], list[dict | None]]:
     """train_stack, and per member the weights of the same network trained for half the steps (its own schedule),
     for the convergence check: "doubling the steps moved the error by less than tol".
@@ -66,14 +66,14 @@ def train_checked(
     training; otherwise fresh(i, cfg) -- member i rebuilt from its initialisation and streams with optimiser cfg --
     is trained for half the steps in a second stack (one and a half times the training).
     """
-    half = halfway(members[0].cfg.steps) if members else None
+    half = halfway(members[0].optim.steps) if members else None
     if half is None:
         return list(train_stack(members, loss)), [None] * len(members)
-    if all(m.cfg.schedule == "constant" for m in members):
+    if all(m.optim.schedule == "constant" for m in members):
         logs = train_stack(members, loss, snapshot_at=half)
         return logs, [None if isinstance(log, Divergence) else log.snapshot for log in logs]
     logs = train_stack(members, loss)
-    copies = [fresh(i, m.cfg.model_copy(update={"steps": half})) for i, m in enumerate(members)]
+    copies = [fresh(i, dataclasses.replace(m.optim, steps=half)) for i, m in enumerate(members)]
     states = []
     for copy_, log in zip(copies, train_stack(copies, loss)):
         params = dict(copy_.module.named_parameters())
@@ -114,7 +114,7 @@ def train_stack(
     start = time.perf_counter()
     if not members:
         return []
-    cfgs = [m.cfg for m in members]
+    cfgs = [m.optim for m in members]
     if len({stack_key(c) for c in cfgs}) != 1:
         raise ValueError(
             f"train_stack: members differ in optimiser, steps or batch size: {sorted(map(stack_key, cfgs))}"

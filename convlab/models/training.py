@@ -1,4 +1,5 @@
-"""One training loop for every network: Adam/RAdam, warmup + cosine schedule, gradient clipping, EMA, and
+"""The training of one network (the JKO blocks; teachers and students go through models.stack.train_stack, which
+implements the same update per member): Adam/RAdam, warmup + cosine schedule, gradient clipping, EMA, and
 divergence detection that never syncs with the host more than once per `check_every` steps."""
 
 from __future__ import annotations
@@ -11,7 +12,23 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from convlab.config import OptimConfig
+
+@dataclass(frozen=True)
+class Optim:
+    """Optimiser, schedule and regularisation of one training: Adam or RAdam ('adam', 'radam') at `lr`, linear
+    warmup over `warmup_steps`, then a 'constant' or 'cosine' schedule to `steps`; batches of `batch_size`; the
+    gradient norm clipped to `grad_clip` per network (None: no clipping); EMA of the weights with decay `ema`
+    (None: off -- on short runs with a decaying lr it lags the weights, measured); L2 `weight_decay`."""
+
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    steps: int = 2000
+    batch_size: int = 256
+    grad_clip: float | None = 1.0
+    ema: float | None = None
+    weight_decay: float = 0.0
 
 
 class Divergence(RuntimeError):
@@ -44,12 +61,12 @@ class EMA:
             p.copy_(s)
 
 
-def make_optimizer(params, cfg: OptimConfig) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg: Optim) -> torch.optim.Optimizer:
     cls = {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}[cfg.optimizer]
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def lr_factor(cfg: OptimConfig) -> Callable[[int], float]:
+def lr_factor(cfg: Optim) -> Callable[[int], float]:
     """Linear warmup over warmup_steps, then constant or cosine decay to 0 at `steps`."""
 
     def factor(step: int) -> float:
@@ -79,7 +96,7 @@ class TrainLog:
     heldout_history: list[tuple[int, float]] = field(default_factory=list)
 
 
-def train(module: nn.Module, loss_fn: Callable[[int], Tensor], cfg: OptimConfig, *, check_every: int = 50) -> TrainLog:
+def train(module: nn.Module, loss_fn: Callable[[int], Tensor], cfg: Optim, *, check_every: int = 50) -> TrainLog:
     """Minimise loss_fn(step) over module's parameters for cfg.steps steps; EMA weights are loaded at the end.
 
     Raises Divergence when a loss is not finite (checked every `check_every` steps, so at most that many

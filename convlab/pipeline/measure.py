@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -11,12 +11,10 @@ from convlab.device import generator
 from convlab.fields import ExactField
 from convlab.metrics import coupled_rms, early_stopping_w2_bound, sampled_w2
 from convlab.models.nets import Student
+from convlab.pipeline.spec import PipelineSpec
 from convlab.pipeline.student import random_pairs, semigroup_defect
 from convlab.pipeline.teacher import Teacher
 from convlab.solvers import integrate, reference_flow, time_grid
-
-if TYPE_CHECKING:
-    from convlab.runs.characteristic import CharacteristicRun
 
 
 def rms(x: Tensor, y: Tensor) -> float:
@@ -29,13 +27,13 @@ def converged(error: float, error_half: float, tol: float) -> bool:
     return bool(abs(error - error_half) < tol * error)
 
 
-def velocity_l2_error(field, target, cfg: CharacteristicRun, device) -> float:
+def velocity_l2_error(field, target, spec: PipelineSpec, device) -> float:
     """|| v_theta - V ||_{L2}, t ~ U[0, T], x ~ p_t (X_t = a Z + b X1 from fresh target draws)."""
-    dtype, n, ip = getattr(torch, cfg.dtype), cfg.eval.n_velocity, field.interpolant
-    g = generator(cfg.seed, "eval.velocity", device)
+    dtype, n, ip = getattr(torch, spec.dtype), spec.eval.n_velocity, field.interpolant
+    g = generator(spec.seed, "eval.velocity", device)
     x1 = target.sample(n, generator=g, device=device, dtype=dtype)
     z = target.noise(n, generator=g, device=device, dtype=dtype)
-    t = cfg.T * torch.rand(n, generator=g, device=device, dtype=dtype)
+    t = spec.T * torch.rand(n, generator=g, device=device, dtype=dtype)
     xt = ip.a(t)[:, None] * z + ip.b(t)[:, None] * x1
     with torch.no_grad():
         return rms(field.velocity(t, xt), target.velocity(t.double(), xt.double(), ip))
@@ -45,37 +43,37 @@ def measure(
     teacher: Teacher,
     student: Student,
     target,
-    cfg: CharacteristicRun,
+    spec: PipelineSpec,
     device: torch.device,
     student_halfway: Student | None = None,
 ) -> dict[str, Any]:
     """Every error of the decomposition, separately (names ending _error are rms pathwise distances), and the
     convergence check of each trained network: its error after half its steps beside its final error."""
-    ev, cc, ip = cfg.eval, cfg.characteristics, teacher.field.interpolant
-    dtype = getattr(torch, cfg.dtype)
-    g = generator(cfg.seed, "eval.noise", device)
+    ev, cc, ip = spec.eval, spec.characteristics, teacher.field.interpolant
+    dtype = getattr(torch, spec.dtype)
+    g = generator(spec.seed, "eval.noise", device)
     z = target.noise(ev.n_coupled, generator=g, device=device, dtype=dtype)
     exact = ExactField(target, ip)
     out: dict[str, Any] = {}
     with torch.no_grad():
-        flow_true = reference_flow(exact, z.double(), T=cfg.T, reference=cfg.reference)
+        flow_true = reference_flow(exact, z.double(), T=spec.T, reference=spec.reference)
         if teacher.kind == "oracle":
             flow_teacher = flow_true
             out["velocity_l2_error"] = 0.0
         else:
-            flow_teacher = reference_flow(teacher.field, z, T=cfg.T, reference=cfg.reference)
-            out["velocity_l2_error"] = velocity_l2_error(teacher.field, target, cfg, device)
-        euler = integrate(teacher.field, z, time_grid(cc.K, T=cfg.T, kind=cc.grid), cc.solver, keep_trajectory=True)
-        euler_1 = integrate(teacher.field, z, time_grid(1, T=cfg.T), cc.solver).x
+            flow_teacher = reference_flow(teacher.field, z, T=spec.T, reference=spec.reference)
+            out["velocity_l2_error"] = velocity_l2_error(teacher.field, target, spec, device)
+        euler = integrate(teacher.field, z, time_grid(cc.K, T=spec.T, kind=cc.grid), cc.solver, keep_trajectory=True)
+        euler_1 = integrate(teacher.field, z, time_grid(1, T=spec.T), cc.solver).x
         flow_error = rms(flow_teacher, flow_true)  # Flow[v] vs Flow[V]: what the velocity error does
         if teacher.halfway is not None:
-            half = rms(reference_flow(teacher.halfway, z, T=cfg.T, reference=cfg.reference), flow_true)
+            half = rms(reference_flow(teacher.halfway, z, T=spec.T, reference=spec.reference), flow_true)
             out["teacher_flow_error_half"] = half
             out["teacher_converged"] = converged(flow_error, half, ev.converged_tol)
-        one_step = student(0.0, cfg.T, z)
+        one_step = student(0.0, spec.T, z)
         e2e = coupled_rms(one_step.double(), flow_true)
         if student_halfway is not None:
-            half = rms(student_halfway(0.0, cfg.T, z), flow_true)
+            half = rms(student_halfway(0.0, spec.T, z), flow_true)
             out["student_e2e_error_half"] = half
             out["student_converged"] = converged(e2e.rms, half, ev.converged_tol)
         out.update(
@@ -108,9 +106,9 @@ def measure(
         )
         z_w2 = target.noise(ev.n_w2, generator=g, device=device, dtype=dtype)
         w2 = sampled_w2(
-            student(0.0, cfg.T, z_w2),
+            student(0.0, spec.T, z_w2),
             target,
-            generator=generator(cfg.seed, "eval.w2", torch.device("cpu")),
+            generator=generator(spec.seed, "eval.w2", torch.device("cpu")),
             repeats=ev.floor_repeats,
             margin=ev.resolve_margin,
         )
@@ -119,6 +117,6 @@ def measure(
         w2_floor=w2.floor,
         w2_floor_sd=w2.floor_sd,
         w2_resolved=w2.resolved,
-        early_stop_w2_ub=early_stopping_w2_bound(target, ip, cfg.T),
+        early_stop_w2_ub=early_stopping_w2_bound(target, ip, spec.T),
     )
     return out

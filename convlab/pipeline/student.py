@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -15,12 +15,10 @@ from convlab.models.nets import Student, TwoTimeNet, n_parameters
 from convlab.models.stack import Member, at_snapshot, stack_key, train_checked
 from convlab.models.training import Divergence
 from convlab.pipeline.health import collapse_problem, loss_problem, ratio, total_variance, variance
+from convlab.pipeline.spec import PipelineSpec
 from convlab.pipeline.teacher import HELDOUT_DRAWS, Teacher, interpolant_key, selection_info
 from convlab.record import RunFailed
 from convlab.solvers import integrate, time_grid
-
-if TYPE_CHECKING:
-    from convlab.runs.characteristic import CharacteristicRun
 
 
 @dataclass
@@ -32,10 +30,10 @@ class Characteristics:
     nfe: int
 
 
-def characteristics(teacher: Teacher, cfg: CharacteristicRun, z: Tensor) -> Characteristics:
-    """Push z through K steps of cfg.characteristics.solver on the teacher, keeping the whole trajectory."""
-    cc = cfg.characteristics
-    grid = time_grid(cc.K, T=cfg.T, kind=cc.grid)
+def characteristics(teacher: Teacher, spec: PipelineSpec, z: Tensor) -> Characteristics:
+    """Push z through K steps of spec.characteristics.solver on the teacher, keeping the whole trajectory."""
+    cc = spec.characteristics
+    grid = time_grid(cc.K, T=spec.T, kind=cc.grid)
     with torch.no_grad():
         sol = integrate(teacher.field, z, grid, cc.solver, keep_trajectory=True)
     if not torch.isfinite(sol.trajectory).all():
@@ -53,12 +51,12 @@ def semigroup_defect(student, s: Tensor, t: Tensor, u: Tensor, x: Tensor) -> Ten
     return student(s, u, x) - student(t, u, student(s, t, x))
 
 
-def student_stack_key(cfg: CharacteristicRun, D: int) -> tuple:
+def student_stack_key(spec: PipelineSpec, D: int) -> tuple:
     """What students trained together must share: the ambient dimension D, the network's shape, form and dtype, its
     interpolant, whether the loss has the semigroup term (its weight may differ), and stack_key of the optimiser."""
-    sc = cfg.student
+    sc = spec.student
     penalty = sc.semigroup_weight > 0
-    return ("student", D, cfg.dtype, sc.net, sc.form, interpolant_key(cfg), penalty, stack_key(sc.optim))
+    return ("student", D, spec.dtype, sc.net, sc.form, interpolant_key(spec), penalty, stack_key(sc.optim))
 
 
 def student_loss(model, inputs: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
@@ -72,12 +70,12 @@ def student_loss(model, inputs: tuple[Tensor, ...]) -> tuple[Tensor, Tensor]:
 
 
 def student_draws(
-    chars: Characteristics, cfg: CharacteristicRun, gen: torch.Generator, B: int | None = None
+    chars: Characteristics, spec: PipelineSpec, gen: torch.Generator, B: int | None = None
 ) -> Callable[[int], tuple]:
     """A batch of the student's loss from `gen` (B rows, default its optimiser's batch size): grid pairs k < l of
     random trajectories (s, t, x = Z_k, y = Z_l), the semigroup weight, and (with a positive weight) grid triples
     with their start points."""
-    sc, (K1, m, _) = cfg.student, chars.paths.shape
+    sc, (K1, m, _) = spec.student, chars.paths.shape
     B = B or sc.optim.batch_size
     paths, times, device = chars.paths, chars.times, chars.paths.device
     lam = torch.tensor(sc.semigroup_weight, dtype=paths.dtype, device=device)
@@ -95,28 +93,30 @@ def student_draws(
     return draw
 
 
-def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: list[CharacteristicRun]) -> list:
+def fit_students(teachers: list[Teacher], chars: list[Characteristics], specs: list[PipelineSpec]) -> list:
     """Per run, (student, info, halfway), or the Divergence that ended its training or the RunFailed of a student that
     diverged or collapsed (pipeline.health): g trained on all pairs k < l of
     its trajectories plus semigroup_weight times the semigroup penalty, the runs' students as one stack (they must
     share student_stack_key). halfway is the student trained for half the steps (None below 2 steps): the
     convergence check compares the two."""
 
-    splits = [split_heldout(ch, cfg) for ch, cfg in zip(chars, cfgs)]
+    splits = [split_heldout(ch, spec) for ch, spec in zip(chars, specs)]
 
     def build(i: int, optim) -> Member:
-        teacher, cfg, (fit, heldout) = teachers[i], cfgs[i], splits[i]
-        sc, device, dtype = cfg.student, fit.paths.device, fit.paths.dtype
+        teacher, spec, (fit, heldout) = teachers[i], specs[i], splits[i]
+        sc, device, dtype = spec.student, fit.paths.device, fit.paths.dtype
         if sc.init == "teacher":
             net = TwoTimeNet.from_teacher(teacher.net)
         else:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(stream_seed(cfg.seed, "student.init"))
+                torch.manual_seed(stream_seed(spec.seed, "student.init"))
                 net = TwoTimeNet(fit.paths.shape[2], sc.net)
         student = Student(net.to(device, dtype), teacher.field.interpolant, sc.form)
-        return Member(student, optim, student_draws(fit, cfg, generator(cfg.seed, "student.batches", device)), heldout)
+        return Member(
+            student, optim, student_draws(fit, spec, generator(spec.seed, "student.batches", device)), heldout
+        )
 
-    members = [build(i, cfg.student.optim) for i, cfg in enumerate(cfgs)]
+    members = [build(i, spec.student.optim) for i, spec in enumerate(specs)]
     students = [m.module for m in members]
 
     def loss(model, inputs):
@@ -127,15 +127,15 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
     if not members:
         return out
     logs, halves = train_checked(members, loss, build)
-    for i, (student, ch, cfg, log, half) in enumerate(zip(students, chars, cfgs, logs, halves)):
+    for i, (student, ch, spec, log, half) in enumerate(zip(students, chars, specs, logs, halves)):
         if isinstance(log, Divergence):
             out.append(log)
             continue
-        final = student_draws(ch, cfg, generator(cfg.seed, "student.final_loss", ch.paths.device))(0)
+        final = student_draws(ch, spec, generator(spec.seed, "student.final_loss", ch.paths.device))(0)
         with torch.no_grad():
             fit, penalty = student_loss(student, final)
             identity_loss = float((final[3] - final[2]).double().pow(2).sum(1).mean())  # g(s, t, x) = x
-        initial = build(i, cfg.student.optim).module.net  # the student before training
+        initial = build(i, spec.student.optim).module.net  # the student before training
         inputs, ends = _health_inputs(ch)
         trained = total_variance(student.net, inputs)
         init_ratio = ratio(trained, total_variance(initial, inputs))
@@ -161,18 +161,18 @@ def fit_students(teachers: list[Teacher], chars: list[Characteristics], cfgs: li
     return out
 
 
-def split_heldout(ch: Characteristics, cfg: CharacteristicRun) -> tuple[Characteristics, tuple | None]:
+def split_heldout(ch: Characteristics, spec: PipelineSpec) -> tuple[Characteristics, tuple | None]:
     """(the characteristics training draws from, the held-out loss's inputs or None): with student.selection
     'heldout', the last heldout_fraction of the m trajectories are held out and a fixed set of HELDOUT_DRAWS of
     their pairs (and triples) is drawn once from the 'student.heldout' stream."""
-    sc, m = cfg.student, ch.paths.shape[1]
+    sc, m = spec.student, ch.paths.shape[1]
     if sc.selection != "heldout":
         return ch, None
     m_val = max(1, round(sc.heldout_fraction * m))
     fit = Characteristics(ch.paths[:, : m - m_val], ch.times, ch.nfe)
     val = Characteristics(ch.paths[:, m - m_val :], ch.times, ch.nfe)
-    g = generator(cfg.seed, "student.heldout", ch.paths.device)
-    return fit, student_draws(val, cfg, g, HELDOUT_DRAWS)(0)
+    g = generator(spec.seed, "student.heldout", ch.paths.device)
+    return fit, student_draws(val, spec, g, HELDOUT_DRAWS)(0)
 
 
 HEALTH_PATHS = 2048  # characteristics on which the student's variance over x is checked
@@ -200,9 +200,9 @@ def _increment(student: Student, s: Tensor, t: Tensor, x: Tensor, y: Tensor) -> 
     return (y - r * x) / (column(ip.b(t), x) - r * column(ip.b(s), x))
 
 
-def fit_student(teacher: Teacher, chars: Characteristics, cfg: CharacteristicRun) -> tuple[Student, dict[str, Any]]:
+def fit_student(teacher: Teacher, chars: Characteristics, spec: PipelineSpec) -> tuple[Student, dict[str, Any]]:
     """One student (fit_students of one run); raises its Divergence."""
-    (out,) = fit_students([teacher], [chars], [cfg])
+    (out,) = fit_students([teacher], [chars], [spec])
     if isinstance(out, Divergence | RunFailed):
         raise out
     return out[:2]

@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,11 +25,9 @@ from convlab.pipeline.health import (
     total_variance,
     zero_field_loss,
 )
+from convlab.pipeline.spec import PipelineSpec
 from convlab.record import RunFailed
-
-if TYPE_CHECKING:  # the run kind's config; the pipeline does not import the run layer at run time
-    from convlab.runs.characteristic import CharacteristicRun
-
+from convlab.targets import GaussianMixture
 
 # What a failed teacher's run records (its losses and the health check's numbers), beside its stage and reason.
 HEALTH_INFO = ("teacher_final_loss", "teacher_zero_field_loss", "teacher_variance_ratio")
@@ -62,25 +60,25 @@ def velocity_matching_loss(
     return residual.pow(2).sum(1).mean()
 
 
-def interpolant_key(cfg: CharacteristicRun) -> str | tuple:
-    """The run's interpolant spec in a hashable form (a name, or a dict's sorted items)."""
-    return cfg.interpolant if isinstance(cfg.interpolant, str) else tuple(sorted(cfg.interpolant.items()))
+def interpolant_key(spec: PipelineSpec) -> str | tuple:
+    """The run's interpolant in a hashable form (a name, or a spec's sorted items)."""
+    return spec.interpolant if isinstance(spec.interpolant, str | tuple) else tuple(sorted(spec.interpolant.items()))
 
 
-def teacher_stack_key(cfg: CharacteristicRun, D: int) -> tuple | None:
+def teacher_stack_key(spec: PipelineSpec, D: int) -> tuple | None:
     """What teachers trained together must share (None for the oracle and kernel teachers, which train nothing):
     the ambient dimension D, the network's shape and dtype, the loss and its interpolant, and stack_key of the
     optimiser."""
-    tc = cfg.teacher
+    tc = spec.teacher
     if tc.kind != "trained":
         return None
-    ip = interpolant_key(cfg)
-    return ("teacher", D, cfg.dtype, tc.net, ip, tc.parametrization, tc.loss, stack_key(tc.optim))
+    ip = interpolant_key(spec)
+    return ("teacher", D, spec.dtype, tc.net, ip, tc.parametrization, tc.loss, stack_key(tc.optim))
 
 
-def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Interpolant], ctxs: list) -> list:
+def build_teachers(specs: list[PipelineSpec], targets: list, ips: list[Interpolant], ctxs: list[ArtefactStore]) -> list:
     """Per run, its Teacher or the Divergence that ended its training: the oracle, the kernel teacher, or a
-    network trained on n = cfg.teacher.n target samples drawn once.
+    network trained on n = spec.teacher.n target samples drawn once.
 
     Trained teachers are the runs' shared 'teacher' artefact: one found in the cache is loaded; the missing ones
     (one per distinct key) are claimed -- their on-disk locks held, so that another process that needs one waits
@@ -88,18 +86,18 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
     teacher_stack_key, and stored. A diverged or collapsed training (pipeline.health) is stored as a failure marker
     ({'failed': reason, ...}), never as a network, so that no run repeats it (`--retry-failed` clears it).
     """
-    out: list = [None] * len(cfgs)
+    out: list = [None] * len(specs)
     payloads: dict[str, dict] = {}
     missing: dict[str, int] = {}  # artefact key -> the run that trains it
     fields: dict[int, NetField] = {}
-    for i, (cfg, target, ip, ctx) in enumerate(zip(cfgs, targets, ips, ctxs)):
-        if cfg.teacher.kind == "oracle":
+    for i, (spec, target, ip, ctx) in enumerate(zip(specs, targets, ips, ctxs)):
+        if spec.teacher.kind == "oracle":
             info = {"teacher_params": 0, "time_teacher_train_s": 0.0, "teacher_cached": False}
             out[i] = Teacher(ExactField(target, ip), None, info, "oracle")
-        elif cfg.teacher.kind == "kernel":
-            out[i] = kernel_teacher(cfg, target, ip, ctx.device)
+        elif spec.teacher.kind == "kernel":
+            out[i] = kernel_teacher(spec, target, ip, ctx.device)
         else:
-            fields[i] = untrained_teacher(cfg, target, ip, ctx.device)
+            fields[i] = untrained_teacher(spec, target, ip, ctx.device)
             key = ctx.artefact_key("teacher")
             if key not in payloads and key not in missing:
                 if (found := ctx.lookup("teacher")) is not None:
@@ -114,9 +112,9 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
                 del missing[key]
         stacks: dict[tuple, list[int]] = {}
         for i in missing.values():
-            stacks.setdefault(teacher_stack_key(cfgs[i], targets[i].ambient_dim), []).append(i)
+            stacks.setdefault(teacher_stack_key(specs[i], targets[i].ambient_dim), []).append(i)
         for runs in stacks.values():
-            trained = _train_teachers([cfgs[i] for i in runs], [targets[i] for i in runs], [fields[i] for i in runs])
+            trained = _train_teachers([specs[i] for i in runs], [targets[i] for i in runs], [fields[i] for i in runs])
             for i, payload in zip(runs, trained):
                 payloads[ctxs[i].artefact_key("teacher")] = ctxs[i].store("teacher", payload)
     for i, field in fields.items():
@@ -136,17 +134,33 @@ def build_teachers(cfgs: list[CharacteristicRun], targets: list, ips: list[Inter
     return out
 
 
-def build_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> Teacher:
+def build_teacher(spec: PipelineSpec, target, ip: Interpolant, device: torch.device) -> Teacher:
     """One teacher outside a sweep (nothing shared): build_teachers for one run; raises its Divergence."""
-    (teacher,) = build_teachers([cfg], [target], [ip], [Unshared(device)])
+    (teacher,) = build_teachers([spec], [target], [ip], [Unshared(device)])
     if isinstance(teacher, Divergence | RunFailed):
         raise teacher
     return teacher
 
 
+class ArtefactStore(Protocol):
+    """Where build_teachers finds, claims and keeps trained teachers: one per run, keyed by what the teacher depends
+    on. A sweep's run context is one (convlab.runs.kind.RunContext: on disk, shared across processes and studies);
+    Unshared is the store of a run alone."""
+
+    device: torch.device
+
+    def artefact_key(self, name: str) -> str: ...
+
+    def lookup(self, name: str) -> Any | None: ...
+
+    def claim(self, name: str) -> contextlib.AbstractContextManager: ...
+
+    def store(self, name: str, value: Any) -> Any: ...
+
+
 @dataclass
 class Unshared:
-    """The part of a RunContext that build_teachers uses, for a run that shares nothing."""
+    """The ArtefactStore of a run that shares nothing: nothing found, nothing kept."""
 
     device: torch.device
 
@@ -163,31 +177,31 @@ class Unshared:
         return value
 
 
-def untrained_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> NetField:
+def untrained_teacher(spec: PipelineSpec, target, ip: Interpolant, device: torch.device) -> NetField:
     with torch.random.fork_rng(devices=[]):  # network initialisation draws from the global CPU generator
-        torch.manual_seed(stream_seed(cfg.seed, "teacher.init"))
-        net = VelocityNet(target.ambient_dim, cfg.teacher.net)
-    return NetField(net.to(device, getattr(torch, cfg.dtype)), ip, cfg.teacher.parametrization)
+        torch.manual_seed(stream_seed(spec.seed, "teacher.init"))
+        net = VelocityNet(target.ambient_dim, spec.teacher.net)
+    return NetField(net.to(device, getattr(torch, spec.dtype)), ip, spec.teacher.parametrization)
 
 
-def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[NetField]) -> list[dict[str, Any]]:
+def _train_teachers(specs: list[PipelineSpec], targets: list, fields: list[NetField]) -> list[dict[str, Any]]:
     """Train the fields' networks in place, as one stack; per run the payload the cache keeps."""
     members, data, heldouts = [], [], []
-    for cfg, target, field in zip(cfgs, targets, fields):
-        tc, dtype, device = cfg.teacher, getattr(torch, cfg.dtype), next(field.net.parameters()).device
-        x1_train, heldout = split_heldout(cfg, training_sample(cfg, target, device, dtype))
+    for spec, target, field in zip(specs, targets, fields):
+        tc, dtype, device = spec.teacher, getattr(torch, spec.dtype), next(field.net.parameters()).device
+        x1_train, heldout = split_heldout(spec, training_sample(spec, target, device, dtype))
         data.append(x1_train)
         heldouts.append(heldout)
-        members.append(Member(field.net, tc.optim, teacher_draws(cfg, x1_train, device), heldout))
-    loss = teacher_loss(fields[0].interpolant, fields[0].parametrization, cfgs[0].teacher.loss)
+        members.append(Member(field.net, tc.optim, teacher_draws(spec, x1_train, device), heldout))
+    loss = teacher_loss(fields[0].interpolant, fields[0].parametrization, specs[0].teacher.loss)
 
     def fresh(i: int, optim) -> Member:
-        net = untrained_teacher(cfgs[i], targets[i], fields[i].interpolant, data[i].device).net
-        return Member(net, optim, teacher_draws(cfgs[i], data[i], data[i].device), heldouts[i])
+        net = untrained_teacher(specs[i], targets[i], fields[i].interpolant, data[i].device).net
+        return Member(net, optim, teacher_draws(specs[i], data[i], data[i].device), heldouts[i])
 
     payloads = []
     logs, halves = train_checked(members, loss, fresh)
-    for cfg, target, field, x1_train, log, half in zip(cfgs, targets, fields, data, logs, halves):
+    for spec, target, field, x1_train, log, half in zip(specs, targets, fields, data, logs, halves):
         if isinstance(log, Divergence):
             payloads.append({"failed": str(log), "failed_step": log.step, "failed_loss": log.loss})
             continue
@@ -198,25 +212,25 @@ def _train_teachers(cfgs: list[CharacteristicRun], targets: list, fields: list[N
             "teacher_loss_history": log.history,
             **selection_info("teacher", log),
         }
-        problem = _health(cfg, target, field, x1_train, log, info)
+        problem = _health(spec, target, field, x1_train, log, info)
         if problem is not None:  # a failure marker, never a network: no run measures or reuses it
             payloads.append({"failed": problem, "info": info})
             continue
-        info.update(_generalisation(cfg, target, field, x1_train, x1_train.device))
+        info.update(_generalisation(spec, target, field, x1_train, x1_train.device))
         state = {k: v.detach().cpu().clone() for k, v in field.net.state_dict().items()}
         half = None if half is None else {k: v.cpu() for k, v in half.items()}
         payloads.append({"state_dict": state, "halfway_state_dict": half, "info": info})
     return payloads
 
 
-def _health(cfg: CharacteristicRun, target, field: NetField, x1_train, log, info: dict) -> str | None:
+def _health(spec: PipelineSpec, target, field: NetField, x1_train, log, info: dict) -> str | None:
     """Why the trained teacher is not a result (pipeline.health), or None; records the zero field's loss and the
     network's variance ratio (trained over initial) in `info`."""
     ip, device, dtype = field.interpolant, x1_train.device, x1_train.dtype
-    g = generator(cfg.seed, "teacher.health", device)
-    zero = zero_field_loss(ip, x1_train[:HEALTH_TRAINING_POINTS], cfg.T, cfg.teacher.loss, g)
-    initial = untrained_teacher(cfg, target, ip, device).net  # the same network before training (its own seed)
-    inputs = teacher_inputs(target, ip, cfg.T, g, dtype)
+    g = generator(spec.seed, "teacher.health", device)
+    zero = zero_field_loss(ip, x1_train[:HEALTH_TRAINING_POINTS], spec.T, spec.teacher.loss, g)
+    initial = untrained_teacher(spec, target, ip, device).net  # the same network before training (its own seed)
+    inputs = teacher_inputs(target, ip, spec.T, g, dtype)
     trained = total_variance(field.net, inputs)
     exact = ExactField(target, ip)  # what the network should output, in its parametrization
     truth = exact.denoiser if field.parametrization == "denoiser" else exact.velocity
@@ -229,12 +243,12 @@ def _health(cfg: CharacteristicRun, target, field: NetField, x1_train, log, info
 HEALTH_TRAINING_POINTS = 4096  # of the training sample, for the zero field's loss
 
 
-def training_sample(cfg: CharacteristicRun, target, device, dtype) -> torch.Tensor:
+def training_sample(spec: PipelineSpec, target, device, dtype) -> torch.Tensor:
     """The n training points, drawn once from the 'teacher.data' stream: of the target, or (teacher.clean) of its
     clean manifold Unif(M), the points a smoothed target adds its noise to."""
-    g = generator(cfg.seed, "teacher.data", device)
-    draw = target.sample_support if cfg.teacher.clean else target.sample
-    return draw(cfg.teacher.n, generator=g, device=device, dtype=dtype)
+    g = generator(spec.seed, "teacher.data", device)
+    draw = target.sample_support if spec.teacher.clean else target.sample
+    return draw(spec.teacher.n, generator=g, device=device, dtype=dtype)
 
 
 # The held-out loss is evaluated at fixed (Z, t) draws, the same at every check, so that two checkpoints are compared
@@ -242,19 +256,19 @@ def training_sample(cfg: CharacteristicRun, target, device, dtype) -> torch.Tens
 HELDOUT_DRAWS = 4096
 
 
-def split_heldout(cfg: CharacteristicRun, x1: torch.Tensor) -> tuple[torch.Tensor, tuple | None]:
+def split_heldout(spec: PipelineSpec, x1: torch.Tensor) -> tuple[torch.Tensor, tuple | None]:
     """(the points training draws from, the held-out loss's inputs or None): with teacher.selection 'heldout', the
     last heldout_fraction of the n points are held out -- the estimator is then defined by the n points alone, its
     checkpoint the one of lowest loss on them (models.stack.Member.heldout)."""
-    tc = cfg.teacher
+    tc = spec.teacher
     if tc.selection != "heldout":
         return x1, None
     n_val = max(1, round(tc.heldout_fraction * tc.n))
     fit, val = x1[: tc.n - n_val], x1[tc.n - n_val :]
-    g = generator(cfg.seed, "teacher.heldout", x1.device)
+    g = generator(spec.seed, "teacher.heldout", x1.device)
     val = val.repeat(-(-HELDOUT_DRAWS // n_val), 1)
     z = torch.randn(val.shape, generator=g, device=val.device, dtype=val.dtype)
-    t = cfg.T * torch.rand(val.shape[0], generator=g, device=val.device, dtype=val.dtype)
+    t = spec.T * torch.rand(val.shape[0], generator=g, device=val.device, dtype=val.dtype)
     return fit, (val, z, t)
 
 
@@ -279,10 +293,10 @@ def teacher_loss(ip: Interpolant, parametrization: str, loss: str) -> Callable:
     return member_loss
 
 
-def teacher_draws(cfg: CharacteristicRun, x1_train: torch.Tensor, device) -> Callable[[int], tuple]:
+def teacher_draws(spec: PipelineSpec, x1_train: torch.Tensor, device) -> Callable[[int], tuple]:
     """The member's batch for a step: training points, noise and times from its own 'teacher.batches' stream."""
-    tc, T = cfg.teacher, cfg.T
-    g = generator(cfg.seed, "teacher.batches", device)
+    tc, T = spec.teacher, spec.T
+    g = generator(spec.seed, "teacher.batches", device)
     B, (n, D), dtype = tc.optim.batch_size, x1_train.shape, x1_train.dtype
 
     def draw(step: int) -> tuple:
@@ -294,10 +308,10 @@ def teacher_draws(cfg: CharacteristicRun, x1_train: torch.Tensor, device) -> Cal
     return draw
 
 
-def _generalisation(cfg: CharacteristicRun, target, field: NetField, x1_train, device) -> dict[str, float]:
+def _generalisation(spec: PipelineSpec, target, field: NetField, x1_train, device) -> dict[str, float]:
     """The training objective on the training set and on fresh target draws (same size, many (t, Z) draws):
     their gap shows whether the teacher is in the statistical regime or still under-trained."""
-    g = generator(cfg.seed, "teacher.generalisation", device)
+    g = generator(spec.seed, "teacher.generalisation", device)
     x1_fresh = target.sample(x1_train.shape[0], generator=g, device=device, dtype=x1_train.dtype)
     out = {}
     with torch.no_grad():
@@ -305,8 +319,8 @@ def _generalisation(cfg: CharacteristicRun, target, field: NetField, x1_train, d
             total = 0.0
             for _ in range(8):
                 z = torch.randn(x1.shape, generator=g, device=device, dtype=x1.dtype)
-                t = cfg.T * torch.rand(x1.shape[0], generator=g, device=device, dtype=x1.dtype)
-                total += velocity_matching_loss(field, x1, z, t, cfg.teacher.loss).item() / 8
+                t = spec.T * torch.rand(x1.shape[0], generator=g, device=device, dtype=x1.dtype)
+                total += velocity_matching_loss(field, x1, z, t, spec.teacher.loss).item() / 8
             out[name] = total
     return out
 
@@ -320,7 +334,7 @@ CV_FRACTION = 0.2  # of the n samples held out to choose the bandwidth
 CV_DRAWS = 4  # (t, Z) draws per held-out sample
 
 
-def kernel_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torch.device) -> Teacher:
+def kernel_teacher(spec: PipelineSpec, target, ip: Interpolant, device: torch.device) -> Teacher:
     """The exact velocity of (1/n) sum_i N(x_i, h^2 I) over the n training samples.
 
     Among all fields, it minimises the velocity-matching loss for that measure, so it is the teacher
@@ -330,8 +344,8 @@ def kernel_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torc
     with all n samples.
     """
     start = time.perf_counter()
-    tc, dtype, T = cfg.teacher, getattr(torch, cfg.dtype), cfg.T
-    x1 = training_sample(cfg, target, device, dtype)
+    tc, dtype, T = spec.teacher, getattr(torch, spec.dtype), spec.T
+    x1 = training_sample(spec, target, device, dtype)
     info: dict[str, Any] = {"teacher_params": 0}
     h = tc.bandwidth
     if h is None:
@@ -341,7 +355,7 @@ def kernel_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torc
         fit, val = x1[n_val:], x1[:n_val]
         scale = _median_nn_distance(fit)
         hs = (scale * BANDWIDTH_FACTORS).tolist()
-        g = generator(cfg.seed, "teacher.cv", device)
+        g = generator(spec.seed, "teacher.cv", device)
         val = val.repeat(CV_DRAWS, 1)
         z = target.noise(val.shape[0], generator=g, device=device, dtype=dtype)
         t = T * torch.rand(val.shape[0], generator=g, device=device, dtype=dtype)
@@ -355,13 +369,11 @@ def kernel_teacher(cfg: CharacteristicRun, target, ip: Interpolant, device: torc
         info.update(teacher_cv_bandwidths=hs, teacher_cv_losses=losses, teacher_cv_interior=0 < best < len(hs) - 1)
     field = ExactField(_smoothed_sample(x1, h), ip)
     info.update(teacher_bandwidth=h, time_teacher_train_s=time.perf_counter() - start, teacher_cached=False)
-    info.update(_generalisation(cfg, target, field, x1, device))
+    info.update(_generalisation(spec, target, field, x1, device))
     return Teacher(field, None, info, "kernel")
 
 
 def _smoothed_sample(x: torch.Tensor, h: float):
-    from convlab.targets import GaussianMixture
-
     n, D = x.shape
     return GaussianMixture(
         np.full(n, 1.0 / n),

@@ -10,24 +10,18 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
 
-from convlab.config import (
-    DType,
-    GridName,
-    InterpolantSpec,
-    NetConfig,
-    OptimConfig,
-    PositiveInt,
-    ReferenceConfig,
-    RunConfig,
-    Strict,
-)
 from convlab.interpolants import as_interpolant
 from convlab.pipeline import (
+    CharacteristicsSpec,
+    EvalSpec,
+    PipelineSpec,
+    StudentSpec,
+    TeacherSpec,
     build_teachers,
     characteristics,
     fit_students,
@@ -37,6 +31,18 @@ from convlab.pipeline import (
 )
 from convlab.record import RunFailed
 from convlab.runs import shared
+from convlab.runs.config import (
+    DType,
+    GridName,
+    InterpolantSpec,
+    NetConfig,
+    OptimConfig,
+    PositiveInt,
+    ReferenceConfig,
+    RunConfig,
+    Strict,
+    core,
+)
 from convlab.runs.kind import Artefact, Failure, Metric, RunContext, RunKind, stage
 from convlab.runs.memory import DTYPE_BYTES, F64, Need, field, grid, mlp, points, target_of, w2
 from convlab.targets import SmoothedManifold, make_target
@@ -59,54 +65,69 @@ class TeacherConfig(Strict):
     # trained: a network fitted by velocity matching; oracle: the exact velocity; kernel: the exact velocity of
     # the training sample smoothed by N(0, h^2 I), i.e. the minimiser of the velocity-matching loss over all
     # fields for that measure -- a teacher with a statistical error and no optimisation error.
-    kind: Literal["trained", "oracle", "kernel"] = "trained"
-    n: Annotated[PositiveInt, Field(description="the sample size of the theory: one training set drawn once")] = 2000
-    bandwidth: Annotated[float, Field(gt=0.0, description="kernel only; null: chosen by held-out loss")] | None = None
+    CORE: ClassVar[type] = TeacherSpec
+    kind: Literal["trained", "oracle", "kernel"] = TeacherSpec.kind
+    n: Annotated[PositiveInt, Field(description="the sample size of the theory: one training set drawn once")] = (
+        TeacherSpec.n
+    )
+    bandwidth: Annotated[float, Field(gt=0.0, description="kernel only; null: chosen by held-out loss")] | None = (
+        TeacherSpec.bandwidth
+    )
     clean: Annotated[
         bool,
         Field(
             description="train on clean manifold points, Unif(M), not on draws of the smoothed target (manifold "
             "targets); a kernel teacher with bandwidth = target.s is then the D-independent control"
         ),
-    ] = False
-    parametrization: Literal["velocity", "denoiser"] = "velocity"
-    loss: Literal["velocity", "denoiser"] = "velocity"  # velocity matching, or its unweighted denoising form
+    ] = TeacherSpec.clean
+    parametrization: Literal["velocity", "denoiser"] = TeacherSpec.parametrization
+    # velocity matching, or its unweighted denoising form
+    loss: Literal["velocity", "denoiser"] = TeacherSpec.loss
     net: NetConfig = NetConfig()
     optim: OptimConfig = OptimConfig()
-    selection: Selection = "last"
-    heldout_fraction: HeldoutFraction = 0.2
+    selection: Selection = TeacherSpec.selection
+    heldout_fraction: HeldoutFraction = TeacherSpec.heldout_fraction
 
 
 class CharacteristicsConfig(Strict):
     """m noise draws pushed through K steps of a first-order solver on the teacher."""
 
-    solver: Literal["euler", "exp_euler"] = "euler"
-    K: Annotated[int, Field(ge=2, description="solver steps of the characteristics")] = 16
-    m: Annotated[PositiveInt, Field(description="noise draws (trajectories)")] = 2000
-    grid: GridName = "uniform"
+    CORE: ClassVar[type] = CharacteristicsSpec
+    solver: Literal["euler", "exp_euler"] = CharacteristicsSpec.solver
+    K: Annotated[int, Field(ge=2, description="solver steps of the characteristics")] = CharacteristicsSpec.K
+    m: Annotated[PositiveInt, Field(description="noise draws (trajectories)")] = CharacteristicsSpec.m
+    grid: GridName = CharacteristicsSpec.grid
 
 
 class StudentConfig(Strict):
     """g(s, t, x) with g(s, s, x) = x: form 'euler' x + (t - s) f(s, t, x), or 'exp_euler' the exponential-integrator
     form (a_t / a_s) x + (b_t - a_t b_s / a_s) f(s, t, x)."""
 
-    form: Literal["euler", "exp_euler"] = "euler"
-    init: Literal["teacher", "random"] = "teacher"
-    semigroup_weight: Annotated[float, Field(ge=0.0)] = 0.1
+    CORE: ClassVar[type] = StudentSpec
+    form: Literal["euler", "exp_euler"] = StudentSpec.form
+    init: Literal["teacher", "random"] = StudentSpec.init
+    semigroup_weight: Annotated[float, Field(ge=0.0)] = StudentSpec.semigroup_weight
     net: NetConfig = NetConfig()
     optim: OptimConfig = OptimConfig()
-    selection: Selection = "last"
-    heldout_fraction: HeldoutFraction = 0.2
+    selection: Selection = StudentSpec.selection
+    heldout_fraction: HeldoutFraction = StudentSpec.heldout_fraction
 
 
 class EvalConfig(Strict):
     """Held-out measurement sizes."""
 
-    n_coupled: Annotated[PositiveInt, Field(description="noise draws for the coupled (pathwise) errors")] = 2000
-    n_w2: Annotated[int, Field(ge=2, description="sample size of the sampled W2 and of its noise floor")] = 1000
-    n_velocity: Annotated[PositiveInt, Field(description="(t, x) draws for the velocity L2 error")] = 4000
-    floor_repeats: Annotated[int, Field(ge=1)] = 3
-    resolve_margin: Annotated[float, Field(ge=1.0)] = 2.0
+    CORE: ClassVar[type] = EvalSpec
+    n_coupled: Annotated[PositiveInt, Field(description="noise draws for the coupled (pathwise) errors")] = (
+        EvalSpec.n_coupled
+    )
+    n_w2: Annotated[int, Field(ge=2, description="sample size of the sampled W2 and of its noise floor")] = (
+        EvalSpec.n_w2
+    )
+    n_velocity: Annotated[PositiveInt, Field(description="(t, x) draws for the velocity L2 error")] = (
+        EvalSpec.n_velocity
+    )
+    floor_repeats: Annotated[int, Field(ge=1)] = EvalSpec.floor_repeats
+    resolve_margin: Annotated[float, Field(ge=1.0)] = EvalSpec.resolve_margin
     converged_tol: Annotated[
         float,
         Field(
@@ -114,22 +135,23 @@ class EvalConfig(Strict):
             description="a trained network counts as converged when its error moved by less than this fraction "
             "between half and all of its steps",
         ),
-    ] = 0.05
+    ] = EvalSpec.converged_tol
 
 
 class EvalReference(ReferenceConfig):
     """The reference flows of the exact and the teacher's velocity: 1024 rk4 steps (the teacher is float32)."""
 
-    K: Annotated[int, Field(ge=16, description="rk4 steps")] = 1024
+    K: Annotated[int, Field(ge=16, description="rk4 steps")] = PipelineSpec.reference.K
 
 
 class CharacteristicRun(RunConfig):
     """One run of the characteristic-generator pipeline (docs/concepts/theory.md §4)."""
 
+    CORE: ClassVar[type] = PipelineSpec
     kind: Literal["characteristic"] = "characteristic"
-    interpolant: InterpolantSpec = "follmer"
-    T: Annotated[float, Field(gt=0.0, le=1.0, description="early-stopping time")] = 0.999
-    dtype: Annotated[DType, Field(description="of the networks and everything they touch")] = "float32"
+    interpolant: InterpolantSpec = PipelineSpec.interpolant
+    T: Annotated[float, Field(gt=0.0, le=1.0, description="early-stopping time")] = PipelineSpec.T
+    dtype: Annotated[DType, Field(description="of the networks and everything they touch")] = PipelineSpec.dtype
     teacher: TeacherConfig = TeacherConfig()
     characteristics: CharacteristicsConfig = CharacteristicsConfig()
     student: StudentConfig = StudentConfig()
@@ -183,44 +205,45 @@ def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) ->
     a non-finite stage fails its run there; the other runs go on."""
     targets = [make_target(c.target) for c in cfgs]
     ips = [as_interpolant(c.interpolant) for c in cfgs]
+    specs = [core(c) for c in cfgs]  # what the pipeline reads: its own dataclasses, not the study's config
     out: list = [None] * len(cfgs)
 
     def live() -> list[int]:
         return [i for i, o in enumerate(out) if o is None]
 
     with stage(ctxs, "teacher", timed=True):
-        teachers = build_teachers(cfgs, targets, ips, ctxs)
+        teachers = build_teachers(specs, targets, ips, ctxs)
     for i, t in enumerate(teachers):
         if isinstance(t, Failure):
             out[i] = t
     chars: dict[int, object] = {}
     for i in live():
-        cfg, ctx = cfgs[i], ctxs[i]
+        spec, ctx = specs[i], ctxs[i]
         with ctx.stage("characteristics", timed=True):
             z = targets[i].noise(
-                cfg.characteristics.m,
+                spec.characteristics.m,
                 generator=ctx.rng("characteristics.noise"),
                 device=ctx.device,
-                dtype=getattr(torch, cfg.dtype),
+                dtype=getattr(torch, spec.dtype),
             )
             try:
-                chars[i] = characteristics(teachers[i], cfg, z)
+                chars[i] = characteristics(teachers[i], spec, z)
             except RunFailed as err:
                 out[i] = err
     runs = live()
     with stage([ctxs[i] for i in runs], "student", timed=True):
         students = dict(
-            zip(runs, fit_students([teachers[i] for i in runs], [chars[i] for i in runs], [cfgs[i] for i in runs]))
+            zip(runs, fit_students([teachers[i] for i in runs], [chars[i] for i in runs], [specs[i] for i in runs]))
         )
     for i in runs:
         if isinstance(students[i], Failure):
             out[i] = students[i]
     for i in live():
-        cfg, ctx = cfgs[i], ctxs[i]
+        ctx = ctxs[i]
         student, student_info, student_halfway = students[i]
         with ctx.stage("eval", timed=True):
             try:
-                metrics = measure(teachers[i], student, targets[i], cfg, ctx.device, student_halfway)
+                metrics = measure(teachers[i], student, targets[i], specs[i], ctx.device, student_halfway)
             except RunFailed as err:
                 out[i] = err
                 continue
@@ -230,8 +253,8 @@ def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) ->
 
 def batch_key(cfg: CharacteristicRun) -> tuple:
     """Runs whose teachers (if trained) and students can be trained as one stack each."""
-    D = _ambient_dim(json.dumps(cfg.target, sort_keys=True))
-    return (teacher_stack_key(cfg, D), student_stack_key(cfg, D))
+    D, spec = _ambient_dim(json.dumps(cfg.target, sort_keys=True)), core(cfg)
+    return (teacher_stack_key(spec, D), student_stack_key(spec, D))
 
 
 @functools.lru_cache(maxsize=256)
@@ -451,13 +474,4 @@ KIND = RunKind(
             memo_size=4,
         ),
     ),
-    renamed={"eval.reference_steps": "reference.K"},
-    renamed_values={"student.form": {"exp": "exp_euler"}},
-    renamed_metrics={
-        "teacher_seconds": "time_teacher_train_s",
-        "student_seconds": None,
-        "eval_seconds": None,
-        "w2_n": None,
-        "device_name": None,
-    },
 )

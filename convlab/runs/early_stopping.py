@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from convlab.config import InterpolantSpec, LipschitzSearch, RunConfig
 from convlab.interpolants import as_interpolant
 from convlab.metrics import early_stopping_w2_bound, gaussian_w2_sq
 from convlab.runs import shared
+from convlab.runs.config import InterpolantSpec, LipschitzSearch, RunConfig, core
 from convlab.runs.kind import Metric, RunContext, RunKind
 from convlab.runs.lipschitz import DEGENERATE
 from convlab.runs.memory import F64, Need, jacobians, points, target_of
@@ -57,7 +57,7 @@ def run_early_stopping(cfg: EarlyStoppingRun, ctx: RunContext) -> dict:
     out["early_stop_w2_lb"] = max(v for k, v in out.items() if k.startswith("early_stop_w2_lb_"))
     with ctx.stage("search"):
         ts = log_time_grid(T, cfg.n_t)
-        L = lipschitz_profile(target, ip, ts, generator=ctx.rng("early_stopping.search"), search=cfg.search)
+        L = lipschitz_profile(target, ip, ts, generator=ctx.rng("early_stopping.search"), search=core(cfg.search))
     out.update(integrated_lipschitz=float(np.trapezoid(L, ts)), lipschitz_T=float(L[-1]))
     return out
 
@@ -117,11 +117,4 @@ KIND = RunKind(
     ),
     body=run_early_stopping,
     memory=memory,
-    renamed={"n": "n_mc"},
-    renamed_metrics={
-        "w2_ub": "early_stop_w2_ub",
-        "w2_lb": "early_stop_w2_lb",
-        "w2_lb_gelbrich": "early_stop_w2_lb_gelbrich",
-        "w2_lb_support": "early_stop_w2_lb_support",
-    },
 )

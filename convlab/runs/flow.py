@@ -12,12 +12,12 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field, model_validator
 
-from convlab.config import GridName, InterpolantSpec, PositiveInt, ReferenceConfig, RunConfig, SolverName
 from convlab.fields import ExactField
 from convlab.interpolants import as_interpolant
 from convlab.metrics import coupled_rms, early_stopping_w2_bound
 from convlab.record import RunFailed
 from convlab.runs import shared
+from convlab.runs.config import GridName, InterpolantSpec, PositiveInt, ReferenceConfig, RunConfig, SolverName, core
 from convlab.runs.kind import Artefact, RunContext, RunKind
 from convlab.runs.memory import F64, Need, field, grid, points, target_of, w2
 from convlab.solvers import as_solver, integrate, reference_flow, time_grid
@@ -61,7 +61,7 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
         cfg.n_coupled, target.ambient_dim, generator=ctx.rng("flow.noise"), device=ctx.device, dtype=torch.float64
     )
     with ctx.stage("integrate"), torch.no_grad():
-        truth = ctx.shared("reference_flow", lambda: reference_flow(field, z, T=cfg.T, reference=cfg.reference))
+        truth = ctx.shared("reference_flow", lambda: reference_flow(field, z, T=cfg.T, reference=core(cfg.reference)))
         sol = integrate(field, z, time_grid(cfg.K, T=cfg.T, kind=cfg.grid), cfg.solver)
         if not (torch.isfinite(sol.x).all() and torch.isfinite(truth).all()):
             raise RunFailed("non-finite flow (is the field singular at T?)")
@@ -116,6 +116,4 @@ KIND = RunKind(
     memory=memory,
     # Runs of a K or solver sweep share one reference solve per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "interpolant", "T", "n_coupled", "reference")),),
-    renamed={"n": "n_coupled", "reference.method": "reference.solver", "reference.steps": "reference.K"},
-    renamed_metrics={"w2_n": None},
 )

@@ -14,12 +14,12 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field
 
-from convlab.config import BlockConfig, DType, OptimConfig, RunConfig
 from convlab.device import generator, stream_seed
 from convlab.models.residual import ResidualBlock
 from convlab.models.training import train
 from convlab.record import RunFailed
 from convlab.runs import shared
+from convlab.runs.config import BlockConfig, DType, OptimConfig, RunConfig, core
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
 from convlab.runs.memory import DTYPE_BYTES, Need, jacobians, points, residual_blocks, target_of, w2
 from convlab.targets import make_target
@@ -67,7 +67,7 @@ def _extend(chain: dict, cfg: JKORun, target, device) -> None:
         k = len(chain["blocks"])
         with torch.random.fork_rng(devices=[]):  # layer initialisation draws from the global CPU generator
             torch.manual_seed(stream_seed(cfg.seed, f"jko.block{k}.init"))
-            block = ResidualBlock(D, cfg.net).to(device, dtype)
+            block = ResidualBlock(D, core(cfg.net)).to(device, dtype)
         g, x = generator(cfg.seed, f"jko.block{k}.batches", device), chain["x"]
         size = min(cfg.optim.batch_size, x.shape[0])
         log = train(
@@ -75,7 +75,7 @@ def _extend(chain: dict, cfg: JKORun, target, device) -> None:
             lambda step: proximal_loss(
                 block, x[torch.randint(x.shape[0], (size,), generator=g, device=device)], cfg.gamma
             ),
-            cfg.optim,
+            core(cfg.optim),
         )
         shift = _shift(cfg, k, D, device, dtype)
         chain["x"] = push([block], x, torch.zeros(x.shape[0], device=device, dtype=dtype), [shift])[0]
@@ -202,6 +202,4 @@ KIND = RunKind(
     artefacts=(
         Artefact("chain", ("seed", "target", "gamma", "step_error", "net", "optim", "dtype", "n"), memo_size=8),
     ),
-    renamed={"N": "K", "train": "optim", "n_train": "n", "n_eval": "n_mc"},
-    renamed_metrics={"train_loss": "block_final_loss"},
 )

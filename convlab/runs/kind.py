@@ -9,21 +9,22 @@ into a failed record, refuses metrics the kind did not declare and records non-f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
-from convlab.config import RunConfig
 from convlab.device import generator, resolve_device
 from convlab.models.training import Divergence
 from convlab.record import RunFailed, RunRecord
 from convlab.runs.artefacts import ArtefactCache
+from convlab.runs.config import RunConfig
 from convlab.runs.memory import Need
 
 # closed_form: a formula of the config (deterministic); monte_carlo: a mean over seeded draws (pathwise errors,
@@ -156,11 +157,14 @@ def stage(ctxs: list[RunContext], name: str, *, timed: bool = False) -> Iterator
 Failure = RunFailed | Divergence  # what a run body raises (or a batch body returns) for a run that failed
 
 
+def _as_json(value: Any) -> Any:
+    """A batch key's core dataclasses (or config blocks) as the mapping of their fields."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value.model_dump(mode="json")
+
+
 @dataclass(frozen=True)
 class RunKind:
-    """The one declaration of a run kind. `renamed` maps old dotted config keys to new ones (a tuple: the old
-    value goes to each), `renamed_values` new dotted keys to {old value: new value}, `renamed_metrics` old metric
-    names to new ones (None: no longer recorded); `convlab migrate` applies them to stored results."""
+    """The one declaration of a run kind, in today's names (older names live in convlab.study.renames)."""
 
     name: str
     config: type[RunConfig]
@@ -175,9 +179,6 @@ class RunKind:
     # The run's largest tensors as products of config fields (runs.memory): the plan refuses a run that cannot fit
     # on its device before anything runs. None: nothing large (closed forms).
     memory: Callable[[Any], list[Need]] | None = None
-    renamed: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
-    renamed_values: Mapping[str, Mapping[Any, Any]] = field(default_factory=dict)
-    renamed_metrics: Mapping[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self):
         if (self.body is None) == (self.batch is None) or (self.batch is None) != (self.batch_key is None):
@@ -214,7 +215,7 @@ class RunKind:
         batch body."""
         if self.batch_key is None:
             return None
-        blob = json.dumps(self.batch_key(cfg), sort_keys=True, default=lambda v: v.model_dump(mode="json"))
+        blob = json.dumps(self.batch_key(cfg), sort_keys=True, default=_as_json)
         return f"{self.name}:{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
     def validate(self, cfg: RunConfig | Mapping[str, Any]) -> RunConfig:

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from convlab.config import InterpolantSpec, LipschitzSearch, RunConfig
 from convlab.interpolants import as_interpolant
 from convlab.runs import shared
+from convlab.runs.config import InterpolantSpec, LipschitzSearch, RunConfig, core
 from convlab.runs.kind import Metric, RunContext, RunKind
 from convlab.runs.memory import Need, jacobians, target_of
 from convlab.runs.pf_ode import SUPPORT_RADIUS
@@ -31,7 +31,7 @@ def run_lipschitz(cfg: LipschitzRun, ctx: RunContext) -> dict:
     """L_t at one t, beside what sampling p_t alone finds and the blow-up shape beta(t) = b (a b' - a' b) / a^3."""
     target, ip, t = make_target(cfg.target), as_interpolant(cfg.interpolant), cfg.t
     with ctx.stage("search"):
-        est = lipschitz_estimate(target, ip, t, generator=ctx.rng("lipschitz.search"), search=cfg.search)
+        est = lipschitz_estimate(target, ip, t, generator=ctx.rng("lipschitz.search"), search=core(cfg.search))
     return {
         "lipschitz": est.value,
         "lipschitz_sampled": est.sampled,

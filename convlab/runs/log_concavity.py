@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field
 
-from convlab.config import PositiveInt, RunConfig
 from convlab.record import RunFailed
 from convlab.runs import shared
+from convlab.runs.config import PositiveInt, RunConfig
 from convlab.runs.kind import Metric, RunContext, RunKind
 from convlab.runs.memory import Need, jacobians, target_of
 from convlab.runs.pf_ode import COMPONENT_STD, SUPPORT_RADIUS, T_STAR
@@ -107,11 +107,4 @@ KIND = RunKind(
     ),
     body=run_log_concavity,
     memory=memory,
-    renamed={"n": "n_points"},
-    renamed_metrics={
-        "bound_lower": "hess_bound_lower",
-        "bound_upper": "hess_bound_upper",
-        "R": "support_radius",
-        "std": "s",
-    },
 )

@@ -15,7 +15,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from convlab.config import BlockConfig, NetConfig
+from convlab.runs.config import BlockConfig, NetConfig
+from convlab.targets import GaussianMixture, make_target
+from convlab.targets.continuous import CurvedTorus
 
 F64 = 8
 DTYPE_BYTES = {"float32": 4, "float64": 8}
@@ -39,7 +41,6 @@ class Need:
 
 @functools.lru_cache(maxsize=16)
 def _target(spec: str):
-    from convlab.targets import make_target
 
     return make_target(json.loads(spec))
 
@@ -72,8 +73,6 @@ def jacobians(keys: tuple[str, ...], n: int, D: int, copies: float = 3) -> Need:
 def field(key: str, target, n: int, itemsize: int = F64) -> Need:
     """The exact field's temporaries on n points: a mixture works in blocks of chunk_size elements whatever n is; a
     curved torus holds n x nodes posterior weights per circle, and its d x nodes x D grid of curve points."""
-    from convlab.targets import GaussianMixture
-    from convlab.targets.continuous import CurvedTorus
 
     D = target.ambient_dim
     if isinstance(target, GaussianMixture):

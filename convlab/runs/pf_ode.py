@@ -24,12 +24,12 @@ from typing import Annotated, Literal
 import torch
 from pydantic import Field, model_validator
 
-from convlab.config import PerturbationConfig, PositiveInt, ReferenceConfig, RunConfig, SolverName
 from convlab.fields import ExactField, PerturbedField
 from convlab.interpolants import VP
 from convlab.metrics import coupled_rms, exact_w2, gaussian_w2_sq
 from convlab.record import RunFailed
 from convlab.runs import shared
+from convlab.runs.config import PerturbationConfig, PositiveInt, ReferenceConfig, RunConfig, SolverName, core
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
 from convlab.runs.memory import F64, Need, field, grid, points, target_of
 from convlab.solvers import integrate, reference_flow, time_grid
@@ -73,7 +73,7 @@ def run_pf_ode(cfg: PFODERun, ctx: RunContext) -> dict:
     target = make_target(cfg.target)
     D, S, f64, n, dev = target.ambient_dim, cfg.S, torch.float64, cfg.n_coupled, ctx.device
     err = cfg.score_error
-    delta = make_perturbation(err, D=D, generator=ctx.rng("pf_ode.score_error"))
+    delta = make_perturbation(core(err), D=D, generator=ctx.rng("pf_ode.score_error"))
     exact = ExactField(target, VP(S))
     field = exact if err.eps == 0 else PerturbedField(exact, delta, on="score")
     w = torch.randn(n, D, generator=ctx.rng("pf_ode.noise"), device=dev, dtype=f64)
@@ -89,7 +89,8 @@ def run_pf_ode(cfg: PFODERun, ctx: RunContext) -> dict:
     grid = time_grid(cfg.K, T=T)
     with ctx.stage("integrate"), torch.no_grad():
         flows = ctx.shared(
-            "reference_flow", lambda: reference_flow(exact, torch.cat([w, x_S, basis]), T=T, reference=cfg.reference)
+            "reference_flow",
+            lambda: reference_flow(exact, torch.cat([w, x_S, basis]), T=T, reference=core(cfg.reference)),
         )
         flow_w, flow_xS, flow_basis = flows[:n], flows[n : 2 * n], flows[2 * n :]
         sol = integrate(field, torch.cat([w, basis]), grid, cfg.solver)
@@ -227,21 +228,4 @@ KIND = RunKind(
     memory=memory,
     # Runs of a K, solver or score-error sweep share the exact flows of their start points per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "S", "s_min", "n_coupled", "reference")),),
-    renamed={
-        "method": "solver",
-        "n": "n_coupled",
-        "reference.method": "reference.solver",
-        "reference.steps": "reference.K",
-    },
-    renamed_values={"solver": {"exp": "exp_score"}},
-    renamed_metrics={
-        "solver_error": "coupled_error",
-        "solver_ci_low": "coupled_ci_low",
-        "solver_ci_high": "coupled_ci_high",
-        "w2_ub": "sampler_w2_ub",
-        "w2_exact": "sampler_w2",
-        "init_w2_exact": "init_w2",
-        "R": "support_radius",
-        "std": "s",
-    },
 )

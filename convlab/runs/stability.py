@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from convlab.config import InterpolantSpec, LipschitzSearch, PerturbationConfig, ReferenceConfig, RunConfig
 from convlab.fields import ExactField, PerturbedField
 from convlab.interpolants import as_interpolant
 from convlab.metrics import coupled_rms
 from convlab.record import RunFailed
 from convlab.runs import shared
+from convlab.runs.config import InterpolantSpec, LipschitzSearch, PerturbationConfig, ReferenceConfig, RunConfig, core
 from convlab.runs.early_stopping import INTEGRATED_LIPSCHITZ
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
 from convlab.runs.memory import F64, Need, field, grid, jacobians, points, target_of
@@ -48,14 +48,14 @@ class StabilityRun(RunConfig):
 def run_stability(cfg: StabilityRun, ctx: RunContext) -> dict:
     """rms |Flow[V](z) - Flow[V + delta](z)| at T against the stability bound."""
     target, ip, T, f64 = make_target(cfg.target), as_interpolant(cfg.interpolant), cfg.T, torch.float64
-    delta = make_perturbation(cfg.perturbation, D=target.ambient_dim, generator=ctx.rng("stability.delta"))
+    delta = make_perturbation(core(cfg.perturbation), D=target.ambient_dim, generator=ctx.rng("stability.delta"))
     field = ExactField(target, ip)
     z = torch.randn(
         cfg.n_coupled, target.ambient_dim, generator=ctx.rng("stability.noise"), device=ctx.device, dtype=f64
     )
     with ctx.stage("integrate"), torch.no_grad():
-        x = ctx.shared("reference_flow", lambda: reference_flow(field, z, T=T, reference=cfg.reference))
-        x_pert = reference_flow(PerturbedField(field, delta), z, T=T, reference=cfg.reference)
+        x = ctx.shared("reference_flow", lambda: reference_flow(field, z, T=T, reference=core(cfg.reference)))
+        x_pert = reference_flow(PerturbedField(field, delta), z, T=T, reference=core(cfg.reference))
         if not (torch.isfinite(x).all() and torch.isfinite(x_pert).all()):
             raise RunFailed("non-finite flow")
     with ctx.stage("search"):
@@ -67,7 +67,7 @@ def run_stability(cfg: StabilityRun, ctx: RunContext) -> dict:
             [float(delta(float(ip.a(t)) * zt + float(ip.b(t)) * x1).pow(2).sum(1).mean().sqrt()) for t in ts]
         )
         L = lipschitz_profile(
-            target, ip, ts, generator=ctx.rng("stability.search"), search=cfg.search, perturbation=delta
+            target, ip, ts, generator=ctx.rng("stability.search"), search=core(cfg.search), perturbation=delta
         )
     measured = coupled_rms(x_pert, x)
     bound = stability_bound(ts, L, eps_t)
@@ -127,12 +127,4 @@ KIND = RunKind(
     memory=memory,
     # Runs that differ only in the perturbation share the unperturbed flow per process.
     artefacts=(Artefact("reference_flow", ("seed", "target", "interpolant", "T", "n_coupled", "reference")),),
-    renamed={"n": ("n_coupled", "n_mc"), "reference.method": "reference.solver", "reference.steps": "reference.K"},
-    renamed_metrics={
-        "measured": "coupled_error",
-        "measured_ci_high": "coupled_ci_high",
-        "bound": "stability_bound",
-        "bound_ratio": "stability_bound_ratio",
-        "bound_holds": "stability_bound_holds",
-    },
 )

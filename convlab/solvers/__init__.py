@@ -1,7 +1,7 @@
 """Fixed-grid ODE solvers with declared orders, the shared integration loop and the reference solve."""
 
 from convlab.solvers.grids import GRIDS, quadratic_grid, time_grid, uniform_grid
-from convlab.solvers.integrate import Solution, integrate, reference_flow
+from convlab.solvers.integrate import Reference, Solution, integrate, reference_flow
 from convlab.solvers.methods import RK4, SOLVERS, Euler, ExpEuler, ExpScore, Heun, Solver, as_solver
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "ExpEuler",
     "ExpScore",
     "as_solver",
+    "Reference",
     "Solution",
     "integrate",
     "reference_flow",

@@ -9,9 +9,19 @@ import torch
 from scipy.integrate import solve_ivp
 from torch import Tensor
 
-from convlab.config import ReferenceConfig
 from convlab.solvers.grids import time_grid
 from convlab.solvers.methods import RK4, Solver, as_solver
+
+
+@dataclass(frozen=True)
+class Reference:
+    """How reference_flow solves: `solver` 'rk4' takes K RK4 steps on the named `grid` ('uniform' or 'quadratic',
+    which crowds the steps towards T where fields stiffen; error ~ K^-4, on the device), or 'dop853', scipy's
+    adaptive solver (K and grid unused)."""
+
+    solver: str = "rk4"
+    K: int = 2048
+    grid: str = "quadratic"
 
 
 @dataclass
@@ -75,18 +85,20 @@ def reference_flow(
     *,
     T: float = 1.0,
     t0: float = 0.0,
-    reference: ReferenceConfig | dict | None = None,
+    reference: Reference = Reference(),
     rtol: float = 1e-11,
     atol: float = 1e-11,
 ) -> Tensor:
     """The flow map x0 -> x(T) solved far more accurately than the methods it judges.
 
-    `reference` (a ReferenceConfig or its dict; default ReferenceConfig()): solver 'rk4' takes K RK4 steps on
-    the named grid (stays on the device; error ~ K^-4); 'dop853' is scipy's adaptive solver with rtol/atol: the
-    state is float64 on the host and the field is evaluated in x0's dtype on x0's device (float64 x0 for a
-    tight reference). Use the same x0 as the solver under test: coupled errors need shared noise.
+    `reference`: solver 'rk4' takes K RK4 steps on the named grid (stays on the device; error ~ K^-4); 'dop853'
+    is scipy's adaptive solver with rtol/atol: the state is float64 on the host and the field is evaluated in x0's
+    dtype on x0's device (float64 x0 for a tight reference). Use the same x0 as the solver under test: coupled
+    errors need shared noise.
     """
-    ref = ReferenceConfig.model_validate(reference or {})
+    ref = reference
+    if ref.solver not in ("rk4", "dop853"):
+        raise ValueError(f"reference.solver: 'rk4' or 'dop853' (got {ref.solver!r})")
     if ref.solver == "rk4":
         return integrate(field, x0, time_grid(ref.K, T=T, t0=t0, kind=ref.grid), RK4()).x
     shape, device = x0.shape, x0.device

@@ -12,15 +12,25 @@ from typing import Any
 
 from convlab.registry import did_you_mean
 from convlab.runs import RUN_KINDS
+from convlab.study.report import evaluate_formula
 from convlab.study.schema import StudySpec
 
 STANDARD = ("run_id", "status", "stage", "reason")
 
 
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; the column names of the results table."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def config_columns(runs) -> dict[str, list[Any]]:
     """Dotted config column -> the distinct values the planned runs give it."""
-    from convlab.study.plan import flatten
-
     values: dict[str, dict[str, Any]] = {}
     for r in runs:
         for col, v in flatten(r.config.model_dump(mode="json")).items():
@@ -115,8 +125,6 @@ def _same(a: Any, b: Any) -> bool:
 def _formula_problem(expr: str, group_by: list[str]) -> str | None:
     """Why `expected` cannot be evaluated for the groups (None when it can): only numbers, group_by columns,
     + - * / **, sqrt/log/exp and max/min."""
-    from convlab.study.report import evaluate_formula
-
     try:
         evaluate_formula(expr, {col: 1.5 for col in group_by})
     except (ZeroDivisionError, OverflowError, ValueError) as err:

@@ -7,18 +7,13 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-from convlab.study.schema import StudySpec
-
-
-def figure_script(study: StudySpec, source: str | Path) -> Path:
-    rel = study.figure or f"../figures/{study.name}.py"
-    return (Path(source).resolve().parent / rel).resolve()
+from convlab.study.schema import StudySpec, figure_script
 
 
 def make_figures(study: StudySpec, source: str | Path, study_dir: str | Path) -> tuple[list[Path], list[str]]:
     """Run the study's figure script on its stored results, or draw the standard figure of each rate when it has
     none: (the files written, the panels that could not be drawn and why)."""
-    from convlab import plotting
+    from convlab import plotting  # matplotlib and seaborn, loaded only when figures are drawn
 
     script = figure_script(study, source)
     plotting.SKIPPED.clear()

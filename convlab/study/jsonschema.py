@@ -24,12 +24,13 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from convlab.registry import parameters
+from convlab.runs import RUN_KINDS
+from convlab.study.schema import StudySpec
+from convlab.targets import TARGETS
 
 
 def study_json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a study file."""
-    from convlab.runs import RUN_KINDS
-    from convlab.study.schema import StudySpec
 
     schema = StudySpec.model_json_schema()
     defs = schema.setdefault("$defs", {})
@@ -90,7 +91,6 @@ def _partial(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _target_schema() -> dict[str, Any]:
-    from convlab.targets import TARGETS
 
     return {
         "description": "a registered target (`convlab targets`): its name and parameters",
@@ -125,7 +125,6 @@ def _dotted_keys(kinds: dict[str, Any], defs: dict[str, Any]) -> dict[str, list[
     """Every dotted key a grid may set, with the schemas its values may have: each config field and its nested
     fields (as the field's own schema says, bounds and enums included), `target` (a whole target) and
     `target.<parameter>` of every target."""
-    from convlab.targets import TARGETS
 
     keys: dict[str, list[dict[str, Any]]] = {}
 

@@ -1,12 +1,12 @@
 """`convlab migrate`: rewrite stored results written under older names into today's vocabulary.
 
-The renames are declared where the names live: each run kind's `renamed`, `renamed_values` and `renamed_metrics`
-(convlab/runs/<kind>.py) and the targets' RENAMED. A study directory of an older format has every run's config
-renamed and revalidated, its directory moved to the run id of the new config (the hash the planner computes for
-the same study today), its result.json metrics renamed, and its study.json (base, grid, zip, exclude, rates,
-checks) renamed; study.json is written last, so a migration killed half way is finished by running it again.
-The derived table and report are rebuilt from the migrated runs; set-aside runs under replaced/ are left as
-they were.
+The renames are the history in convlab.study.renames (old config keys, values and metric names per run kind, old
+target parameters); the live declarations hold today's names only. A study directory of an older format has every
+run's config renamed and revalidated, its directory moved to the run id of the new config (the hash the planner
+computes for the same study today), its result.json metrics renamed, and its study.json (base, grid, zip, exclude,
+rates, checks) renamed; study.json is written last, so a migration killed half way is finished by running it again.
+The derived table and report are rebuilt from the migrated runs; set-aside runs under replaced/ are left as they
+were.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from convlab.files import atomic_write_bytes, atomic_write_json, json_bytes, read_json, utc_now
 from convlab.runs import RUN_KINDS, RunKind
+from convlab.study import renames
 from convlab.study.plan import get_dotted, run_id, set_dotted
 from convlab.study.store import (
     CONFIG,
@@ -33,7 +34,6 @@ from convlab.study.store import (
     done_marker,
     read_record,
 )
-from convlab.targets import RENAMED as TARGET_RENAMED
 
 _MISSING = object()
 DERIVED = ("results.parquet", "results.csv", "report.json", "report.md")
@@ -53,13 +53,13 @@ def _pop_dotted(tree: dict, key: str) -> Any:
 def _target_renames(name: Any) -> dict[str, str]:
     """The renamed parameters of a target; for a fragment without a name (a grid key target.std), all of them."""
     if name is None:
-        return {old: new for table in TARGET_RENAMED.values() for old, new in table.items()}
-    return TARGET_RENAMED.get(name, {})
+        return {old: new for table in renames.TARGETS.values() for old, new in table.items()}
+    return renames.TARGETS.get(name, {})
 
 
 def _new_keys(kind: RunKind, key: str) -> tuple[str, ...]:
     """Today's dotted key(s) for an old dotted config key (the key itself when it was not renamed)."""
-    for old, new in kind.renamed.items():
+    for old, new in renames.of_kind(kind.name).config.items():
         if key == old or key.startswith(old + "."):
             return tuple(n + key[len(old) :] for n in (new if isinstance(new, tuple) else (new,)))
     if key.startswith("target."):
@@ -80,12 +80,12 @@ def migrate_config(kind: RunKind, config: dict) -> dict:
     cfg = copy.deepcopy(config)
     if "target" in cfg:
         cfg["target"] = migrate_target(cfg["target"])
-    for old, new in kind.renamed.items():
+    for old, new in renames.of_kind(kind.name).config.items():
         value = _pop_dotted(cfg, old)
         if value is not _MISSING:
             for key in new if isinstance(new, tuple) else (new,):
                 set_dotted(cfg, key, value)
-    for key, mapping in kind.renamed_values.items():
+    for key, mapping in renames.of_kind(kind.name).values.items():
         value = get_dotted(cfg, key, _MISSING)
         if value is not _MISSING and isinstance(value, str | int | float | bool) and value in mapping:
             set_dotted(cfg, key, mapping[value])
@@ -96,7 +96,7 @@ def migrate_metrics(kind: RunKind, record: dict) -> dict:
     """result.json with metrics renamed (and those no longer recorded dropped)."""
     out = {}
     for k, v in record.items():
-        new = kind.renamed_metrics.get(k, k)
+        new = renames.of_kind(kind.name).metrics.get(k, k)
         if new is not None:
             out[new] = v
     return out
@@ -112,14 +112,14 @@ def _migrate_entry(kind: RunKind, key: str, value: Any) -> dict[str, Any]:
 
 def migrate_column(kind: RunKind, column: str) -> str:
     """A column a rate or check names: a metric by its new name, a config key by its (first) new key."""
-    renamed = kind.renamed_metrics.get(column)
+    renamed = renames.of_kind(kind.name).metrics.get(column)
     return renamed if renamed is not None else _new_keys(kind, column)[0]
 
 
 def _migrate_window(kind: RunKind, where: dict) -> dict:
     out: dict = {}
     for col, value in where.items():
-        if col in kind.renamed_metrics:
+        if col in renames.of_kind(kind.name).metrics:
             out[migrate_column(kind, col)] = value
         else:
             out.update(_migrate_entry(kind, col, value))

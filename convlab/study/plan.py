@@ -22,10 +22,10 @@ from convlab.device import format_bytes
 from convlab.files import read_json
 from convlab.registry import did_you_mean, shown
 from convlab.runs import RUN_KINDS
-from convlab.study.columns import check_columns
-from convlab.study.figures import figure_script
+from convlab.study import renames
+from convlab.study.columns import check_columns, flatten
 from convlab.study.limits import MAX_RUNS
-from convlab.study.schema import StudySpec
+from convlab.study.schema import StudySpec, figure_script
 from convlab.study.store import FORMAT, STUDY
 from convlab.study.yamlio import YAMLLimit, describe_error, load_yaml, load_yaml_text
 from convlab.targets import check_target_spec
@@ -87,17 +87,6 @@ def get_dotted(tree: Any, key: str, default: Any = None) -> Any:
             return default
         tree = tree[part]
     return tree
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; the column names of the results table."""
-    out: dict[str, Any] = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def run_id(config: BaseModel) -> str:
@@ -306,7 +295,7 @@ def make_plan(
         if isinstance(spec, dict) and "name" in spec:
             blob = json.dumps(spec, sort_keys=True, default=str)
             if blob not in targets_checked:
-                targets_checked[blob] = check_target_spec(spec)
+                targets_checked[blob] = check_target_spec(spec, renames.TARGETS.get(spec["name"]))
             varied = {k: v for k, v in point.items() if k == "target" or k.startswith("target.")}
             context = f" [grid point {', '.join(f'{k}={shown(v, 60)}' for k, v in varied.items())}]" if varied else ""
             for param, msg, value in targets_checked[blob]:
@@ -316,7 +305,7 @@ def make_plan(
         try:
             config = model.model_validate(cfg)
         except ValidationError as err:
-            errors += _messages(err, str(source), model, "base", origin_of, RUN_KINDS[kind].renamed)
+            errors += _messages(err, str(source), model, "base", origin_of, renames.of_kind(kind).config)
             continue
         rid = run_id(config)
         runs.setdefault(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from convlab.config import Strict
+from convlab.runs.config import Strict
 
 # A study's name is a directory name (results/<name>, docs/studies/<name>): letters, digits, _ and -, nothing that
 # climbs out of its folder, short enough for every file system.
@@ -222,3 +223,9 @@ def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     for k, v in over.items():
         out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def figure_script(study: StudySpec, source: str | Path) -> Path:
+    """The study's figure script: its `figure`, or figures/<name>.py beside the studies folder, from its file."""
+    rel = study.figure or f"../figures/{study.name}.py"
+    return (Path(source).resolve().parent / rel).resolve()

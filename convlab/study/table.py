@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from convlab.files import atomic_write_bytes
-from convlab.study.plan import Plan, flatten
+from convlab.study.columns import flatten
+from convlab.study.plan import Plan
 from convlab.study.store import Damaged, StudyStore
 
 TABLE = "results.parquet"

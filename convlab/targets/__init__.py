@@ -1,6 +1,8 @@
 """Analytic targets: Gaussian mixtures with exact fields, named and manifold constructors, one registry."""
 
-from convlab.registry import build
+import inspect
+
+from convlab.registry import build, did_you_mean
 from convlab.targets.continuous import SmoothedManifold, curved_torus, uniform_cube, uniform_sphere, uniform_torus
 from convlab.targets.covariance import Covariance, Diagonal, Isotropic, Spectral, low_rank
 from convlab.targets.manifolds import cube, sphere, subspaces, swiss_roll, torus
@@ -22,11 +24,6 @@ TARGETS = {
     "curved_torus": curved_torus,
     "gaussian_mixture": GaussianMixture,
 }
-
-
-# Parameters renamed since results were first stored (target -> {old: new}): `convlab migrate` applies them,
-# and a study file that still uses an old name is told the new one.
-RENAMED = {"ring8": {"std": "s"}, "gaussian": {"std": "s"}}
 
 
 def make_target(spec: str | dict) -> GaussianMixture | SmoothedManifold:
@@ -59,12 +56,9 @@ __all__ = [
 ]
 
 
-def check_target_spec(spec: dict) -> list[tuple[str, str, object]]:
+def check_target_spec(spec: dict, renamed: dict[str, str] | None = None) -> list[tuple[str, str, object]]:
     """Problems with a target spec as (parameter path, message, value), without raising: unknown name or
     parameter (with a did-you-mean), then whatever the constructor rejects (its messages name the parameter)."""
-    import inspect
-
-    from convlab.registry import did_you_mean
 
     name = spec.get("name")
     if name not in TARGETS:
@@ -77,7 +71,7 @@ def check_target_spec(spec: dict) -> list[tuple[str, str, object]]:
         ]
     params = inspect.signature(TARGETS[name]).parameters
     known = [p for p in params if p not in ("self",)]
-    renamed = RENAMED.get(name, {})
+    renamed = renamed or {}  # {old parameter: new} of this target (convlab.study.renames), quoted to the user
     problems = [
         (
             key,

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from convlab.config import PerturbationConfig
+
+@dataclass(frozen=True)
+class PerturbationSpec:
+    """A perturbation to draw: `kind` 'fourier' or 'constant', root mean square size `eps`, and (fourier only)
+    `n_features` features with frequencies of scale 1 / `lengthscale`."""
+
+    kind: str = "fourier"
+    eps: float = 0.0
+    n_features: int = 64
+    lengthscale: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -50,16 +59,17 @@ class Perturbation:
         return torch.einsum("nm,mi,mj->nij", s, u, w)
 
 
-def make_perturbation(cfg: PerturbationConfig | dict, *, D: int, generator: torch.Generator) -> Perturbation:
-    """A seeded perturbation of kind cfg.kind and size cfg.eps in R^D (float64; moved to the input's device and
+def make_perturbation(spec: PerturbationSpec, *, D: int, generator: torch.Generator) -> Perturbation:
+    """A seeded perturbation of kind spec.kind and size spec.eps in R^D (float64; moved to the input's device and
     dtype when applied)."""
-    cfg = PerturbationConfig.model_validate(cfg)
+    if spec.kind not in ("fourier", "constant"):
+        raise ValueError(f"perturbation kind: 'fourier' or 'constant' (got {spec.kind!r})")
     dev = generator.device
-    m = cfg.n_features if cfg.kind == "fourier" else 1
+    m = spec.n_features if spec.kind == "fourier" else 1
     u = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64)
     u = u / u.norm(dim=1, keepdim=True)
-    if cfg.kind == "constant":
-        return Perturbation(float(cfg.eps), u)
-    w = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64) / cfg.lengthscale
+    if spec.kind == "constant":
+        return Perturbation(float(spec.eps), u)
+    w = torch.randn(m, D, generator=generator, device=dev, dtype=torch.float64) / spec.lengthscale
     c = 2 * math.pi * torch.rand(m, generator=generator, device=dev, dtype=torch.float64)
-    return Perturbation(float(cfg.eps), u, w, c)
+    return Perturbation(float(spec.eps), u, w, c)

@@ -17,8 +17,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from convlab.config import LipschitzSearch
 from convlab.interpolants import Interpolant
+
+
+@dataclass(frozen=True)
+class LipschitzSearch:
+    """How sup_x ||grad V(t, x)|| is searched: `n_samples` candidate draws, then `ascent_steps` of gradient ascent
+    from the best `n_starts`."""
+
+    n_samples: int = 1024
+    n_starts: int = 8
+    ascent_steps: int = 100
 
 
 def jacobian_coefficients(interpolant: Interpolant, t: float) -> tuple[float, float]:
@@ -75,17 +84,16 @@ def lipschitz_estimate(
     t: float,
     *,
     generator: torch.Generator,
-    search: LipschitzSearch | dict | None = None,
+    search: LipschitzSearch = LipschitzSearch(),
     perturbation=None,
 ) -> LipschitzEstimate:
     """sup_x ||grad_x (V + delta)(t, x)||_2 estimated from below (float64), delta an optional Perturbation of the
-    velocity; `search` (LipschitzSearch or its dict) sets the candidate draws and the ascent.
+    velocity; `search` sets the candidate draws and the ascent.
 
     Close to t = 1 the maximisers sit in transition layers of width ~ a(t)^2 that neither draws nor a local
     ascent can find, so the search follows them by continuation: it starts at 1 - t = 0.1 and moves towards t
     in steps of sqrt(10) in 1 - t, each level's best points (rescaled by the change of b) seeding the next.
     """
-    search = LipschitzSearch.model_validate(search or {})
     gaps = (
         []
         if 1 - t >= 0.1
@@ -106,11 +114,10 @@ def lipschitz_profile(
     ts,
     *,
     generator: torch.Generator,
-    search: LipschitzSearch | dict | None = None,
+    search: LipschitzSearch = LipschitzSearch(),
     perturbation=None,
 ) -> np.ndarray:
     """L_t on an increasing grid ts (as lipschitz_estimate), the grid itself serving as the continuation."""
-    search = LipschitzSearch.model_validate(search or {})
     out, carried, b_prev = [], None, None
     for t in ts:
         b = float(interpolant.b(float(t)))

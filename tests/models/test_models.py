@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-from convlab.config import NetConfig, OptimConfig
 from convlab.fields import NetField
 from convlab.interpolants import as_interpolant
 from convlab.models import Divergence, Student, TwoTimeNet, VelocityNet, train
-from convlab.models.training import EMA, lr_factor
+from convlab.models.nets import Net
+from convlab.models.training import EMA, Optim, lr_factor
 
-CFG = NetConfig(width=16, depth=2)
+CFG = Net(width=16, depth=2)
 
 
 def _x(n=7, D=3, seed=0):
@@ -63,12 +63,10 @@ def test_train_minimises_and_detects_divergence():
     w = torch.nn.Linear(2, 1)
     x = torch.randn(64, 2)
     y = x @ torch.tensor([[2.0], [-1.0]]) + 0.5
-    log = train(
-        w, lambda step: (w(x) - y).pow(2).mean(), OptimConfig(steps=400, lr=0.05, grad_clip=None), check_every=20
-    )
+    log = train(w, lambda step: (w(x) - y).pow(2).mean(), Optim(steps=400, lr=0.05, grad_clip=None), check_every=20)
     assert log.final_loss < 1e-4 and len(log.history) == 20
     with pytest.raises(Divergence, match="non-finite loss"):
-        train(w, lambda step: w(x).sum() * math.inf, OptimConfig(steps=100, grad_clip=None), check_every=10)
+        train(w, lambda step: w(x).sum() * math.inf, Optim(steps=100, grad_clip=None), check_every=10)
 
 
 def test_ema_is_an_exponential_average():
@@ -84,7 +82,7 @@ def test_ema_is_an_exponential_average():
 
 
 def test_lr_schedule():
-    f = lr_factor(OptimConfig(steps=110, warmup_steps=10, schedule="cosine"))
+    f = lr_factor(Optim(steps=110, warmup_steps=10, schedule="cosine"))
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(10) == pytest.approx(1.0) and f(60) == pytest.approx(0.5) and f(110) == pytest.approx(0.0)
-    assert lr_factor(OptimConfig(schedule="constant"))(1000) == 1.0
+    assert lr_factor(Optim(schedule="constant"))(1000) == 1.0

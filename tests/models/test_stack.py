@@ -1,17 +1,17 @@
 """A network trained in a stack is the network trained alone: against torch.optim's Adam/RAdam and
 clip_grad_norm_ (an independent implementation), member by member, and with a diverging member in the stack."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
-from convlab.config import NetConfig, OptimConfig
-from convlab.models.nets import VelocityNet
+from convlab.models.nets import Net, VelocityNet
 from convlab.models.stack import Member, train_stack
-from convlab.models.training import Divergence, train
+from convlab.models.training import Divergence, Optim, train
 
-NET = NetConfig(width=16, depth=2, time_features=2)
+NET = Net(width=16, depth=2, time_features=2)
 
 
 def _net(seed: int, dtype) -> VelocityNet:
@@ -39,14 +39,14 @@ def _loss(model, inputs):
 
 
 CFGS = [
-    OptimConfig(steps=120, lr=3e-3, batch_size=32),
-    OptimConfig(steps=120, lr=1e-2, batch_size=32, grad_clip=0.05, warmup_steps=10, schedule="constant"),
-    OptimConfig(steps=120, lr=5e-3, batch_size=32, grad_clip=None, ema=0.9, weight_decay=1e-3),
-    OptimConfig(steps=120, lr=2e-3, batch_size=32, grad_clip=0.5, ema=0.99),
+    Optim(steps=120, lr=3e-3, batch_size=32),
+    Optim(steps=120, lr=1e-2, batch_size=32, grad_clip=0.05, warmup_steps=10, schedule="constant"),
+    Optim(steps=120, lr=5e-3, batch_size=32, grad_clip=None, ema=0.9, weight_decay=1e-3),
+    Optim(steps=120, lr=2e-3, batch_size=32, grad_clip=0.5, ema=0.99),
 ]
 
 
-def _alone_torch(i: int, cfg: OptimConfig, dtype):
+def _alone_torch(i: int, cfg: Optim, dtype):
     """convlab.models.training.train: torch.optim, clip_grad_norm_, nn.Module forward."""
     net = _net(i, dtype)
     draw = _draw(100 + i, dtype)
@@ -58,7 +58,7 @@ def _alone_torch(i: int, cfg: OptimConfig, dtype):
 def test_stack_equals_torch_optim_member_by_member(optimizer):
     """float64: every window mean and every final weight of every member as torch's optimiser gives alone."""
     dtype = torch.float64
-    cfgs = [c.model_copy(update={"optimizer": optimizer}) for c in CFGS]
+    cfgs = [dataclasses.replace(c, optimizer=optimizer) for c in CFGS]
     nets = [_net(i, dtype) for i in range(len(cfgs))]
     logs = train_stack(
         [Member(n, c, _draw(100 + i, dtype)) for i, (n, c) in enumerate(zip(nets, cfgs))], _loss, check_every=10
@@ -108,7 +108,7 @@ def test_members_must_share_steps_and_optimiser():
         train_stack(
             [
                 Member(_net(0, torch.float32), CFGS[0], _draw(0, torch.float32)),
-                Member(_net(1, torch.float32), CFGS[0].model_copy(update={"steps": 7}), _draw(1, torch.float32)),
+                Member(_net(1, torch.float32), dataclasses.replace(CFGS[0], steps=7), _draw(1, torch.float32)),
             ],
             _loss,
         )
@@ -119,8 +119,8 @@ def test_snapshot_is_the_network_trained_for_that_many_steps(ema):
     """With a constant schedule the weights after k of N steps do not depend on N: the snapshot at k equals a
     member trained for k steps (EMA weights when EMA is on), and the final weights are unchanged by taking it."""
     dtype = torch.float64
-    cfg = OptimConfig(steps=60, lr=3e-3, batch_size=32, schedule="constant", ema=ema)
-    short = cfg.model_copy(update={"steps": 30})
+    cfg = Optim(steps=60, lr=3e-3, batch_size=32, schedule="constant", ema=ema)
+    short = dataclasses.replace(cfg, steps=30)
     nets = [_net(0, dtype), _net(0, dtype), _net(0, dtype)]
     (full,) = train_stack([Member(nets[0], cfg, _draw(5, dtype))], _loss, snapshot_at=30)
     (alone,) = train_stack([Member(nets[1], short, _draw(5, dtype))], _loss)
@@ -134,9 +134,9 @@ def test_snapshot_is_the_network_trained_for_that_many_steps(ema):
 
 def test_linear_skip_starts_at_zero_and_adds_a_multiple_of_x():
     torch.manual_seed(0)
-    plain = VelocityNet(3, NetConfig(width=8, depth=2))
+    plain = VelocityNet(3, Net(width=8, depth=2))
     torch.manual_seed(0)
-    skip = VelocityNet(3, NetConfig(width=8, depth=2, skip=True))
+    skip = VelocityNet(3, Net(width=8, depth=2, skip=True))
     x, t = torch.randn(5, 3), torch.rand(5)
     torch.testing.assert_close(skip(t, x), plain(t, x), rtol=0, atol=0)  # zero at initialisation
     with torch.no_grad():
@@ -170,7 +170,7 @@ def test_heldout_selection_keeps_the_checkpoint_an_independent_loop_finds(ema):
     those a plain torch.optim loop finds by evaluating the same held-out loss at the same steps (an independent
     implementation: nn.Module forward, torch's Adam, clip_grad_norm_, its own copy of the best weights)."""
     dtype, every = torch.float64, 10
-    cfg = OptimConfig(steps=300, lr=1e-2, batch_size=32, schedule="constant", ema=ema)
+    cfg = Optim(steps=300, lr=1e-2, batch_size=32, schedule="constant", ema=ema)
     nets = [_net(7 + i, dtype) for i in range(2)]
     members = [Member(nets[i], cfg, _few_points(20 + i, dtype), heldout=_heldout(40 + i, dtype)) for i in range(2)]
     logs = train_stack(members, _loss, check_every=every)
@@ -218,7 +218,7 @@ def test_heldout_selection_keeps_the_checkpoint_an_independent_loop_finds(ema):
 
 def test_without_heldout_data_a_member_keeps_its_last_weights():
     dtype = torch.float64
-    cfg = OptimConfig(steps=40, lr=1e-2, batch_size=32, schedule="constant")
+    cfg = Optim(steps=40, lr=1e-2, batch_size=32, schedule="constant")
     a, b = _net(3, dtype), _net(3, dtype)
     (plain,) = train_stack([Member(a, cfg, _few_points(1, dtype))], _loss)
     (chosen,) = train_stack([Member(b, cfg, _few_points(1, dtype), heldout=_heldout(2, dtype))], _loss)

@@ -179,3 +179,80 @@ def test_every_trained_network_records_its_convergence_check(schedule):
         assert full[f"{net}_converged"] == (change < 0.05), (net, change)
     oracle = run({**ORACLE, "student": {"init": "random", "optim": {"steps": 0}}, "characteristics": {"K": 4, "m": 50}})
     assert oracle.get("teacher_converged") is None and oracle.get("student_converged") is None
+
+
+def test_a_notebook_runs_the_pipeline_without_a_study_config():
+    """The pipeline's own dataclasses drive it stage by stage (no pydantic, no run context), and give the numbers the
+    run kind gives for the same run: the run layer's translation (runs.config.core) loses nothing."""
+    from convlab.device import generator
+    from convlab.interpolants import as_interpolant
+    from convlab.models import Net, Optim
+    from convlab.pipeline import (
+        CharacteristicsSpec,
+        EvalSpec,
+        PipelineSpec,
+        StudentSpec,
+        TeacherSpec,
+        build_teacher,
+        characteristics,
+        fit_student,
+        measure,
+    )
+    from convlab.solvers import Reference
+    from convlab.targets import make_target
+
+    net, optim = Net(width=32, depth=2), Optim(steps=40, batch_size=64)
+    spec = PipelineSpec(
+        seed=5,
+        teacher=TeacherSpec(n=300, net=net, optim=optim),
+        characteristics=CharacteristicsSpec(K=4, m=100),
+        student=StudentSpec(net=net, optim=optim),
+        eval=EvalSpec(**{k: v for k, v in SMALL_EVAL.items()}),
+        reference=Reference(K=128),
+    )
+    target, device = make_target({"name": "ring8"}), torch.device("cpu")
+    teacher = build_teacher(spec, target, as_interpolant(spec.interpolant), device)
+    z = target.noise(100, generator=generator(5, "characteristics.noise", device), device=device, dtype=torch.float32)
+    chars = characteristics(teacher, spec, z)
+    student, _ = fit_student(teacher, chars, spec)
+    mine = measure(teacher, student, target, spec, device)
+
+    small = {"net": {"width": 32, "depth": 2}, "optim": {"steps": 40, "batch_size": 64}}
+    record = run(
+        {
+            "target": {"name": "ring8"},
+            "seed": 5,
+            "teacher": {"n": 300, **small},
+            "characteristics": {"K": 4, "m": 100},
+            "student": small,
+            "eval": SMALL_EVAL,
+            "reference": {"K": 128},
+        }
+    )
+    for name in ("teacher_flow_error", "teacher_euler_error", "student_e2e_error", "semigroup_defect"):
+        assert mine[name] == record[name], name
+
+
+def test_config_blocks_take_their_defaults_from_the_core():
+    """Each config block that mirrors a core dataclass becomes it field for field, defaults included (written once)."""
+    import dataclasses
+
+    from convlab.runs.config import Strict, core
+
+    def blocks(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from blocks(sub)
+
+    mirrored = [b for b in set(blocks(Strict)) if b.CORE is not None]
+    assert len(mirrored) >= 10, mirrored
+    for block in mirrored:
+        if "target" in block.model_fields:  # run configs need a target; their stages are checked one by one
+            made = core(block(target={"name": "ring8"}))
+        else:
+            made = core(block())
+        assert type(made) is block.CORE
+        names = {f.name for f in dataclasses.fields(block.CORE)}
+        assert names <= set(block.model_fields), (block, names - set(block.model_fields))
+        if block.__name__ not in ("BlockOptim", "VelocityError", "EvalReference"):  # kinds' own defaults, declared
+            assert made == block.CORE(), block

@@ -5,7 +5,7 @@ import torch
 
 from convlab.fields import exact_field
 from convlab.metrics import coupled_rms
-from convlab.solvers import as_solver, integrate, quadratic_grid, reference_flow, time_grid, uniform_grid
+from convlab.solvers import Reference, as_solver, integrate, quadratic_grid, reference_flow, time_grid, uniform_grid
 from convlab.targets import make_target, ring8
 from tests.strategies import make_mixture
 
@@ -50,8 +50,8 @@ def test_rk4_reference_agrees_with_adaptive_dop853():
     field = exact_field(make_mixture(5, 3, 3, "full"), "trig")
     x0 = torch.randn(20, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(
-        reference_flow(field, x0, reference={"solver": "rk4"}),
-        reference_flow(field, x0, reference={"solver": "dop853"}),
+        reference_flow(field, x0, reference=Reference(solver="rk4")),
+        reference_flow(field, x0, reference=Reference(solver="dop853")),
         rtol=1e-9,
         atol=1e-9,
     )
@@ -70,7 +70,7 @@ def test_exact_flow_transports_noise_to_the_target():
     xc = x - x.mean(0)
     prods = xc[:, :, None] * xc[:, None, :]
     assert ((prods.mean(0) - C).abs() <= 4.5 * prods.std(0) / n**0.5).all()
-    ref = reference_flow(field, z[:2000], reference={"solver": "dop853"}, rtol=1e-10, atol=1e-10)
+    ref = reference_flow(field, z[:2000], reference=Reference(solver="dop853"), rtol=1e-10, atol=1e-10)
     assert coupled_rms(x[:2000], ref).rms < 1e-6
 
 

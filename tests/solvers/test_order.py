@@ -12,7 +12,7 @@ from scipy.linalg import expm
 
 from convlab.fields import FunctionField, exact_field
 from convlab.interpolants import VP, Follmer, Linear, Trig, as_interpolant
-from convlab.solvers import SOLVERS, as_solver, integrate, reference_flow, time_grid
+from convlab.solvers import SOLVERS, Reference, as_solver, integrate, reference_flow, time_grid
 from convlab.targets import GaussianMixture
 from tests.strategies import mixtures
 
@@ -95,7 +95,7 @@ def test_order_on_random_gaussian_mixtures(solver, target, data, grid_kind, seed
     T = 0.9 if isinstance(ip, Follmer) or target.is_degenerate else 1.0
     field = exact_field(target, ip)
     x0 = torch.randn(8, target.ambient_dim, dtype=F64, generator=torch.Generator().manual_seed(seed))
-    exact = reference_flow(field, x0, T=T, reference={"solver": "dop853"}, rtol=1e-13, atol=1e-13)
+    exact = reference_flow(field, x0, T=T, reference=Reference(solver="dop853"), rtol=1e-13, atol=1e-13)
     errors = errors_over_K(field, x0, exact, T, solver, grid_kind, [2**j for j in range(3, 13)])
     assert abs(measured_order(errors) - as_solver(solver).order) <= TOLERANCE, errors
 

@@ -13,8 +13,9 @@ from convlab.fields import ExactField, PerturbedField
 from convlab.interpolants import Follmer, Linear, as_interpolant
 from convlab.runs import RUN_KINDS
 from convlab.targets import make_target
-from convlab.theory.perturbation import make_perturbation
+from convlab.theory.perturbation import PerturbationSpec, make_perturbation
 from convlab.theory.regularity import (
+    LipschitzSearch,
     jacobian_coefficients,
     lipschitz_estimate,
     lipschitz_profile,
@@ -46,7 +47,11 @@ def test_lipschitz_sup_of_the_ring_is_found_at_its_centre():
     beta, alpha = t / (1 - t) ** 3, -1 / (1 - t)
     assert jacobian_coefficients(ip, t) == pytest.approx((alpha, beta), rel=1e-12)
     est = lipschitz_estimate(
-        target, ip, t, generator=torch.Generator().manual_seed(0), search={"n_samples": 256, "ascent_steps": 20}
+        target,
+        ip,
+        t,
+        generator=torch.Generator().manual_seed(0),
+        search=LipschitzSearch(n_samples=256, ascent_steps=20),
     )
     assert est.value >= abs(alpha + beta * R * R / 2) * (1 - 1e-9)
     assert est.value <= abs(alpha) + beta * R * R
@@ -58,7 +63,7 @@ def test_blow_up_rate_on_atoms_and_boundedness_when_smoothed(ip, slope):
     gaps = np.array([1e-2, 1e-3, 1e-4])
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     atoms, smooth = make_target({"name": "ring8", "s": 0.0}), make_target({"name": "ring8", "s": 0.4})
-    search = {"n_samples": 128, "ascent_steps": 10}
+    search = LipschitzSearch(n_samples=128, ascent_steps=10)
     L = [lipschitz_estimate(atoms, ip, 1 - d, generator=g(), search=search).value for d in gaps]
     assert np.polyfit(np.log(gaps), np.log(L), 1)[0] == pytest.approx(slope, abs=0.05)
     Ls = [lipschitz_estimate(smooth, ip, 1 - d, generator=g(), search=search).value for d in (1e-4, 1e-6)]
@@ -118,7 +123,7 @@ def test_stability_bound_holds_and_the_error_is_linear_in_eps():
 
 @pytest.mark.parametrize("kind", ["fourier", "constant"])
 def test_perturbation_jacobian_and_size(kind):
-    cfg = {"kind": kind, "eps": 0.3, "n_features": 32, "lengthscale": 0.7}
+    cfg = PerturbationSpec(kind=kind, eps=0.3, n_features=32, lengthscale=0.7)
     delta = make_perturbation(cfg, D=3, generator=torch.Generator().manual_seed(0))
     x = torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=F64)
     auto = torch.func.vmap(torch.func.jacrev(lambda v: delta(v[None])[0]))(x)
@@ -133,7 +138,9 @@ def test_perturbation_jacobian_and_size(kind):
 
 def test_perturbed_field_adds_the_perturbation():
     field = ExactField(make_target("ring8"), as_interpolant("linear"))
-    delta = make_perturbation({"kind": "constant", "eps": 0.5}, D=2, generator=torch.Generator().manual_seed(0))
+    delta = make_perturbation(
+        PerturbationSpec(kind="constant", eps=0.5), D=2, generator=torch.Generator().manual_seed(0)
+    )
     x = torch.randn(4, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(PerturbedField(field, delta).velocity(0.3, x) - field.velocity(0.3, x), delta(x))
 
@@ -142,7 +149,7 @@ def test_continuation_finds_the_centre_of_a_circle_of_atoms_close_to_t_1():
     """256 atoms on the unit circle: the posterior at the centre is uniform for every t (Cov = I / 2 up to the
     atoms' discrepancy), but as t -> 1 its basin shrinks like a^2; continuation in t keeps track of it."""
     target, ip, t = make_target({"name": "sphere", "d": 1, "D": 2, "s": 0.0, "n_atoms": 256}), Linear(), 1 - 1e-5
-    search = {"n_samples": 128, "ascent_steps": 30}
+    search = LipschitzSearch(n_samples=128, ascent_steps=30)
     est = lipschitz_estimate(target, ip, t, generator=torch.Generator().manual_seed(0), search=search)
     beta = t / (1 - t) ** 3
     assert est.value / beta == pytest.approx(0.5, abs=0.01)

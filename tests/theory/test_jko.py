@@ -52,8 +52,9 @@ def test_contraction_factors(gamma):
 
 # -- the neural JKO flow ------------------------------------------------------------------------------------------
 
-from convlab.config import BlockConfig, OptimConfig  # noqa: E402
 from convlab.models import ResidualBlock, train  # noqa: E402
+from convlab.models.residual import Block  # noqa: E402
+from convlab.models.training import Optim  # noqa: E402
 from convlab.runs import RUN_KINDS  # noqa: E402
 from convlab.targets import make_target  # noqa: E402
 from convlab.theory.jko import generate, kl_to_standard_normal, proximal_loss, push  # noqa: E402
@@ -63,7 +64,7 @@ run_jko = RUN_KINDS["jko"].run
 
 def _block(seed=0, D=2, lip=0.9, width=16):
     torch.manual_seed(seed)
-    block = ResidualBlock(D, BlockConfig(width=width, depth=2, lip=lip)).double()
+    block = ResidualBlock(D, Block(width=width, depth=2, lip=lip)).double()
     with torch.no_grad():  # a few power iterations so that the stored spectral norms are converged
         for _ in range(20):
             block(torch.randn(8, D, dtype=F64))
@@ -112,7 +113,7 @@ def test_one_trained_block_is_the_jko_step():
     train(
         block,
         lambda step: proximal_loss(block, x[torch.randint(2000, (256,), generator=g)], gamma),
-        OptimConfig(steps=250, lr=3e-3, grad_clip=None),
+        Optim(steps=250, lr=3e-3, grad_clip=None),
     )
     x_eval = target.sample(8000, generator=g, dtype=F64)
     y, log_p = push([block], x_eval, target.log_prob(x_eval))

@@ -15,8 +15,9 @@ from convlab.fields import ExactField, PerturbedField
 from convlab.interpolants import VP
 from convlab.metrics import coupled_rms
 from convlab.runs import RUN_KINDS
-from convlab.solvers import SOLVERS, integrate, reference_flow, time_grid
+from convlab.solvers import SOLVERS, Reference, integrate, reference_flow, time_grid
 from convlab.targets import GaussianMixture, make_target
+from convlab.theory.perturbation import PerturbationSpec, make_perturbation
 from convlab.theory.pf_ode import log_concavity_bounds, mixture_radius_and_std, neg_hessian_log_density, switch_time
 from tests.strategies import mixtures
 
@@ -61,7 +62,7 @@ def test_declared_order_is_measured(target, solver):
     (studies/pf_ode_step.yaml measures R / s = 10 at K up to 1024)."""
     field = ExactField(target, VP(4.0))
     y0 = torch.randn(16, target.ambient_dim, generator=torch.Generator().manual_seed(1), dtype=F64)
-    exact = reference_flow(field, y0, T=1.0, reference={"K": 1024})
+    exact = reference_flow(field, y0, T=1.0, reference=Reference(K=1024))
     Ks = [128, 256, 512]
     errs = [coupled_rms(integrate(field, y0, time_grid(K), solver).x, exact).rms for K in Ks]
     slope = np.polyfit(np.log(Ks), np.log(errs), 1)[0]
@@ -111,11 +112,9 @@ def test_euler_on_the_vp_field_is_the_ou_euler_step():
 def test_a_perturbed_field_keeps_its_three_views_consistent(target, on, t):
     """Perturbing the score or the velocity moves all three views so that the identities of
     docs/concepts/theory.md §2 still hold: V = (a'/a) x + (b' - a' b / a) D and score = (b D - x) / a^2."""
-    from convlab.theory.perturbation import make_perturbation
-
     ip = VP(2.0)
     delta = make_perturbation(
-        {"eps": 0.3, "lengthscale": 0.7}, D=target.ambient_dim, generator=torch.Generator().manual_seed(3)
+        PerturbationSpec(eps=0.3, lengthscale=0.7), D=target.ambient_dim, generator=torch.Generator().manual_seed(3)
     )
     field = PerturbedField(ExactField(target, ip), delta, on=on)
     x = torch.randn(6, target.ambient_dim, generator=torch.Generator().manual_seed(4), dtype=F64)
