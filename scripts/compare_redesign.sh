@@ -6,6 +6,7 @@
 # by today's scripts from both sets of results and compared byte for byte.
 #   bash scripts/compare_redesign.sh OLD_COMMIT [OUTDIR]      (about 25 minutes on 2 cores, both halves)
 #   SKIP_BEFORE=1 bash scripts/compare_redesign.sh OLD_COMMIT OUTDIR   (reuse OUTDIR/before)
+#   ONLY="quickstart stability" bash scripts/compare_redesign.sh OLD_COMMIT   (those studies of the list only)
 set -u
 old=${1:?usage: compare_redesign.sh OLD_COMMIT [OUTDIR]}
 out=${2:-/tmp/convlab-compare}
@@ -29,6 +30,11 @@ studies=(
   "jko_flow|--set seeds=1 --set grid.gamma=[1.0]"
   "jko_step_error|--set seeds=1"
 )
+if [ -n "${ONLY:-}" ]; then
+  kept=()
+  for entry in "${studies[@]}"; do [[ " $ONLY " == *" ${entry%%|*} "* ]] && kept+=("$entry"); done
+  studies=("${kept[@]}")
+fi
 if [ -z "${SKIP_BEFORE:-}" ]; then
   rm -rf "$out/old" && git worktree add --detach "$out/old" "$old" >/dev/null || exit 1
   for entry in "${studies[@]}"; do
@@ -38,6 +44,8 @@ if [ -z "${SKIP_BEFORE:-}" ]; then
     (cd "$out/old" && PYTHONPATH="$out/old" "$OLDPWD/$py" -m convlab sweep "studies/$name.yaml" --out "$out/before" --jobs 2 --no-post \
       "${args[@]}" > "$out/before_$name.log" 2>&1)
     echo "before: $name exit $?"
+    # a run with overrides goes to its own directory (<name>+<overrides>): give it the study's name here
+    for d in "$out/before/$name+"*; do [ -d "$d" ] && rm -rf "$out/before/$name" && mv "$d" "$out/before/$name"; done
   done
   git worktree remove --force "$out/old"
 fi
