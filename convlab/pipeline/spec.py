@@ -73,12 +73,12 @@ class EvalSpec:
 
 @dataclass(frozen=True)
 class PipelineSpec:
-    """One run of the pipeline: the seed of every draw, the interpolant (a name, or a spec's sorted items: a key),
-    the early-stopping time T, the networks' dtype, the stages, and the reference solve of the exact and the
-    teacher's flows (1024 rk4 steps: the teacher is float32)."""
+    """One run of the pipeline: the seed of every draw, the interpolant (what as_interpolant takes: a name, or a
+    {'name': ..., **params} mapping), the early-stopping time T, the networks' dtype, the stages, and the reference
+    solve of the exact and the teacher's flows (1024 rk4 steps: the teacher is float32)."""
 
     seed: int = 0
-    interpolant: str | tuple = "follmer"
+    interpolant: str | dict = "follmer"
     T: float = 0.999
     dtype: str = "float32"
     teacher: TeacherSpec = TeacherSpec()

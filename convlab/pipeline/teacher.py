@@ -61,8 +61,8 @@ def velocity_matching_loss(
 
 
 def interpolant_key(spec: PipelineSpec) -> str | tuple:
-    """The run's interpolant in a hashable form (a name, or a spec's sorted items)."""
-    return spec.interpolant if isinstance(spec.interpolant, str | tuple) else tuple(sorted(spec.interpolant.items()))
+    """The run's interpolant spec in a hashable form (a name, or a dict's sorted items)."""
+    return spec.interpolant if isinstance(spec.interpolant, str) else tuple(sorted(spec.interpolant.items()))
 
 
 def teacher_stack_key(spec: PipelineSpec, D: int) -> tuple | None:

@@ -38,7 +38,7 @@ class Strict(BaseModel):
 
 def core(block: Strict):
     """The core dataclass a config block mirrors (its CORE), built from the block's values; nested blocks become
-    their own CORE, mappings (an interpolant's parameters) hashable tuples of their sorted items."""
+    their own CORE."""
     cls = type(block).CORE
     if cls is None:
         raise TypeError(f"{type(block).__name__} mirrors no core dataclass")
@@ -46,11 +46,7 @@ def core(block: Strict):
 
 
 def _core_value(value):
-    if isinstance(value, Strict) and type(value).CORE is not None:
-        return core(value)
-    if isinstance(value, dict):
-        return tuple(sorted(value.items()))
-    return value
+    return core(value) if isinstance(value, Strict) and type(value).CORE is not None else value
 
 
 class RunConfig(Strict):
