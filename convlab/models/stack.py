@@ -1,6 +1,7 @@
 """Training S same-shaped networks as one computation: their parameters stacked along a leading member axis,
 one forward and backward for all of them through torch.func.vmap, and per-member Adam/RAdam, schedule,
-gradient clipping, EMA and divergence check.
+gradient clipping, EMA and divergence check. `train` is the same loop for one network (a stack of one): every
+network of convlab -- teachers, students, JKO blocks -- is trained here.
 
 Each member is exactly what it would be trained alone: its own data and random streams (its `draw` function,
 called outside the vmapped computation), its own optimiser state, learning rate, schedule, clipping norm (never a
@@ -28,7 +29,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from convlab.models.training import Divergence, Optim, TrainLog, lr_factor
 
-BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's and RAdam's defaults, which `train` uses too
+BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's and RAdam's defaults
 
 
 @dataclass
@@ -124,7 +125,9 @@ def train_stack(
     selecting = [m.heldout is not None for m in members]
     params, buffers = stack_module_state(modules)  # leaves with a leading member axis
     names = list(params)
-    base = copy.deepcopy(modules[0]).to("meta")
+    # Training mode, as nn.Module training has it: spectral norm's power iteration runs (updating its buffers, u and
+    # v, in place in `buffers`) in training mode only; the held-out checks evaluate in eval mode.
+    base = copy.deepcopy(modules[0]).to("meta").train()
 
     def member_loss(p: dict, b: dict, inputs: tuple[Tensor, ...]) -> Tensor:
         return loss(lambda *args: functional_call(base, (p, b), args), inputs)
@@ -162,6 +165,7 @@ def train_stack(
     @torch.no_grad()
     def check_heldout(done: int) -> None:
         """Each selecting member's held-out loss after `done` steps; the best weights so far are kept."""
+        base.eval()
         for s in range(S):
             if not (selecting[s] and alive[s]):
                 continue
@@ -171,6 +175,7 @@ def train_stack(
             heldout[s].append((done, value))
             if math.isfinite(value) and (best[s] is None or value < best[s][1]):
                 best[s] = (done, value, weights(s))
+        base.train()
 
     if any(selecting):
         check_heldout(0)  # the initialisation is a checkpoint too: a training that only degrades keeps it
@@ -211,12 +216,35 @@ def train_stack(
                 continue
             chosen = best[s][2] if selecting[s] and best[s] is not None else weights(s)
             module.load_state_dict(chosen, strict=False)
+            for k, v in buffers.items():  # state the forward keeps (spectral norm's u, v), as training left it
+                module.get_buffer(k).copy_(v[s])
             module.eval()
             log = TrainLog(steps, history[s][-1] if history[s] else None, history[s], seconds, snapshots[s])
             if selecting[s] and best[s] is not None:
                 log.best_step, log.best_heldout_loss, log.heldout_history = best[s][0], best[s][1], heldout[s]
             outcome[s] = log
     return outcome
+
+
+def train(
+    module: nn.Module,
+    optim: Optim,
+    loss: Callable[[Callable[..., Tensor], tuple[Tensor, ...]], Tensor],
+    draw: Callable[[int], tuple[Tensor, ...]],
+    *,
+    heldout: tuple[Tensor, ...] | None = None,
+    check_every: int = 50,
+) -> TrainLog:
+    """One network trained alone: train_stack with a stack of one (its path without vmap), so a network trained
+    alone and in a stack go through the same update. Minimises loss(model, draw(step)); raises the Divergence.
+
+    A loss that needs more than the module's forward (the JKO blocks' log-determinant) is written as the forward
+    of a wrapping module (convlab.theory.jko.ProximalObjective) and trained through it.
+    """
+    (log,) = train_stack([Member(module, optim, draw, heldout)], loss, check_every=check_every)
+    if isinstance(log, Divergence):
+        raise log
+    return log
 
 
 def _clip(grads: Sequence[Tensor], max_norm: Sequence[float]) -> list[Tensor]:

@@ -1,6 +1,6 @@
 """The 'jko' run kind: a neural JKO flow of K blocks on an analytic target (convlab.theory.jko).
 
-Block k is initialised and trained (convlab.models.training.train) from its own seeded streams on the training
+Block k is initialised and trained (convlab.models.stack.train) from its own seeded streams on the training
 samples pushed through blocks 0..k-1, so the first k blocks of a run with K > k are the blocks of the run with
 K = k: a sweep over K shares one chain per process (an artefact) without changing any number. The injected
 per-step error is a translation by step_error * u_k (u_k a seeded unit vector) after block k; translations leave
@@ -16,14 +16,21 @@ from pydantic import Field
 
 from convlab.device import generator, stream_seed
 from convlab.models.residual import ResidualBlock
-from convlab.models.training import train
+from convlab.models.stack import train
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.config import BlockConfig, DType, OptimConfig, RunConfig, core
 from convlab.runs.kind import Artefact, Metric, RunContext, RunKind
 from convlab.runs.memory import DTYPE_BYTES, Need, jacobians, points, residual_blocks, target_of, w2
 from convlab.targets import make_target
-from convlab.theory.jko import gaussian_jko_step, gaussian_kl, generate, kl_to_standard_normal, proximal_loss, push
+from convlab.theory.jko import (
+    ProximalObjective,
+    gaussian_jko_step,
+    gaussian_kl,
+    generate,
+    kl_to_standard_normal,
+    push,
+)
 
 
 class BlockOptim(OptimConfig):
@@ -71,11 +78,10 @@ def _extend(chain: dict, cfg: JKORun, target, device) -> None:
         g, x = generator(cfg.seed, f"jko.block{k}.batches", device), chain["x"]
         size = min(cfg.optim.batch_size, x.shape[0])
         log = train(
-            block,
-            lambda step: proximal_loss(
-                block, x[torch.randint(x.shape[0], (size,), generator=g, device=device)], cfg.gamma
-            ),
+            ProximalObjective(block, cfg.gamma),
             core(cfg.optim),
+            lambda objective, batch: objective(*batch),
+            lambda step: (x[torch.randint(x.shape[0], (size,), generator=g, device=device)],),
         )
         shift = _shift(cfg, k, D, device, dtype)
         chain["x"] = push([block], x, torch.zeros(x.shape[0], device=device, dtype=dtype), [shift])[0]

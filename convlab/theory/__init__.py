@@ -9,5 +9,5 @@ independent route in tests/theory:
 - perturbation: known, seeded perturbation fields (injected score and velocity errors).
 
 Their steppers are ordinary solvers (convlab.solvers: `euler`, `exp_score`) and their networks train through
-convlab.models.training.train.
+convlab.models.stack.train, the loop of every network.
 """

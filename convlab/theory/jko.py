@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -99,6 +99,18 @@ def proximal_loss(block, x: Tensor, gamma: float) -> Tensor:
     y, log_det = block.forward_and_log_det(x.requires_grad_(True), create_graph=True)
     move = (y - x).pow(2).sum(1)
     return (0.5 * y.pow(2).sum(1) - log_det + move / (2 * gamma)).mean()
+
+
+class ProximalObjective(nn.Module):
+    """proximal_loss(block, x, gamma) as a module's forward, so the block trains through the one training loop
+    (convlab.models.stack.train calls its networks' forward only); the block's parameters are this module's."""
+
+    def __init__(self, block: nn.Module, gamma: float):
+        super().__init__()
+        self.block, self.gamma = block, gamma
+
+    def forward(self, x: Tensor) -> Tensor:
+        return proximal_loss(self.block, x, self.gamma)
 
 
 def kl_to_standard_normal(x: Tensor, log_p: Tensor) -> tuple[float, float]:

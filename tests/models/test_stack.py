@@ -1,5 +1,6 @@
 """A network trained in a stack is the network trained alone: against torch.optim's Adam/RAdam and
-clip_grad_norm_ (an independent implementation), member by member, and with a diverging member in the stack."""
+clip_grad_norm_ (an independent implementation), member by member, with a diverging member in the stack, and for
+a stateful spectral-normalised JKO block trained alone (the one loop trains every network)."""
 
 import dataclasses
 import math
@@ -8,8 +9,10 @@ import pytest
 import torch
 
 from convlab.models.nets import Net, VelocityNet
-from convlab.models.stack import Member, train_stack
-from convlab.models.training import Divergence, Optim, train
+from convlab.models.residual import Block, ResidualBlock
+from convlab.models.stack import Member, train, train_stack
+from convlab.models.training import Divergence, Optim, lr_factor
+from convlab.theory.jko import ProximalObjective, proximal_loss
 
 NET = Net(width=16, depth=2, time_features=2)
 
@@ -46,12 +49,46 @@ CFGS = [
 ]
 
 
+def _torch_optim(net, loss_fn, cfg: Optim, check_every: int) -> list[float]:
+    """The independent route: torch.optim's Adam/RAdam with LambdaLR, clip_grad_norm_, the nn.Module's own forward
+    and an EMA of the weights (theta_ema <- decay theta_ema + (1 - decay) theta from the initial weights); returns
+    the window means of the loss and leaves the (EMA) weights in `net`. Raises Divergence as the loop does."""
+    params = list(net.parameters())
+    cls = {"adam": torch.optim.Adam, "radam": torch.optim.RAdam}[cfg.optimizer]
+    opt = cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg))
+    shadow = [p.detach().clone() for p in params]
+    history, window = [], []
+    for step in range(cfg.steps):
+        loss = loss_fn(step)
+        opt.zero_grad()
+        loss.backward()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            for e, p in zip(shadow, params):
+                e.lerp_(p, 1 - (cfg.ema or 0.0))
+        window.append(float(loss.detach()))
+        if len(window) == check_every or step == cfg.steps - 1:
+            mean = sum(window) / len(window)
+            window.clear()
+            if not math.isfinite(mean):
+                raise Divergence(step, mean)
+            history.append(mean)
+    if cfg.ema is not None:
+        with torch.no_grad():
+            for e, p in zip(shadow, params):
+                p.copy_(e)
+    return history
+
+
 def _alone_torch(i: int, cfg: Optim, dtype):
-    """convlab.models.training.train: torch.optim, clip_grad_norm_, nn.Module forward."""
     net = _net(i, dtype)
     draw = _draw(100 + i, dtype)
-    log = train(net, lambda step: _loss(net, draw(step)), cfg, check_every=10)
-    return net, log
+    history = _torch_optim(net, lambda step: _loss(net, draw(step)), cfg, check_every=10)
+    return net, history
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "radam"])
@@ -64,9 +101,9 @@ def test_stack_equals_torch_optim_member_by_member(optimizer):
         [Member(n, c, _draw(100 + i, dtype)) for i, (n, c) in enumerate(zip(nets, cfgs))], _loss, check_every=10
     )
     for i, (net, log, cfg) in enumerate(zip(nets, logs, cfgs)):
-        ref_net, ref_log = _alone_torch(i, cfg, dtype)
-        assert len(log.history) == len(ref_log.history) == 12
-        assert log.history == pytest.approx(ref_log.history, rel=1e-9, abs=0)
+        ref_net, ref_history = _alone_torch(i, cfg, dtype)
+        assert len(log.history) == len(ref_history) == 12
+        assert log.history == pytest.approx(ref_history, rel=1e-9, abs=0)
         for p, q in zip(net.parameters(), ref_net.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-8, atol=1e-10)
 
@@ -95,12 +132,14 @@ def test_a_diverging_member_fails_alone_and_the_others_finish_as_if_alone():
     assert all(torch.equal(p, q) for p, q in zip(nets[1].parameters(), before))  # left as it was
     for i in (0, 2):
         _, ref = _alone_torch(i, CFGS[i], dtype)
-        assert logs[i].history == pytest.approx(ref.history, rel=1e-9, abs=0)
-    with pytest.raises(Divergence) as alone:  # the same failure as alone
-        net = _net(1, dtype)
-        draw = _draw(101, dtype, poison_at=25)
-        train(net, lambda step: _loss(net, draw(step)), CFGS[1], check_every=10)
+        assert logs[i].history == pytest.approx(ref, rel=1e-9, abs=0)
+    with pytest.raises(Divergence) as alone:  # the same failure as alone, and as torch.optim's loop sees it
+        train(_net(1, dtype), CFGS[1], _loss, _draw(101, dtype, poison_at=25), check_every=10)
     assert alone.value.step == logs[1].step
+    with pytest.raises(Divergence) as reference:
+        net, draw = _net(1, dtype), _draw(101, dtype, poison_at=25)
+        _torch_optim(net, lambda step: _loss(net, draw(step)), CFGS[1], check_every=10)
+    assert reference.value.step == logs[1].step
 
 
 def test_members_must_share_steps_and_optimiser():
@@ -224,3 +263,27 @@ def test_without_heldout_data_a_member_keeps_its_last_weights():
     (chosen,) = train_stack([Member(b, cfg, _few_points(1, dtype), heldout=_heldout(2, dtype))], _loss)
     assert plain.best_step is None and chosen.best_step is not None
     assert plain.history == chosen.history  # the checks change no training step
+
+
+def test_a_spectral_normalised_jko_block_trains_as_torch_optim_trains_it():
+    """The JKO blocks go through the same loop: spectral norm keeps state (its power iteration's u and v, updated in
+    place in training mode only) and the loss needs the block's log-determinant, not only its forward. Trained
+    through ProximalObjective, the block ends with torch.optim's weights, buffers and outputs (float64)."""
+    dtype, gamma, cfg = torch.float64, 0.5, Optim(steps=60, lr=3e-3, batch_size=64, grad_clip=None)
+    x = 1.0 + 0.5 * torch.randn(300, 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
+
+    def block_and_draw():
+        torch.manual_seed(0)
+        g = torch.Generator().manual_seed(2)
+        return ResidualBlock(2, Block(width=16)).to(dtype), lambda step: (x[torch.randint(300, (64,), generator=g)],)
+
+    ours, draw = block_and_draw()
+    log = train(ProximalObjective(ours, gamma), cfg, lambda objective, batch: objective(*batch), draw, check_every=10)
+    ref, ref_draw = block_and_draw()
+    history = _torch_optim(ref, lambda step: proximal_loss(ref, *ref_draw(step), gamma), cfg, check_every=10)
+    assert log.history == pytest.approx(history, rel=1e-9, abs=0)
+    for p, q in [*zip(ours.parameters(), ref.parameters()), *zip(ours.buffers(), ref.buffers())]:
+        torch.testing.assert_close(p, q, rtol=1e-8, atol=1e-10)
+    assert not ours.training  # trained networks are left in eval mode, as the measurements use them
+    y = torch.randn(50, 2, dtype=dtype)
+    torch.testing.assert_close(ours(y), ref.eval()(y), rtol=1e-8, atol=1e-10)

@@ -57,7 +57,7 @@ from convlab.models.residual import Block  # noqa: E402
 from convlab.models.training import Optim  # noqa: E402
 from convlab.runs import RUN_KINDS  # noqa: E402
 from convlab.targets import make_target  # noqa: E402
-from convlab.theory.jko import generate, kl_to_standard_normal, proximal_loss, push  # noqa: E402
+from convlab.theory.jko import ProximalObjective, generate, kl_to_standard_normal, push  # noqa: E402
 
 run_jko = RUN_KINDS["jko"].run
 
@@ -111,9 +111,10 @@ def test_one_trained_block_is_the_jko_step():
     x = target.sample(2000, generator=g, dtype=F64)
     block = _block(width=32).train()
     train(
-        block,
-        lambda step: proximal_loss(block, x[torch.randint(2000, (256,), generator=g)], gamma),
+        ProximalObjective(block, gamma),
         Optim(steps=250, lr=3e-3, grad_clip=None),
+        lambda objective, batch: objective(*batch),
+        lambda step: (x[torch.randint(2000, (256,), generator=g)],),
     )
     x_eval = target.sample(8000, generator=g, dtype=F64)
     y, log_p = push([block], x_eval, target.log_prob(x_eval))
