@@ -20,12 +20,12 @@ import time
 
 import torch
 
-from convlab.targets import sphere
+from convlab.targets import sphere_atoms
 
 
 def setup(args, chunk_size=2**22):
     dtype = getattr(torch, args.dtype)
-    target = sphere(d=4, D=args.D, s=0.05, n_atoms=args.N, seed=0)
+    target = sphere_atoms(d=4, D=args.D, s=0.05, n_atoms=args.N, seed=0)
     target.chunk_size = chunk_size
     x = target.sample(args.n, generator=1, dtype=dtype)
     return target, x

@@ -14,8 +14,12 @@ BOOKKEEPING = ("name", "params")
 
 
 def did_you_mean(name: str, known: list[str]) -> str:
-    """' (did you mean 'x'?)' when `name` is close to one of `known`, else ''."""
+    """' (did you mean 'x'?)' when `name` is close to one of `known`, or to a '_'-separated part of one of them
+    (cube -> cube_atoms, sphre -> sphere_atoms: a name that grew a qualifier), else ''."""
     close = difflib.get_close_matches(name, known, n=1)
+    if not close:
+        by_part = {part: k for k in reversed(known) for part in k.split("_")}  # the first name of a shared part
+        close = [by_part[p] for p in difflib.get_close_matches(name, list(by_part), n=1)]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from convlab.plotting import PALETTE, figure, fit_for, load_results, paper_style, rate_panel, save
 
 TERMS = [  # column, label, whether the study fits its rate
-    ("teacher_euler_error", "Euler: $E_K[v]$ vs $\\Phi[v]$", True),
+    ("teacher_solver_error", "Euler: $E_K[v]$ vs $\\Phi[v]$", True),
     ("teacher_flow_error", "velocity: $\\Phi[v]$ vs $\\Phi[V]$", False),
     ("fitting_error", "fitting: $g$ vs $E_K[v]$", True),
     ("teacher_e2e_error", "teacher e2e: $E_K[v]$ vs $\\Phi[V]$", False),

@@ -51,8 +51,8 @@ def pipeline(df, report):
     if runs.empty:
         return None  # a study of the solvers block alone (tests, a --set that drops the pipeline)
     fig, (ax,) = figure(height=2.6)
-    fit = fit_for(report, y="teacher_euler_error", where={"kind": "characteristic"})
-    rate_panel(ax, runs, fit, x=K, y="teacher_euler_error", color=PALETTE[0], label=label("teacher_euler_error"))
+    fit = fit_for(report, y="teacher_solver_error", where={"kind": "characteristic"})
+    rate_panel(ax, runs, fit, x=K, y="teacher_solver_error", color=PALETTE[0], label=label("teacher_solver_error"))
     for color, (y, style) in zip(
         PALETTE[1:],
         [

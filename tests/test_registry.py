@@ -23,3 +23,5 @@ def test_errors_name_the_problem():
     with pytest.raises(TypeError):
         build(REG, {"name": "make", "z": 1}, kind="thing")
     assert did_you_mean("zzz", ["make"]) == ""
+    # a name that grew a qualifier is found by its part
+    assert did_you_mean("cube", ["cube_atoms", "uniform_cube"]) == " (did you mean 'cube_atoms'?)"

@@ -25,8 +25,8 @@ def test_full_demo_recovers_every_declared_order(capsys):
     spec=st.sampled_from(
         [
             {"name": "swiss_roll", "s": 0.3, "n_atoms": 256},
-            {"name": "sphere", "d": 2, "D": 6, "s": 0.3, "n_atoms": 256},
-            {"name": "torus", "d": 1, "D": 3, "s": 0.3, "n_atoms": 256},
+            {"name": "sphere_atoms", "d": 2, "D": 6, "s": 0.3, "n_atoms": 256},
+            {"name": "torus_atoms", "d": 1, "D": 3, "s": 0.3, "n_atoms": 256},
             {"name": "subspaces", "d": 1, "D": 3, "s": 0.3},
             {"name": "random_mixture", "D": 3, "K": 5, "cov": "diag", "var_min": 0.3},
         ]

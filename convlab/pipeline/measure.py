@@ -77,7 +77,7 @@ def measure(
             out["student_e2e_error_half"] = half
             out["student_converged"] = converged(e2e.rms, half, ev.converged_tol)
         out.update(
-            teacher_euler_error=rms(euler.x, flow_teacher),  # Euler_K[v] vs Flow[v]: the discretisation error
+            teacher_solver_error=rms(euler.x, flow_teacher),  # Solver_K[v] vs Flow[v]: the discretisation error
             teacher_flow_error=flow_error,
             teacher_e2e_error=rms(euler.x, flow_true),
             teacher_one_step_e2e_error=rms(euler_1, flow_true),

@@ -326,9 +326,10 @@ KIND = RunKind(
             "the teacher against the exact velocity, t ~ U[0, T], x ~ p_t",
         ),
         _error(
-            "teacher_euler_error",
-            "teacher Euler error (rms)",
-            "Euler_K[v](z) vs a reference solve of the same teacher: the discretisation error",
+            "teacher_solver_error",
+            "teacher solver error (rms)",
+            "Solver_K[v](z) (characteristics.solver, K steps) vs a reference solve of the same teacher: the "
+            "discretisation error",
         ),
         _error(
             "teacher_flow_error",

@@ -69,10 +69,16 @@ def _new_keys(kind: RunKind, key: str) -> tuple[str, ...]:
 
 
 def migrate_target(spec: Any) -> Any:
+    """A target spec (a name or a mapping) with today's name and parameters."""
+    if isinstance(spec, str):
+        return renames.TARGET_NAMES.get(spec, spec)
     if not isinstance(spec, dict):
         return spec
     renamed = _target_renames(spec.get("name"))
-    return {renamed.get(k, k): v for k, v in spec.items()}
+    out = {renamed.get(k, k): v for k, v in spec.items()}
+    if isinstance(out.get("name"), str):
+        out["name"] = renames.TARGET_NAMES.get(out["name"], out["name"])
+    return out
 
 
 def migrate_config(kind: RunKind, config: dict) -> dict:

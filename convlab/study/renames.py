@@ -4,7 +4,7 @@ kinds in convlab/runs/, the targets) hold today's names only; when you rename on
 
 Per run kind: `config` maps old dotted config keys to new ones (a tuple: the old value goes to each), `values` new
 dotted keys to {old value: new value}, `metrics` old metric names to new ones (None: no longer recorded).
-TARGETS maps a target to {old parameter: new parameter}.
+TARGETS maps a target to {old parameter: new parameter}, TARGET_NAMES an old target name to the new one.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ KINDS: dict[str, Renames] = {
         values={"student.form": {"exp": "exp_euler"}},
         metrics={
             "teacher_seconds": "time_teacher_train_s",
+            "teacher_euler_error": "teacher_solver_error",  # format 5: the solver may be exp_euler
             "student_seconds": None,
             "eval_seconds": None,
             "w2_n": None,
@@ -85,6 +86,8 @@ KINDS: dict[str, Renames] = {
 }
 
 TARGETS: dict[str, dict[str, str]] = {"ring8": {"std": "s"}, "gaussian": {"std": "s"}}
+# Renamed targets, old name -> new (format 5: the atom mixtures say they are atoms, beside the exact uniform_*).
+TARGET_NAMES: dict[str, str] = {"sphere": "sphere_atoms", "torus": "torus_atoms", "cube": "cube_atoms"}
 
 
 def of_kind(kind: str) -> Renames:

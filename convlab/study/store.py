@@ -56,8 +56,11 @@ DONE, ERROR, RESULT, CONFIG, PROVENANCE, LOG, STUDY = (
 # every run's config, so its run id moved: `convlab migrate` revalidates each stored config and moves the run.
 # 4: held-out selection of trained networks (teacher/student.selection, .heldout_fraction) with defaults, and the
 # curved torus's draws paired across D (its stored runs are set aside by migrate and recomputed, not carried).
-# Bump it whenever a key with a default is added to a run kind: stored ids are hashes of the full config.
-FORMAT = 4
+# 5: the metric teacher_euler_error named teacher_solver_error (characteristics.solver may be exp_euler); the atom
+# targets sphere, torus, cube named sphere_atoms, torus_atoms, cube_atoms (their run ids move).
+# Bump it whenever a key with a default is added to a run kind (stored ids are hashes of the full config), and
+# whenever a name in convlab.study.renames is added.
+FORMAT = 5
 
 
 class StaleResults(Exception):

@@ -5,7 +5,7 @@ import inspect
 from convlab.registry import build, did_you_mean
 from convlab.targets.continuous import SmoothedManifold, curved_torus, uniform_cube, uniform_sphere, uniform_torus
 from convlab.targets.covariance import Covariance, Diagonal, Isotropic, Spectral, low_rank
-from convlab.targets.manifolds import cube, sphere, subspaces, swiss_roll, torus
+from convlab.targets.manifolds import cube_atoms, sphere_atoms, subspaces, swiss_roll, torus_atoms
 from convlab.targets.mixture import GaussianMixture
 from convlab.targets.named import gaussian, random_mixture, ring8
 
@@ -14,9 +14,9 @@ TARGETS = {
     "gaussian": gaussian,
     "random_mixture": random_mixture,
     "swiss_roll": swiss_roll,
-    "sphere": sphere,
-    "torus": torus,
-    "cube": cube,
+    "sphere_atoms": sphere_atoms,
+    "torus_atoms": torus_atoms,
+    "cube_atoms": cube_atoms,
     "subspaces": subspaces,
     "uniform_sphere": uniform_sphere,
     "uniform_torus": uniform_torus,
@@ -27,7 +27,7 @@ TARGETS = {
 
 
 def make_target(spec: str | dict) -> GaussianMixture | SmoothedManifold:
-    """A target from a registry name or {'name': ..., **params}, e.g. {'name': 'sphere', 'd': 2, 'D': 16}."""
+    """A target from a registry name or {'name': ..., **params}, e.g. {'name': 'uniform_sphere', 'd': 2, 'D': 16}."""
     return build(TARGETS, spec, kind="target")
 
 
@@ -44,9 +44,9 @@ __all__ = [
     "ring8",
     "random_mixture",
     "swiss_roll",
-    "sphere",
-    "torus",
-    "cube",
+    "sphere_atoms",
+    "torus_atoms",
+    "cube_atoms",
     "subspaces",
     "SmoothedManifold",
     "uniform_sphere",

@@ -22,37 +22,40 @@ from convlab.targets.mixture import GaussianMixture
 from convlab.targets.named import _count, _nonneg, _positive, haar_orthogonal
 
 
-def sphere(
+def sphere_atoms(
     *, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0
 ) -> GaussianMixture:
-    """The round sphere S^d of the given radius (natural dimension d + 1)."""
+    """N atoms on the round sphere S^d of the given radius (natural dimension d + 1), each N(y_i, s^2 I); the exact
+    uniform measure is convlab.targets.continuous.uniform_sphere."""
     _count("d", d)
     _positive("radius", radius)
     u = _sobol(n_atoms, d + 1, seed)
     g = stats.norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
     atoms = radius * g / np.linalg.norm(g, axis=1, keepdims=True)
-    return _embedded("sphere", atoms, d, D, s, seed, dict(d=d, radius=radius))
+    return _embedded("sphere_atoms", atoms, d, D, s, seed, dict(d=d, radius=radius))
 
 
-def torus(
+def torus_atoms(
     *, d: int, D: int | None = None, radius: float = 1.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0
 ) -> GaussianMixture:
-    """The flat torus T^d, a product of d circles of the given radius (natural dimension 2d)."""
+    """N atoms on the flat torus T^d, a product of d circles of the given radius (natural dimension 2d), each
+    N(y_i, s^2 I); the exact uniform measure is uniform_torus."""
     _count("d", d)
     _positive("radius", radius)
     theta = 2 * math.pi * _sobol(n_atoms, d, seed)
     atoms = radius * np.stack([np.cos(theta), np.sin(theta)], axis=2).reshape(n_atoms, 2 * d)
-    return _embedded("torus", atoms, d, D, s, seed, dict(d=d, radius=radius))
+    return _embedded("torus_atoms", atoms, d, D, s, seed, dict(d=d, radius=radius))
 
 
-def cube(
+def cube_atoms(
     *, d: int, D: int | None = None, side: float = 2.0, s: float = 0.0, n_atoms: int = 4096, seed: int = 0
 ) -> GaussianMixture:
-    """The flat cube [-side/2, side/2]^d (natural dimension d)."""
+    """N atoms in the flat cube [-side/2, side/2]^d (natural dimension d), each N(y_i, s^2 I); the exact uniform
+    measure is uniform_cube."""
     _count("d", d)
     _positive("side", side)
     atoms = side * (_sobol(n_atoms, d, seed) - 0.5)
-    return _embedded("cube", atoms, d, D, s, seed, dict(d=d, side=side))
+    return _embedded("cube_atoms", atoms, d, D, s, seed, dict(d=d, side=side))
 
 
 def swiss_roll(

@@ -21,7 +21,7 @@ from convlab.metrics import (
     sampled_w2,
     sliced_w2,
 )
-from convlab.targets import ring8, sphere
+from convlab.targets import ring8, sphere_atoms
 
 
 def _gauss(rng, n, m, S):
@@ -81,7 +81,7 @@ def test_emd_and_assignment_agree(D, shape):
     if shape == "gauss":
         x, y = rng.standard_normal((400, D)), rng.standard_normal((400, D)) + 0.2
     else:
-        t = sphere(d=2, D=D, n_atoms=400, seed=1)
+        t = sphere_atoms(d=2, D=D, n_atoms=400, seed=1)
         x, y = t.sample(400, generator=1, dtype=torch.float64), t.sample(400, generator=2, dtype=torch.float64)
     emd, lsa, auto = (exact_w2_sq(x, y, method=m) for m in ("emd", "lsa", "auto"))
     assert abs(emd - lsa) <= 1e-9 * max(emd, 1e-300)
@@ -166,8 +166,8 @@ def test_early_stopping_bound_is_exact_for_one_gaussian_and_scales_right():
         )
     # atoms (s = 0): O(sqrt(1 - T)); smoothed (s > 0): O(1 - T)
     eps = np.array([1e-3, 1e-4])
-    atoms = [early_stopping_w2_bound(sphere(d=2, D=5, n_atoms=64), "follmer", 1 - e) for e in eps]
-    smooth = [early_stopping_w2_bound(sphere(d=2, D=5, s=0.1, n_atoms=64), "follmer", 1 - e) for e in eps]
+    atoms = [early_stopping_w2_bound(sphere_atoms(d=2, D=5, n_atoms=64), "follmer", 1 - e) for e in eps]
+    smooth = [early_stopping_w2_bound(sphere_atoms(d=2, D=5, s=0.1, n_atoms=64), "follmer", 1 - e) for e in eps]
     assert np.log(atoms[0] / atoms[1]) / np.log(10) == pytest.approx(0.5, abs=0.05)
     assert np.log(smooth[0] / smooth[1]) / np.log(10) == pytest.approx(1.0, abs=0.05)
 

@@ -19,11 +19,11 @@ def run(cfg, device="cpu"):
     return KIND.run(cfg, device=device).as_dict()
 
 
-def test_oracle_teacher_euler_error_falls_like_one_over_K():
+def test_oracle_teacher_solver_error_falls_like_one_over_K():
     Ks = [4, 8, 16, 32, 64]
     errors = [
         run({**ORACLE, "student": {"init": "random", "optim": {"steps": 20}}, "characteristics": {"K": K, "m": 200}})[
-            "teacher_euler_error"
+            "teacher_solver_error"
         ]
         for K in Ks
     ]
@@ -40,7 +40,7 @@ def test_one_step_student_beats_one_teacher_euler_step():
     assert d["student_e2e_error"] < 0.3 * d["teacher_one_step_e2e_error"], d
     # the decomposition: rms over the same draws is a norm, so Minkowski's inequality binds the terms
     assert d["student_e2e_error"] <= d["fitting_error"] + d["teacher_e2e_error"] + 1e-9
-    assert d["teacher_e2e_error"] <= d["teacher_euler_error"] + d["teacher_flow_error"] + 1e-9
+    assert d["teacher_e2e_error"] <= d["teacher_solver_error"] + d["teacher_flow_error"] + 1e-9
     assert d["velocity_l2_error"] == 0.0 and d["teacher_flow_error"] < 1e-6  # the oracle is the exact field
 
 
@@ -59,7 +59,7 @@ def test_trained_teacher_end_to_end_error_flattens_at_the_velocity_error():
     # one teacher, trained by the first run and shared through the artefact cache by the others
     assert not rows[2]["teacher_cached"] and all(rows[K]["teacher_cached"] for K in [4, 128])
     e2e = np.array([rows[K]["teacher_e2e_error"] for K in rows])
-    euler = np.array([rows[K]["teacher_euler_error"] for K in rows])
+    euler = np.array([rows[K]["teacher_solver_error"] for K in rows])
     floor = rows[128]["teacher_flow_error"]  # Flow[v_theta] vs Flow[V]: the velocity error's share
     assert floor > 0.05
     # coarse K: the Euler error dominates and the curve falls; fine K: it flattens onto the velocity error
@@ -150,7 +150,7 @@ def test_pipeline_runs_on_the_gpu_through_the_same_code_path():
     d = run(cfg, device="cuda")
     assert d["status"] == "ok" and d["device"].startswith("cuda")
     cpu = run(cfg)
-    assert abs(d["teacher_euler_error"] - cpu["teacher_euler_error"]) < 0.5 * cpu["teacher_euler_error"] + 0.05
+    assert abs(d["teacher_solver_error"] - cpu["teacher_solver_error"]) < 0.5 * cpu["teacher_solver_error"] + 0.05
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
@@ -229,7 +229,7 @@ def test_a_notebook_runs_the_pipeline_without_a_study_config():
             "reference": {"K": 128},
         }
     )
-    for name in ("teacher_flow_error", "teacher_euler_error", "student_e2e_error", "semigroup_defect"):
+    for name in ("teacher_flow_error", "teacher_solver_error", "student_e2e_error", "semigroup_defect"):
         assert mine[name] == record[name], name
 
 

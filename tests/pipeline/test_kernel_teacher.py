@@ -17,7 +17,7 @@ EVAL = {"n_coupled": 300, "n_w2": 100, "n_velocity": 2000, "floor_repeats": 1}
 def kernel_cfg(n, **teacher):
     return CharacteristicRun.model_validate(
         {
-            "target": {"name": "sphere", "d": 1, "D": 3, "s": 0.05, "n_atoms": 512},
+            "target": {"name": "sphere_atoms", "d": 1, "D": 3, "s": 0.05, "n_atoms": 512},
             "interpolant": "linear",
             "T": 1.0,
             "dtype": "float64",

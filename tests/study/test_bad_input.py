@@ -61,7 +61,7 @@ CASES = [
     (
         "name: x\nbase: {kind: flow, target: {name: sphre, d: 2}}\n",
         [],
-        "base.target.name: unknown target (did you mean 'sphere'?)",
+        "base.target.name: unknown target (did you mean 'sphere_atoms'?)",
     ),
     (
         "name: x\nbase: {kind: flow, target: {name: ring8, radus: 1}}\n",

@@ -180,3 +180,58 @@ def test_format_3_runs_move_to_the_selection_keys_and_curved_torus_runs_are_reco
     assert not (runs / "bbbbbbbbbbbbbbbb").exists() and not (runs / run_id(configs["bbbbbbbbbbbbbbbb"])).exists()
     (aside,) = (tmp_path / "res" / "old" / "replaced").iterdir()
     assert aside.name.startswith("bbbbbbbbbbbbbbbb-draws-changed-")
+
+
+def test_format_4_runs_take_the_atom_target_names_and_the_solver_error_metric(tmp_path):
+    """Format 4 -> 5: the atom targets sphere, torus, cube became sphere_atoms, torus_atoms, cube_atoms (the run's
+    id moves with its config) and the metric teacher_euler_error became teacher_solver_error, in the run's result
+    and in the study's rates; the old names in a study file are refused with the new ones."""
+    from convlab.runs.characteristic import CharacteristicRun
+    from convlab.study.plan import run_id
+
+    new = CharacteristicRun.model_validate(
+        {
+            "target": {"name": "sphere_atoms", "d": 1, "D": 3, "n_atoms": 64},
+            "teacher": {"kind": "oracle"},
+            "student": {"init": "random"},
+        }
+    )
+    old = new.model_dump(mode="json")
+    old["target"]["name"] = "sphere"
+    d = tmp_path / "res" / "old"
+    study = {
+        "name": "old",
+        "base": old,
+        "grid": {"target": [old["target"], {"name": "torus", "d": 1, "D": 3}]},
+        "seeds": [0],
+        "rates": [{"name": "euler", "x": "characteristics.K", "y": "teacher_euler_error", "where": {}}],
+        "checks": [],
+    }
+    atomic_write_json(d / "study.json", {"source": "studies/old.yaml", "overrides": [], "study": study, "format": 4})
+    run = d / "runs" / "cccccccccccccccc"
+    atomic_write_json(run / "config.json", old)
+    atomic_write_json(run / "result.json", {"status": "ok", "teacher_euler_error": 0.25})
+    atomic_write_json(run / "provenance.json", {"seed": 0, "format": 4})
+    (run / "DONE").write_text("2026-12-01T00:00:00+00:00")
+    assert "format 4" in convlab("status", d, check=2).stderr
+    convlab("migrate", tmp_path / "res", check=0)
+    moved = d / "runs" / run_id(new)
+    assert moved.is_dir() and not run.exists()
+    result = json.loads((moved / "result.json").read_text())
+    assert result["teacher_solver_error"] == 0.25 and "teacher_euler_error" not in result
+    migrated = json.loads((d / "study.json").read_text())["study"]
+    assert [t["name"] for t in migrated["grid"]["target"]] == ["sphere_atoms", "torus_atoms"]
+    assert migrated["base"]["target"]["name"] == "sphere_atoms"
+    assert migrated["rates"][0]["y"] == "teacher_solver_error"
+
+
+def test_old_target_names_in_a_study_file_are_told_the_new_ones(write_study):
+    proc = convlab(
+        "sweep",
+        write_study("name: x\nbase: {kind: flow, target: {name: cube, d: 2, D: 4}}\n"),
+        "--dry-run",
+        check=2,
+    )
+    assert "base.target.name: renamed to 'cube_atoms' (convlab migrate updates stored results) (got 'cube')" in (
+        proc.stderr
+    ), proc.stderr

@@ -160,15 +160,15 @@ def _errors(path, overrides=()):
         ("name: x\nbase: {kind: flw, target: {name: ring8}}\n", ": base.kind: unknown run kind (did you mean 'flow'?)"),
         (
             "name: x\nbase: {kind: flow, target: {name: sphre, d: 2}}\n",
-            ": base.target.name: unknown target (did you mean 'sphere'?)",
+            ": base.target.name: unknown target (did you mean 'sphere_atoms'?)",
         ),
         (
-            "name: x\nbase: {kind: flow, target: {name: sphere, d: 2, radus: 1}}\n",
-            ": base.target.radus: unknown parameter of sphere (did you mean 'radius'?)",
+            "name: x\nbase: {kind: flow, target: {name: sphere_atoms, d: 2, radus: 1}}\n",
+            ": base.target.radus: unknown parameter of sphere_atoms (did you mean 'radius'?)",
         ),
         (
-            "name: x\nbase: {kind: flow, target: {name: sphere, d: 2, D: 8}}\ngrid: {target.d: [2, 9]}\n",
-            ": base.target.D: sphere with d=9 needs an ambient dimension >= 10 (got 8) [grid point target.d=9]",
+            "name: x\nbase: {kind: flow, target: {name: sphere_atoms, d: 2, D: 8}}\ngrid: {target.d: [2, 9]}\n",
+            ": base.target.D: sphere_atoms with d=9 needs an ambient dimension >= 10 (got 8) [grid point target.d=9]",
         ),
         (
             "name: x\nbase: {kind: flow, target: {name: ring8, s: -1}}\n",

@@ -13,7 +13,7 @@ from convlab.fields import ExactField, score_coefficient
 from convlab.interpolants import as_interpolant
 from convlab.metrics.w2 import early_stopping_w2_bound
 from convlab.solvers import integrate, time_grid
-from convlab.targets import make_target, sphere, torus
+from convlab.targets import make_target, sphere_atoms, torus_atoms
 from convlab.targets.continuous import bessel_log_ratio, interval_posterior
 
 F64 = torch.float64
@@ -200,7 +200,7 @@ def test_clean_targets_need_t_below_one():
 # -- the atom-mixture limit and the flow ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("atoms, name", [(sphere, "uniform_sphere"), (torus, "uniform_torus")])
+@pytest.mark.parametrize("atoms, name", [(sphere_atoms, "uniform_sphere"), (torus_atoms, "uniform_torus")])
 def test_atom_mixtures_converge_to_the_continuous_target(atoms, name):
     """Sobol atoms stratify the uniform measure: the atom mixture's velocity approaches the exact one as N grows."""
     exact = make_target({"name": name, "d": 2, "s": 0.15})

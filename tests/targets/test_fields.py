@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from convlab.interpolants import Linear, as_interpolant
-from convlab.targets import GaussianMixture, make_target, ring8, sphere
+from convlab.targets import GaussianMixture, make_target, ring8, sphere_atoms
 from tests.strategies import interpolants, make_mixture, mixtures
 
 F64 = torch.float64
@@ -101,7 +101,7 @@ def test_streamed_softmax_is_independent_of_chunking(kind):
 
 def test_thousands_of_components_stay_finite_near_t1():
     """Sharp atoms (s = 0.01) at t = 0.999 give logits ~ 1e5 apart: log-space weights must not overflow."""
-    target = sphere(d=2, D=8, s=0.01, n_atoms=5000, seed=1)
+    target = sphere_atoms(d=2, D=8, s=0.01, n_atoms=5000, seed=1)
     x = target.sample(64, generator=0, dtype=F64) + 0.05 * torch.randn(
         64, 8, dtype=F64, generator=torch.Generator().manual_seed(1)
     )

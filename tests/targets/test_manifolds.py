@@ -8,7 +8,17 @@ import torch
 from scipy import stats
 from scipy.spatial.distance import pdist
 
-from convlab.targets import TARGETS, cube, make_target, random_mixture, ring8, sphere, subspaces, swiss_roll, torus
+from convlab.targets import (
+    TARGETS,
+    cube_atoms,
+    make_target,
+    random_mixture,
+    ring8,
+    sphere_atoms,
+    subspaces,
+    swiss_roll,
+    torus_atoms,
+)
 
 F64 = torch.float64
 
@@ -19,7 +29,7 @@ def _atoms(target):
 
 @pytest.mark.parametrize("D", [3, 17])
 def test_sphere_atoms_are_on_the_sphere_and_uniform(D):
-    target = sphere(d=2, D=D, radius=1.5, n_atoms=4096)
+    target = sphere_atoms(d=2, D=D, radius=1.5, n_atoms=4096)
     atoms = _atoms(target)
     np.testing.assert_allclose(np.linalg.norm(atoms, axis=1), 1.5, rtol=1e-12)
     # uniform on S^2 in R^3: mean 0, covariance r^2/3 on the sphere's span
@@ -32,9 +42,9 @@ def test_sphere_atoms_are_on_the_sphere_and_uniform(D):
 def test_embedding_is_an_isometry_that_keeps_the_measure():
     """The same seed gives the same manifold measure in every ambient dimension: pairwise distances agree."""
     for make in (
-        lambda D: sphere(d=3, D=D, n_atoms=300),
-        lambda D: torus(d=2, D=D, n_atoms=300),
-        lambda D: cube(d=3, D=D, n_atoms=300),
+        lambda D: sphere_atoms(d=3, D=D, n_atoms=300),
+        lambda D: torus_atoms(d=2, D=D, n_atoms=300),
+        lambda D: cube_atoms(d=3, D=D, n_atoms=300),
         lambda D: swiss_roll(dim=3, D=D, n_atoms=300),
     ):
         natural = make(None)
@@ -43,14 +53,14 @@ def test_embedding_is_an_isometry_that_keeps_the_measure():
 
 
 def test_torus_is_a_product_of_circles():
-    atoms = _atoms(torus(d=3, radius=2.0, n_atoms=1000)).reshape(1000, 3, 2)
+    atoms = _atoms(torus_atoms(d=3, radius=2.0, n_atoms=1000)).reshape(1000, 3, 2)
     np.testing.assert_allclose(np.linalg.norm(atoms, axis=2), 2.0, rtol=1e-12)
     angles = np.arctan2(atoms[..., 1], atoms[..., 0]).ravel()
     assert stats.kstest((angles + np.pi) / (2 * np.pi), "uniform").pvalue > 0.01
 
 
 def test_cube_fills_the_cube_uniformly():
-    atoms = _atoms(cube(d=4, side=3.0, n_atoms=2048))
+    atoms = _atoms(cube_atoms(d=4, side=3.0, n_atoms=2048))
     assert atoms.min() >= -1.5 and atoms.max() <= 1.5
     for j in range(4):
         assert stats.kstest(atoms[:, j] / 3 + 0.5, "uniform").pvalue > 0.01
@@ -77,7 +87,7 @@ def test_subspaces_samples_lie_on_the_union():
 
 
 def test_smoothing_adds_isotropic_noise():
-    target = sphere(d=1, D=5, s=0.1, n_atoms=512)
+    target = sphere_atoms(d=1, D=5, s=0.1, n_atoms=512)
     x = target.sample(20000, generator=0, dtype=F64)
     dist = torch.cdist(x, target.means).min(1).values
     # the nearest atom is at most the noise norm away, and the noise has E|e|^2 = D s^2
@@ -86,7 +96,7 @@ def test_smoothing_adds_isotropic_noise():
 
 
 def test_seeds_are_explicit_and_reproducible():
-    for name, kw in [("sphere", dict(d=2, D=6)), ("random_mixture", dict(D=4)), ("subspaces", dict(d=1, D=3))]:
+    for name, kw in [("sphere_atoms", dict(d=2, D=6)), ("random_mixture", dict(D=4)), ("subspaces", dict(d=1, D=3))]:
         a, b, c = (
             make_target({"name": name, **kw, "seed": 1}),
             make_target({"name": name, **kw, "seed": 1}),

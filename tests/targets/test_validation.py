@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from convlab.targets import GaussianMixture, make_target, random_mixture, ring8, sphere, subspaces, swiss_roll, torus
+from convlab.targets import (
+    GaussianMixture,
+    make_target,
+    random_mixture,
+    ring8,
+    sphere_atoms,
+    subspaces,
+    swiss_roll,
+    torus_atoms,
+)
 
 OK_W, OK_MU = np.array([0.5, 0.5]), np.zeros((2, 3))
 
@@ -48,16 +57,16 @@ def test_mixture_rejects(kwargs, message):
     "make, message",
     [
         (lambda: ring8(s=-1.0), r"s: must be a number >= 0 \(got -1.0\)"),
-        (lambda: sphere(d=0), r"d: must be an integer >= 1 \(got 0\)"),
-        (lambda: sphere(d=3, D=3), r"D: sphere with d=3 needs an ambient dimension >= 4 \(got 3\)"),
-        (lambda: torus(d=2, D=3), r"D: torus with d=2 needs an ambient dimension >= 4 \(got 3\)"),
+        (lambda: sphere_atoms(d=0), r"d: must be an integer >= 1 \(got 0\)"),
+        (lambda: sphere_atoms(d=3, D=3), r"D: sphere_atoms with d=3 needs an ambient dimension >= 4 \(got 3\)"),
+        (lambda: torus_atoms(d=2, D=3), r"D: torus_atoms with d=2 needs an ambient dimension >= 4 \(got 3\)"),
         (lambda: subspaces(d=5, D=3), r"D: the ambient dimension must be an integer >= d=5 \(got 3\)"),
         (lambda: swiss_roll(dim=4), r"dim: the Swiss roll comes in 2-D or 3-D \(got 4\)"),
         (lambda: swiss_roll(s=-0.1), r"s: must be a number >= 0 \(got -0.1\)"),
         (lambda: random_mixture(D=3, cov="bogus"), r"cov: must be 'full', 'diag' or 'iso' \(got 'bogus'\)"),
         (lambda: random_mixture(D=0), r"D: must be an integer >= 1 \(got 0\)"),
         (lambda: random_mixture(D=2, var_min=1.0, var_max=0.5), r"var_max: must be >= var_min=1.0 \(got 0.5\)"),
-        (lambda: make_target("sphre"), r"unknown target 'sphre' \(did you mean 'sphere'\?\)"),
+        (lambda: make_target("sphre"), r"unknown target 'sphre' \(did you mean 'sphere_atoms'\?\)"),
     ],
 )
 def test_named_targets_reject(make, message):
@@ -67,7 +76,7 @@ def test_named_targets_reject(make, message):
 
 def test_log_prob_needs_a_density():
     with pytest.raises(ValueError, match="singular covariances"):
-        sphere(d=1).log_prob(torch.zeros(1, 2, dtype=torch.float64))
+        sphere_atoms(d=1).log_prob(torch.zeros(1, 2, dtype=torch.float64))
 
 
 def test_bad_shapes_of_x_and_t():

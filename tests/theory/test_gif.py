@@ -148,7 +148,7 @@ def test_perturbed_field_adds_the_perturbation():
 def test_continuation_finds_the_centre_of_a_circle_of_atoms_close_to_t_1():
     """256 atoms on the unit circle: the posterior at the centre is uniform for every t (Cov = I / 2 up to the
     atoms' discrepancy), but as t -> 1 its basin shrinks like a^2; continuation in t keeps track of it."""
-    target, ip, t = make_target({"name": "sphere", "d": 1, "D": 2, "s": 0.0, "n_atoms": 256}), Linear(), 1 - 1e-5
+    target, ip, t = make_target({"name": "sphere_atoms", "d": 1, "D": 2, "s": 0.0, "n_atoms": 256}), Linear(), 1 - 1e-5
     search = LipschitzSearch(n_samples=128, ascent_steps=30)
     est = lipschitz_estimate(target, ip, t, generator=torch.Generator().manual_seed(0), search=search)
     beta = t / (1 - t) ** 3
