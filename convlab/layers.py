@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("models", ("models",), "networks and their training"),
     ("theory", ("theory",), "the seed papers' formulas: bounds, perturbations, JKO"),
     ("pipeline", ("pipeline",), "the characteristic generator: teacher, characteristics, student, error budget"),
+    ("evaluate", ("evaluate",), "any model (velocity or one-step) measured against the exact truth"),
     ("runs", ("runs",), "run kinds: validated configs translated into core calls, metrics declared"),
     ("study", ("study", "plotting"), "plans, stores, execution, reports and figures of studies"),
     ("api", ("api", "demo"), "the Python entry points"),

@@ -207,6 +207,7 @@ API_MODULES = {
     "convlab.metrics": "W2, coupled errors, noise floors, rate fits.",
     "convlab.pipeline": "The characteristic generator's stages: teacher, characteristics, student, measurement.",
     "convlab.models": "Networks and their training, with the dataclasses that describe them (Net, Optim, Block).",
+    "convlab.evaluate": "Bring your own model: any velocity model or one-step generator against the exact truth.",
     "convlab.runs": "Run kinds: the declaration (RunKind, Metric, Artefact) and the shipped kinds.",
     "convlab.plotting": "Figures: the standard figure of a rate, rate and local-slope panels, fits by what they fit.",
     "convlab.theory.pf_ode": "arXiv 2510.17608: the OU probability-flow ODE and the log-concavity of its marginals.",

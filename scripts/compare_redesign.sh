@@ -58,10 +58,15 @@ for entry in "${studies[@]}"; do
   $py -m convlab sweep "$out/migrated/$name" --out "$out/after" --jobs 2 > "$out/after_$name.log" 2>&1
   echo "after: $name exit $?"
   $py scripts/compare_results.py "$out/migrated/$name" "$out/after/$name" || status=1
+  # migrate drops the derived table (the old runs were swept with --no-post): rebuild it before drawing
+  $py -m convlab collect "$out/migrated/$name" > /dev/null 2>> "$out/figures.log"
   for side in migrated after; do $py "figures/$name.py" "$out/$side/$name" > /dev/null 2>> "$out/figures.log"; done
   for f in "$out/after/$name/figures/"*.png; do
     [ -e "$f" ] || { echo "  figures: none drawn (see $out/figures.log)"; break; }
-    cmp -s "$f" "$out/migrated/$name/figures/$(basename "$f")" && same=identical || same=DIFFERENT
+    old_figure="$out/migrated/$name/figures/$(basename "$f")"
+    if [ ! -e "$old_figure" ]; then same="not drawn from the migrated results (see $out/figures.log):"
+    elif cmp -s "$f" "$old_figure"; then same=identical
+    else same=DIFFERENT; fi
     echo "  figure $(basename "$f"): $same bytes from the migrated and the recomputed results"
   done
 done

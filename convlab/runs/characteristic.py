@@ -8,8 +8,6 @@ the same config on the same device gives the same numbers.
 
 from __future__ import annotations
 
-import functools
-import json
 from typing import Annotated, ClassVar, Literal
 
 import torch
@@ -45,7 +43,7 @@ from convlab.runs.config import (
 )
 from convlab.runs.kind import Artefact, Failure, Metric, RunContext, RunKind, stage
 from convlab.runs.memory import DTYPE_BYTES, F64, Need, field, grid, mlp, points, target_of, w2
-from convlab.targets import SmoothedManifold, make_target
+from convlab.targets import SmoothedManifold, ambient_dim, make_target
 
 # Which weights a trained network keeps: its last, or ('heldout') those of its lowest loss on a held-out fraction of
 # its data (of the n points for a teacher, of the m characteristics for a student), checked every 50 steps: an
@@ -253,14 +251,8 @@ def run_characteristic(cfgs: list[CharacteristicRun], ctxs: list[RunContext]) ->
 
 def batch_key(cfg: CharacteristicRun) -> tuple:
     """Runs whose teachers (if trained) and students can be trained as one stack each."""
-    D, spec = _ambient_dim(json.dumps(cfg.target, sort_keys=True)), core(cfg)
+    D, spec = ambient_dim(cfg.target), core(cfg)
     return (teacher_stack_key(spec, D), student_stack_key(spec, D))
-
-
-@functools.lru_cache(maxsize=256)
-def _ambient_dim(spec: str) -> int:
-    """D of a target spec (built once per distinct spec: a plan asks for every run)."""
-    return make_target(json.loads(spec)).ambient_dim
 
 
 def _error(name: str, label: str, doc: str, when: str | None = None) -> Metric:

@@ -1,6 +1,7 @@
 """Analytic targets: Gaussian mixtures with exact fields, named and manifold constructors, one registry."""
 
 import inspect
+from collections.abc import Callable
 
 from convlab.registry import build, did_you_mean
 from convlab.targets.continuous import SmoothedManifold, curved_torus, uniform_cube, uniform_sphere, uniform_torus
@@ -26,6 +27,33 @@ TARGETS = {
 }
 
 
+# A target's natural dimension (its D when D is not given) from its parameters, for the targets whose D is not a
+# plain default: `ambient_dim` reads D from a spec without building the target (tests/targets compare the two).
+NATURAL_DIM: dict[str, Callable[[dict], int]] = {
+    "ring8": lambda p: 2,
+    "swiss_roll": lambda p: p.get("dim", 2),
+    "sphere_atoms": lambda p: p["d"] + 1,
+    "uniform_sphere": lambda p: p["d"] + 1,
+    "torus_atoms": lambda p: 2 * p["d"],
+    "uniform_torus": lambda p: 2 * p["d"],
+    "cube_atoms": lambda p: p["d"],
+    "uniform_cube": lambda p: p["d"],
+    "gaussian_mixture": lambda p: len(p["means"][0]),
+}
+
+
+def ambient_dim(spec: str | dict) -> int:
+    """D of a valid target spec, without building the target (building some costs seconds and memory): the given
+    D, else the constructor's default D, else the target's natural dimension."""
+    params = {"name": spec} if isinstance(spec, str) else spec
+    if params.get("D") is not None:
+        return params["D"]
+    default = inspect.signature(TARGETS[params["name"]]).parameters.get("D")
+    if default is not None and isinstance(default.default, int):
+        return default.default
+    return NATURAL_DIM[params["name"]](params)
+
+
 def make_target(spec: str | dict) -> GaussianMixture | SmoothedManifold:
     """A target from a registry name or {'name': ..., **params}, e.g. {'name': 'uniform_sphere', 'd': 2, 'D': 16}."""
     return build(TARGETS, spec, kind="target")
@@ -34,6 +62,7 @@ def make_target(spec: str | dict) -> GaussianMixture | SmoothedManifold:
 __all__ = [
     "TARGETS",
     "make_target",
+    "ambient_dim",
     "GaussianMixture",
     "Covariance",
     "Isotropic",

@@ -1,5 +1,6 @@
 """Manifold targets: atoms on the manifold, uniform over it, embedded isometrically, seeded."""
 
+import inspect
 import math
 
 import numpy as np
@@ -9,7 +10,9 @@ from scipy import stats
 from scipy.spatial.distance import pdist
 
 from convlab.targets import (
+    NATURAL_DIM,
     TARGETS,
+    ambient_dim,
     cube_atoms,
     make_target,
     random_mixture,
@@ -114,3 +117,39 @@ def test_registry_entries_have_documented_parameters():
     rm = random_mixture(D=3, K=2, cov="diag")
     assert make_target(rm.spec()).spec() == rm.spec()
     assert math.isclose(float(rm.weights.sum()), 1.0)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "ring8",
+        {"name": "gaussian"},
+        {"name": "gaussian", "D": 5},
+        {"name": "random_mixture", "D": 3},
+        {"name": "swiss_roll"},
+        {"name": "swiss_roll", "dim": 3},
+        {"name": "swiss_roll", "dim": 3, "D": 7},
+        {"name": "sphere_atoms", "d": 2, "n_atoms": 16},
+        {"name": "torus_atoms", "d": 2, "n_atoms": 16},
+        {"name": "torus_atoms", "d": 1, "D": 9, "n_atoms": 16},
+        {"name": "cube_atoms", "d": 3, "n_atoms": 16},
+        {"name": "subspaces", "d": 1, "D": 4},
+        {"name": "uniform_sphere", "d": 1},
+        {"name": "uniform_torus", "d": 2},
+        {"name": "uniform_cube", "d": 2, "D": 6},
+        {"name": "curved_torus", "d": 1, "D": 5, "nodes": 64},
+        {"name": "gaussian_mixture", "weights": [1.0], "means": [[0.0, 1.0, 2.0]], "covs": [1.0]},
+    ],
+    ids=lambda s: s if isinstance(s, str) else "-".join(f"{v}" for v in s.values() if not isinstance(v, list)),
+)
+def test_ambient_dim_reads_D_from_the_spec_as_the_built_target_has_it(spec):
+    """The planner learns D without building targets (batch keys): the spec's D, the default, or the natural one."""
+    assert ambient_dim(spec) == make_target(spec).ambient_dim
+
+
+def test_every_target_has_a_rule_for_its_D():
+    for name, make in TARGETS.items():
+        D = inspect.signature(make).parameters.get("D")
+        has_default = D is not None and isinstance(D.default, int)
+        required = D is not None and D.default is inspect.Parameter.empty
+        assert has_default or required or name in NATURAL_DIM, name
