@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	# MathJax for the site, served offline: the package carries MathJax 3's files and declares Sphinx, which
 	# the site does not use (docs/gen_pages.py copies the one file it needs)
 	$(BIN)/python -m pip install --no-deps "sphinx-mathjax-offline==0.0.2"
+	# TorchCFM's flow matchers need only torch, numpy and POT; its declared dependencies (torchdyn, torchvision,
+	# pytorch-lightning) would replace the CPU torch with a CUDA build, so it comes without them (tests/evaluate)
+	$(BIN)/python -m pip install --no-deps "torchcfm==1.0.7"
 	touch $(STAMP)
 
 quickstart: $(STAMP)

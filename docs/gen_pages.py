@@ -430,6 +430,7 @@ NAV = """\
     - [Architecture](concepts/architecture.md)
 - Guides
     - [Your own study, start to finish](guides/your-own-study.md)
+    - [Measuring your own model](guides/your-own-model.md)
     - [Writing a study](guides/writing-a-study.md)
     - [Adding a target](guides/adding-a-target.md)
     - [Adding a run kind](guides/adding-a-run-kind.md)

@@ -39,6 +39,18 @@ SMALL = {
             "reference": {"K": 32},
         },
     ],
+    "external": [
+        {
+            "target": {"name": "ring8"},
+            "model": {"factory": "tests.evaluate.factories:exact_linear"},
+            "K": 4,
+            "n_coupled": 64,
+            "n_velocity": 64,
+            "n_w2": 32,
+            "floor_repeats": 2,
+            "reference": {"K": 32},
+        }
+    ],
     "pf_ode": [
         {
             "target": GAUSS2,
@@ -101,7 +113,7 @@ def _nested_defaults(model: type[BaseModel], path: str = ""):
             for a in (info.annotation, *typing.get_args(info.annotation))
             if isinstance(a, type) and issubclass(a, BaseModel)
         ]
-        if nested:
+        if nested and not info.is_required():  # a required block (external's model) has no default to restate
             yield f"{path}{name}", info.default, nested[0]
             yield from _nested_defaults(nested[0], f"{path}{name}.")
 
