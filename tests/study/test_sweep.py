@@ -237,7 +237,7 @@ def test_two_sweeps_of_one_study_at_once(write_study, tmp_path):
 def test_targets_and_module_entry_point():
     listing = convlab("targets", check=0).stdout
     assert (
-        "sphere(d, D=None, radius=1.0, s=0.0, n_atoms=4096, seed=0)" in listing
+        "sphere_atoms(d, D=None, radius=1.0, s=0.0, n_atoms=4096, seed=0)" in listing
         and "ring8(radius=4.0, s=0.4)" in listing
     )
     from typer.testing import CliRunner
