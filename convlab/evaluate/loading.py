@@ -9,6 +9,7 @@ import functools
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -16,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from convlab.evaluate.convention import ModelError
+
+
+def _takes_device(make: Callable) -> bool:
+    try:
+        return "device" in inspect.signature(make).parameters
+    except (TypeError, ValueError):  # a builtin or a C callable: no signature to read
+        return False
 
 
 def file_sha256(path: str | Path) -> str:
@@ -62,9 +70,12 @@ def resolve(reference: str) -> Any:
 
 
 @functools.lru_cache(maxsize=32)
-def load_model(factory: str, checkpoint: str | None = None, sha256: str | None = None) -> Callable:
-    """The model the factory returns (called with the checkpoint's path when there is one), after the checkpoint's
-    SHA-256 is checked against `sha256`. Loaded once per process and arguments."""
+def load_model(
+    factory: str, checkpoint: str | None = None, sha256: str | None = None, device: str | None = None
+) -> Callable:
+    """The model the factory returns (called with the checkpoint's path when there is one, and with `device=` when
+    it takes that argument and a device is asked for), after the checkpoint's SHA-256 is checked against `sha256`.
+    Loaded once per process and arguments."""
     if checkpoint is not None:
         if not Path(checkpoint).is_file():
             raise ModelError(f"checkpoint: no file {checkpoint} (paths are relative to the working directory)")
@@ -76,11 +87,13 @@ def load_model(factory: str, checkpoint: str | None = None, sha256: str | None =
     make = resolve(factory)
     if not callable(make):
         raise ModelError(f"{factory!r}: is a {type(make).__name__}, not a factory (a callable)")
+    args = (checkpoint,) if checkpoint is not None else ()
+    kwargs = {"device": device} if device is not None and _takes_device(make) else {}
     try:
-        model = make(checkpoint) if checkpoint is not None else make()
+        model = make(*args, **kwargs)
     except Exception as err:  # the user's factory: any failure is a refusal with its own message
-        args = f"({checkpoint!r})" if checkpoint is not None else "()"
-        raise ModelError(f"{factory}{args}: raised {type(err).__name__}: {err}") from err
+        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        raise ModelError(f"{factory}({shown}): raised {type(err).__name__}: {err}") from err
     if not callable(model):
         raise ModelError(f"{factory!r}: returned a {type(model).__name__}, not a model u(s, x)")
     return model

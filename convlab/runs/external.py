@@ -118,10 +118,15 @@ def _schedule(spec):
 
 def run_external(cfg: ExternalRun, ctx: RunContext) -> dict:
     target, device, dtype = make_target(cfg.target), ctx.device, getattr(torch, cfg.dtype)
-    model = load_model(cfg.model.factory, cfg.model.checkpoint, cfg.model.sha256)
-    if device.type != "cpu":  # an nn.Module is moved to the run's device; check_model refuses what did not follow
-        model = model.to(device) if hasattr(model, "to") else model
-        check_model(model, target.ambient_dim, device=device, dtype=dtype)
+    if device.type == "cpu":  # the model the plan loaded and probed
+        model = load_model(cfg.model.factory, cfg.model.checkpoint, cfg.model.sha256)
+    else:  # a factory that takes `device=` builds the model there; one that does not must answer there anyway
+        model = load_model(cfg.model.factory, cfg.model.checkpoint, cfg.model.sha256, str(device))
+        try:
+            check_model(model, target.ambient_dim, device=device, dtype=dtype)
+        except ModelError as err:
+            note = "a factory that takes device= is given the run's device"
+            raise RunFailed(f"model on {device}: {err} ({note})") from err
     schedule = _schedule(cfg.schedule)
     interpolant = model_interpolant(schedule, cfg.noise_at)
     model_field, exact = ModelField(model, interpolant, cfg.noise_at), ExactField(target, interpolant)

@@ -50,29 +50,30 @@ class MLP(nn.Module):
         return self.net(torch.cat([x, t.reshape(-1, 1).expand(x.shape[0], 1)], 1))
 
 
-def _mlp(checkpoint: str):
+def _mlp(checkpoint: str, device: str):
     model = MLP()
     model.load_state_dict(torch.load(checkpoint, weights_only=True))
-    model.eval()
+    model.to(device).eval()
     return lambda s, x: model(x, s)
 
 
-def cfm(checkpoint: str):
-    return _mlp(checkpoint)
+def cfm(checkpoint: str, device: str = "cpu"):
+    return _mlp(checkpoint, device)
 
 
-def ot_cfm(checkpoint: str):
-    return _mlp(checkpoint)
+def ot_cfm(checkpoint: str, device: str = "cpu"):
+    return _mlp(checkpoint, device)
 
 
-def teacher(checkpoint: str):
+def teacher(checkpoint: str, device: str = "cpu"):
     net = VelocityNet(TARGET.ambient_dim, SPEC.teacher.net)
     net.load_state_dict(torch.load(checkpoint, weights_only=True))
-    net.eval()
+    net.to(device).eval()
     return lambda s, x: net(s, x)
 
 
-def exact():
+def exact(device: str = "cpu"):
+    """The exact velocity, computed in float64 wherever x lives and returned in x's dtype."""
     return lambda s, x: TARGET.velocity(s.double(), x.double(), LINEAR).to(x.dtype)
 
 
