@@ -16,7 +16,7 @@ mkdir -p "$out"
 # here: since issue 15 it uses targets (uniform_sphere, curved_torus) that older commits do not have.
 studies=(
   "quickstart|"
-  "euler_rate|--set grid.target=[{name: ring8}, {name: random_mixture, D: 64, K: 4}] --set grid.K=[8,32,128,512] --set seeds=2"
+  "euler_rate|--set grid.target=[{name: ring8}, {name: random_mixture, D: 8, K: 4}] --set grid.K=[8,32,128,512] --set seeds=2"
   "sample_size|--set seeds=1 --set grid.teacher.n=[250,1000] --set base.teacher.optim.steps=300 --set base.student.optim.steps=300"
   "error_budget|--set seeds=1 --set grid.characteristics.K=[4,16] --set base.teacher.n=1000 --set base.teacher.optim.steps=300 --set base.student.optim.steps=300"
   "pf_ode_step|--set seeds=1"
