@@ -150,17 +150,7 @@ def run_external(cfg: ExternalRun, ctx: RunContext) -> dict:
             ),
             "nfe": sol.nfe,
         }
-        if cfg.n_w2:
-            out.update(
-                shared.measure_sampled_w2(
-                    "w2",
-                    sol.x[: cfg.n_w2],
-                    target,
-                    generator=ctx.rng("external.w2", "cpu"),
-                    repeats=cfg.floor_repeats,
-                    margin=cfg.resolve_margin,
-                )
-            )
+        out.update(shared.run_sampled_w2(cfg, sol.x, target, ctx, "external.w2"))
     return out
 
 

@@ -74,17 +74,7 @@ def run_flow(cfg: FlowRun, ctx: RunContext) -> dict:
             "nfe": sol.nfe,
             "early_stop_w2_ub": early_stopping_w2_bound(target, field.interpolant, cfg.T),
         }
-        if cfg.n_w2:
-            out.update(
-                shared.measure_sampled_w2(
-                    "w2",
-                    sol.x[: cfg.n_w2],
-                    target,
-                    generator=ctx.rng("flow.w2", "cpu"),
-                    repeats=cfg.floor_repeats,
-                    margin=cfg.resolve_margin,
-                )
-            )
+        out.update(shared.run_sampled_w2(cfg, sol.x, target, ctx, "flow.w2"))
     return out
 
 

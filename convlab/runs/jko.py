@@ -136,16 +136,7 @@ def run_jko(cfg: JKORun, ctx: RunContext) -> dict:
             out["inversion_residual"] = residual
             if not residual < 1e-4:
                 raise RunFailed(f"fixed-point inversion did not converge (residual {residual:.2e})", out)
-            out.update(
-                shared.measure_sampled_w2(
-                    "w2",
-                    samples,
-                    target,
-                    generator=ctx.rng("jko.w2", "cpu"),
-                    repeats=cfg.floor_repeats,
-                    margin=cfg.resolve_margin,
-                )
-            )
+            out.update(shared.run_sampled_w2(cfg, samples, target, ctx, "jko.w2"))
     return out
 
 

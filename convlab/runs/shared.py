@@ -120,3 +120,14 @@ def measure_sampled_w2(name: str, samples, target, *, generator, repeats: int, m
     """The metrics of `sampled_w2(name, ...)`: W2 of the samples against as many fresh target samples, the floor."""
     w2 = sampled_w2_estimate(samples, target, generator=generator, repeats=repeats, margin=margin)
     return {name: w2.w2, "w2_floor": w2.floor, "w2_floor_sd": w2.floor_sd, "w2_resolved": w2.resolved}
+
+
+def run_sampled_w2(cfg, samples, target, ctx, stream: str) -> dict[str, Any]:
+    """measure_sampled_w2('w2', ...) for a run whose config has n_w2, floor_repeats and resolve_margin: the first
+    n_w2 samples, the floor's draws from the run's CPU stream `stream`; nothing when n_w2 is 0."""
+    if not cfg.n_w2:
+        return {}
+    generator = ctx.rng(stream, "cpu")
+    return measure_sampled_w2(
+        "w2", samples[: cfg.n_w2], target, generator=generator, repeats=cfg.floor_repeats, margin=cfg.resolve_margin
+    )
