@@ -29,6 +29,7 @@ from convlab.device import generator, resolve_device
 from convlab.evaluate.convention import ModelField, check_convention, check_model, model_interpolant
 from convlab.fields import ExactField
 from convlab.metrics import CoupledError, RateFit, SampledW2, coupled_rms, fit_rate, sampled_w2
+from convlab.pipeline.measure import rms
 from convlab.solvers import Reference, as_solver, integrate, reference_flow, time_grid
 
 TOL = 0.25  # the tolerance of a solver's rate verdict against its declared order
@@ -79,10 +80,6 @@ def _w2_line(w2: SampledW2) -> str:
     return f"sampled W2 {w2.w2:.4g} (target's own floor {w2.floor:.4g} at n = {w2.n}: {state})"
 
 
-def _rms(x: Tensor, y: Tensor) -> float:
-    return float((x.double() - y.double()).pow(2).sum(1).mean().sqrt())
-
-
 def evaluate_velocity(
     model: Callable[[Tensor, Tensor], Tensor],
     target,
@@ -107,12 +104,12 @@ def evaluate_velocity(
     own time, x (n, D) -- against `target`'s exact field. `schedule` and `noise_at` declare how the model was
     trained (convlab.evaluate.convention): 'linear' for flow_matching's CondOTScheduler, or the scheduler itself.
     The model is called in `dtype` on `device` (auto: CUDA when present); nothing is trained or written."""
+    if not (0 < T <= 1 and n >= 2 * batches and batches >= 2 and min(Ks) >= 1):
+        raise ValueError(f"T in (0, 1], n >= 2 batches, batches >= 2, Ks >= 1 (got T={T}, n={n}, batches={batches})")
     device = resolve_device(device)
     interpolant = model_interpolant(schedule, noise_at)
     gap = check_convention(target, schedule, noise_at)
     check_model(model, target.ambient_dim, device=device, dtype=dtype)
-    if not (0 < T <= 1 and n >= 2 * batches and batches >= 2 and min(Ks) >= 1):
-        raise ValueError(f"T in (0, 1], n >= 2 batches, batches >= 2, Ks >= 1 (got T={T}, n={n}, batches={batches})")
     field_model = ModelField(model, interpolant, noise_at)
     exact = ExactField(target, interpolant)
     g = generator(seed, "evaluate.noise", device)
@@ -123,20 +120,20 @@ def evaluate_velocity(
         flow_true = reference_flow(exact, z.double(), T=T, reference=reference)
         flow_model = reference_flow(field_model, z, T=T, reference=reference)
         half = Reference(reference.solver, max(reference.K // 2, 1), reference.grid)
-        reference_error = _rms(reference_flow(field_model, z, T=T, reference=half), flow_model)
+        reference_error = rms(reference_flow(field_model, z, T=T, reference=half), flow_model)
         rows = []
         for name in solvers:
             for K in Ks:
                 x = integrate(field_model, z, time_grid(K, T=T), name).x
                 for b, part in enumerate(torch.arange(n, device=device).chunk(batches)):
-                    err = _rms(x[part], flow_model[part])
+                    err = rms(x[part], flow_model[part])
                     rows.append(
                         dict(
                             solver=name,
                             K=K,
                             batch=b,
                             solver_error=err,
-                            e2e_error=_rms(x[part], flow_true[part]),
+                            e2e_error=rms(x[part], flow_true[part]),
                             resolved=err > margin * reference_error,
                         )
                     )
@@ -175,7 +172,7 @@ def _velocity_curve(field_model, target, interpolant, T, n, times, seed, device,
         tt = torch.full((n,), float(t), device=device, dtype=dtype)
         x = _draws(target, interpolant, tt, seed, f"evaluate.velocity.{i}", device, dtype)
         exact = target.velocity(tt.double(), x.double(), interpolant)
-        err = _rms(field_model.velocity(tt, x), exact)
+        err = rms(field_model.velocity(tt, x), exact)
         norm = float(exact.pow(2).sum(1).mean().sqrt())
         rows.append(dict(t=float(t), velocity_l2_error=err, velocity_l2_norm=norm, relative=err / max(norm, 1e-300)))
     return pd.DataFrame(rows)
@@ -186,7 +183,7 @@ def _velocity_l2(field_model, target, interpolant, T, n, seed, device, dtype) ->
     t = T * torch.rand(n, generator=generator(seed, "evaluate.velocity.t", device), device=device, dtype=dtype)
     x = _draws(target, interpolant, t, seed, "evaluate.velocity.l2", device, dtype)
     exact = target.velocity(t.double(), x.double(), interpolant)
-    return _rms(field_model.velocity(t, x), exact), float(exact.pow(2).sum(1).mean().sqrt())
+    return rms(field_model.velocity(t, x), exact), float(exact.pow(2).sum(1).mean().sqrt())
 
 
 def evaluate_generator(

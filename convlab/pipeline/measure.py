@@ -27,13 +27,13 @@ def converged(error: float, error_half: float, tol: float) -> bool:
     return bool(abs(error - error_half) < tol * error)
 
 
-def velocity_l2_error(field, target, spec: PipelineSpec, device) -> float:
-    """|| v_theta - V ||_{L2}, t ~ U[0, T], x ~ p_t (X_t = a Z + b X1 from fresh target draws)."""
-    dtype, n, ip = getattr(torch, spec.dtype), spec.eval.n_velocity, field.interpolant
-    g = generator(spec.seed, "eval.velocity", device)
+def velocity_l2_error(field, target, *, T: float, n: int, generator: torch.Generator, device, dtype) -> float:
+    """|| v - V ||_{L2} of a field with an interpolant (a teacher, an external model) against the target's exact
+    velocity, t ~ U[0, T], x ~ p_t: X_t = a Z + b X1 from n fresh target draws, then the times, from `generator`."""
+    ip, g = field.interpolant, generator
     x1 = target.sample(n, generator=g, device=device, dtype=dtype)
     z = target.noise(n, generator=g, device=device, dtype=dtype)
-    t = spec.T * torch.rand(n, generator=g, device=device, dtype=dtype)
+    t = T * torch.rand(n, generator=g, device=device, dtype=dtype)
     xt = ip.a(t)[:, None] * z + ip.b(t)[:, None] * x1
     with torch.no_grad():
         return rms(field.velocity(t, xt), target.velocity(t.double(), xt.double(), ip))
@@ -62,7 +62,15 @@ def measure(
             out["velocity_l2_error"] = 0.0
         else:
             flow_teacher = reference_flow(teacher.field, z, T=spec.T, reference=spec.reference)
-            out["velocity_l2_error"] = velocity_l2_error(teacher.field, target, spec, device)
+            out["velocity_l2_error"] = velocity_l2_error(
+                teacher.field,
+                target,
+                T=spec.T,
+                n=ev.n_velocity,
+                generator=generator(spec.seed, "eval.velocity", device),
+                device=device,
+                dtype=dtype,
+            )
         euler = integrate(teacher.field, z, time_grid(cc.K, T=spec.T, kind=cc.grid), cc.solver, keep_trajectory=True)
         euler_1 = integrate(teacher.field, z, time_grid(1, T=spec.T), cc.solver).x
         flow_error = rms(flow_teacher, flow_true)  # Flow[v] vs Flow[V]: what the velocity error does

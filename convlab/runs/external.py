@@ -13,6 +13,8 @@ every K: solved once per process and shared), and the sampled W2 of the K-step s
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Annotated, Literal
 
 import torch
@@ -23,6 +25,7 @@ from convlab.evaluate.convention import ConventionError
 from convlab.evaluate.loading import load_model, resolve
 from convlab.fields import ExactField
 from convlab.metrics import coupled_rms
+from convlab.pipeline.measure import velocity_l2_error
 from convlab.record import RunFailed
 from convlab.runs import shared
 from convlab.runs.config import (
@@ -99,17 +102,31 @@ class ExternalRun(RunConfig):
         """The model loads and answers, and its convention holds on the exact field: checked at plan time."""
         if self.n_w2 > self.n_coupled:
             raise ValueError("n_w2: the sampled W2 uses K-step samples of the noise draws: n_w2 <= n_coupled")
-        try:
-            target = target_of(self.target)
-        except (ValueError, TypeError):
-            return self  # the planner names the target's problem itself
-        try:
-            model = load_model(self.model.factory, self.model.checkpoint, self.model.sha256)
-            check_model(model, target.ambient_dim, device=torch.device("cpu"), dtype=getattr(torch, self.dtype))
-            check_convention(target, _schedule(self.schedule), self.noise_at)
-        except (ModelError, ConventionError) as err:
-            raise ValueError(f"model: {err}") from err
+        target = json.dumps(self.target, sort_keys=True)
+        problem = _model_problem(
+            self.model.model_dump_json(), target, json.dumps(self.schedule), self.noise_at, self.dtype
+        )
+        if problem is not None:
+            raise ValueError(f"model: {problem}")
         return self
+
+
+@functools.lru_cache(maxsize=64)
+def _model_problem(model: str, target: str, schedule: str, noise_at: int, dtype: str) -> str | None:
+    """Why a model cannot be measured (None: it can), checked once per distinct model, target and convention:
+    the runs of a K or solver sweep share the answer."""
+    try:
+        target_ = target_of(json.loads(target))
+    except (ValueError, TypeError):
+        return None  # the planner names the target's problem itself
+    spec = json.loads(model)
+    try:
+        loaded = load_model(spec["factory"], spec["checkpoint"], spec["sha256"])
+        check_model(loaded, target_.ambient_dim, device=torch.device("cpu"), dtype=getattr(torch, dtype))
+        check_convention(target_, _schedule(json.loads(schedule)), noise_at)
+    except (ModelError, ConventionError) as err:
+        return str(err)
+    return None
 
 
 def _schedule(spec):
@@ -146,24 +163,21 @@ def run_external(cfg: ExternalRun, ctx: RunContext) -> dict:
                 "model_flow_error", lambda: coupled_rms(model_flow.double(), exact_flow).rms
             ),
             "model_velocity_l2_error": ctx.shared(
-                "model_velocity_l2_error", lambda: _velocity_l2(model_field, target, interpolant, cfg, ctx)
+                "model_velocity_l2_error",
+                lambda: velocity_l2_error(
+                    model_field,
+                    target,
+                    T=cfg.T,
+                    n=cfg.n_velocity,
+                    generator=ctx.rng("external.velocity"),
+                    device=device,
+                    dtype=dtype,
+                ),
             ),
             "nfe": sol.nfe,
         }
         out.update(shared.run_sampled_w2(cfg, sol.x, target, ctx, "external.w2"))
     return out
-
-
-def _velocity_l2(model_field, target, interpolant, cfg: ExternalRun, ctx: RunContext) -> float:
-    """|| u - V ||_{L2} over t ~ U[0, T], X_t = a(t) Z + b(t) X1 from fresh target draws."""
-    device, dtype, n = ctx.device, getattr(torch, cfg.dtype), cfg.n_velocity
-    g = ctx.rng("external.velocity")
-    x1 = target.sample(n, generator=g, device=device, dtype=dtype)
-    z = target.noise(n, generator=g, device=device, dtype=dtype)
-    t = cfg.T * torch.rand(n, generator=g, device=device, dtype=dtype)
-    x = interpolant.a(t)[:, None] * z + interpolant.b(t)[:, None] * x1
-    exact = target.velocity(t.double(), x.double(), interpolant)
-    return float((model_field.velocity(t, x).double() - exact).pow(2).sum(1).mean().sqrt())
 
 
 def memory(cfg: ExternalRun) -> list[Need]:

@@ -295,12 +295,8 @@ def make_plan(
         if isinstance(spec, dict) and "name" in spec:
             blob = json.dumps(spec, sort_keys=True, default=str)
             if blob not in targets_checked:
-                name = spec["name"]
-                if isinstance(name, str) and name in renames.TARGET_NAMES:
-                    note = f"renamed to {renames.TARGET_NAMES[name]!r} (convlab migrate updates stored results)"
-                    targets_checked[blob] = [("name", note, name)]
-                else:
-                    targets_checked[blob] = check_target_spec(spec, renames.TARGETS.get(name))
+                renamed = renames.TARGETS.get(spec["name"])
+                targets_checked[blob] = check_target_spec(spec, renamed, renames.TARGET_NAMES)
             varied = {k: v for k, v in point.items() if k == "target" or k.startswith("target.")}
             context = f" [grid point {', '.join(f'{k}={shown(v, 60)}' for k, v in varied.items())}]" if varied else ""
             for param, msg, value in targets_checked[blob]:

@@ -85,11 +85,17 @@ __all__ = [
 ]
 
 
-def check_target_spec(spec: dict, renamed: dict[str, str] | None = None) -> list[tuple[str, str, object]]:
+def check_target_spec(
+    spec: dict, renamed: dict[str, str] | None = None, renamed_targets: dict[str, str] | None = None
+) -> list[tuple[str, str, object]]:
     """Problems with a target spec as (parameter path, message, value), without raising: unknown name or
-    parameter (with a did-you-mean), then whatever the constructor rejects (its messages name the parameter)."""
+    parameter (with a did-you-mean), then whatever the constructor rejects (its messages name the parameter).
+    `renamed` ({old parameter: new} of this target) and `renamed_targets` ({old target name: new}) come from
+    convlab.study.renames: an old name is told its new one."""
 
     name = spec.get("name")
+    if isinstance(name, str) and name in (renamed_targets or {}):
+        return [("name", f"renamed to {renamed_targets[name]!r} (convlab migrate updates stored results)", name)]
     if name not in TARGETS:
         return [
             (
